@@ -1,0 +1,25 @@
+/* backend.h: the one interface between comine's layers and a device.  A backend is a
+ * table of function pointers (memory, convolution plans, element-wise and reduction
+ * kernels, matrix products); nn.h's layers call through it, so models, loss and trainer
+ * exist once for every device.  The CPU backend uses oneDNN for convolutions, OpenBLAS
+ * for matrix products and OpenMP for the rest. */
+#ifndef COMINE_BACKEND_H
+#define COMINE_BACKEND_H
+
+#include <stddef.h>
+
+typedef struct comine_backend comine_backend; /* defined in src/backend/backend_impl.h */
+
+const comine_backend *comine_backend_cpu(void);
+const char *comine_backend_name(const comine_backend *be);
+/* Threads for this backend's kernels (OpenMP and BLAS); n <= 0 keeps the default. */
+void comine_backend_set_threads(const comine_backend *be, int n);
+
+/* Device memory (on the CPU: 64-byte aligned host memory, zero-filled). */
+float *comine_backend_alloc(const comine_backend *be, size_t n_floats);
+void comine_backend_free(const comine_backend *be, float *p);
+void comine_backend_zero(const comine_backend *be, float *p, size_t n_floats);
+void comine_backend_upload(const comine_backend *be, float *dst_dev, const float *src_host, size_t n_floats);
+void comine_backend_download(const comine_backend *be, float *dst_host, const float *src_dev, size_t n_floats);
+
+#endif

@@ -1,0 +1,64 @@
+/* comining.h: the method, as one pure function of per-sample loss arrays.
+ *
+ * Given the two peers' per-sample losses on the same mini-batch and the epoch's drop rate,
+ * it splits the batch into C (both agree clean), XA / XB (exchanged), N (both distrust:
+ * noisy) and answers, for each peer, the loss form and weight of every sample.  Every mode
+ * of ../METHOD.md is a different answer; the rest of the training step does not know which
+ * mode runs.  Ties: lower index first. */
+#ifndef COMINE_COMINING_H
+#define COMINE_COMINING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+    COMINE_MODE_ARCFACE = 0, /* 1 peer, whole batch */
+    COMINE_MODE_SELF,        /* A on GA, B on GB */
+    COMINE_MODE_NLD,         /* both on the batch minus N, plain */
+    COMINE_MODE_COTEACH,     /* A on GB, B on GA, plain */
+    COMINE_MODE_COMINING,    /* A on C~ + XA, B on C~ + XB */
+    COMINE_MODE_ORACLE       /* 1 peer, truly clean samples only */
+} comine_mode;
+
+typedef enum { COMINE_REWEIGHT_MARGIN = 0, COMINE_REWEIGHT_WEIGHT, COMINE_REWEIGHT_MV } comine_reweight;
+
+typedef struct comine_select_cfg {
+    comine_mode mode;
+    comine_reweight reweight; /* comining only: how C is re-weighted */
+    float w;                  /* COMINE_REWEIGHT_WEIGHT: C's losses count w times (>= 1) */
+} comine_select_cfg;
+
+typedef struct comine_sets {
+    int n;               /* batch size */
+    int keep;            /* k = round((1 - r) n), at least 1 */
+    int n_clean;         /* |C| */
+    int n_exchanged_a;   /* |XA| = |GB \ GA| */
+    int n_exchanged_b;   /* |XB| = |GA \ GB| */
+    int n_noisy;         /* |N| */
+} comine_sets;
+
+/* r(e) = tau * min(e / tk, 1), e 0-based (tk <= 0: tau from the start). */
+float comine_drop_rate(int epoch, float tau, int tk);
+/* k = round((1 - r) n), clamped to [1, n] (n >= 1). */
+int comine_keep_count(int n, float drop_rate);
+bool comine_mode_two_peers(comine_mode mode);
+bool comine_mode_detects(comine_mode mode); /* modes whose N is a noise vote */
+const char *comine_mode_name(comine_mode mode);
+bool comine_mode_parse(const char *s, comine_mode *mode);
+const char *comine_reweight_name(comine_reweight r);
+bool comine_reweight_parse(const char *s, comine_reweight *r);
+
+/* In:  loss_a, loss_b (n): per-sample plain ArcFace losses (loss_b unused for 1-peer modes);
+ *      truth_noisy (n): 1 where the label is known wrong (oracle only; may be NULL otherwise).
+ * Out: form_a, weight_a (n) and form_b, weight_b (n; untouched for 1-peer modes): the loss
+ *      form (comine_loss_form) and weight of each sample in each peer's loss; weight 0 = not
+ *      learned from; weights are normalised by the size of the peer's update set, so the
+ *      peer's loss is sum_i weight[i] * loss_i.
+ *      noisy (n): 1 for samples in N (the noise votes; all 0 for modes that do not detect).
+ *      sets: the set sizes.
+ * Scratch: none; n may be 1; ties break to the lower index. */
+void comine_select(uint8_t *form_a, float *weight_a, uint8_t *form_b, float *weight_b, uint8_t *noisy,
+                   comine_sets *sets, const float *loss_a, const float *loss_b, const uint8_t *truth_noisy,
+                   int n, float drop_rate, const comine_select_cfg *cfg);
+
+#endif

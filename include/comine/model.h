@@ -1,0 +1,82 @@
+/* model.h: face embedding backbones (insightface's iresnet18/34/50/100 and MobileFaceNet)
+ * as layer graphs over nn.h, with every parameter in one contiguous buffer described by a
+ * tensor table (the same table drives init, save/load, the optimizer and, later, the
+ * allreduce), gradients and momentum mirroring it, and a model file format.
+ *
+ * Input: images (N, S, S, 3) NHWC float, normalised (x - 127.5) / 128, S = arch.input.
+ * Output: embeddings (N, emb_dim), not normalised (the head normalises). */
+#ifndef COMINE_MODEL_H
+#define COMINE_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "comine/backend.h"
+#include "comine/core.h"
+
+typedef struct comine_arch {
+    char name[32];   /* "iresnet18", "iresnet34", "iresnet50", "iresnet100", "mobilefacenet" */
+    float width;     /* channel multiplier for iresnets (1 = insightface's 64-128-256-512) */
+    int input;       /* 112 (default), 64 or 32 for the iresnets; 112 for mobilefacenet */
+    int emb_dim;     /* 512 */
+    float dropout;   /* before the final FC (insightface: 0) */
+} comine_arch;
+
+/* Fill an arch with defaults for a name; COMINE_ERR_ARG for an unknown name or bad sizes. */
+comine_status comine_arch_default(comine_arch *arch, const char *name);
+comine_status comine_arch_check(const comine_arch *arch);
+
+typedef struct comine_tensor_info {
+    const char *name;     /* e.g. "layer1.0.conv1.weight" (insightface's names) */
+    size_t offset;        /* in floats, into the parameter buffer */
+    size_t size;          /* in floats */
+    int ndim;
+    int shape[4];
+} comine_tensor_info;
+
+typedef struct comine_model comine_model;
+
+comine_status comine_model_create(comine_model **out, const comine_arch *arch, const comine_backend *be,
+                                  int max_batch);
+void comine_model_free(comine_model *m);
+
+/* insightface's PyTorch initialisation, from a seed: Kaiming-normal convolutions
+ * (torch.nn.init.kaiming_normal_ defaults: fan_in, gain sqrt(2)), BN weight 1 / bias 0,
+ * PReLU 0.25, linear layers as torch.nn.Linear's default; running stats 0 / 1. */
+void comine_model_init(comine_model *m, uint64_t seed);
+
+const comine_arch *comine_model_arch(const comine_model *m);
+int comine_model_max_batch(const comine_model *m);
+size_t comine_model_num_params(const comine_model *m);
+int comine_model_num_tensors(const comine_model *m);
+const comine_tensor_info *comine_model_tensor(const comine_model *m, int i);
+float *comine_model_params(comine_model *m);    /* (num_params) */
+float *comine_model_grads(comine_model *m);     /* (num_params), mirrors params */
+/* BN running statistics: not parameters, but state that is saved and loaded. */
+size_t comine_model_num_buffers(const comine_model *m);
+float *comine_model_buffers(comine_model *m);
+/* Forward FLOPs per image (2 x MACs of conv and linear layers). */
+double comine_model_flops(const comine_model *m);
+
+/* emb is (N, emb_dim), images (N, S, S, 3); N <= max_batch.  training = batch-statistics BN,
+ * running-stat update, dropout from dropout_rng (may be NULL when dropout is 0). */
+void comine_model_forward(comine_model *m, float *emb, const float *images, int N, bool training,
+                          comine_rng *dropout_rng);
+/* After a training forward of the same N: accumulates into the gradient buffer. */
+void comine_model_backward(comine_model *m, const float *demb, int N);
+void comine_model_zero_grad(comine_model *m);
+
+/* Model files: magic, version, architecture, tensor table, parameters, BN buffers, CRC-32.
+ * save is atomic; load reports a wrong, truncated or corrupted file clearly. */
+comine_status comine_model_save(const comine_model *m, const char *path);
+comine_status comine_model_load(comine_model **out, const char *path, const comine_backend *be, int max_batch);
+/* The same record inside an open stream (checkpoints embed it); `name` is for messages. */
+comine_status comine_model_write(const comine_model *m, FILE *fp);
+comine_status comine_model_read(comine_model **out, FILE *fp, const char *name, const comine_backend *be,
+                                int max_batch);
+/* Copy parameters and buffers from a model of the same architecture. */
+void comine_model_copy_state(comine_model *dst, const comine_model *src);
+
+#endif

@@ -1,0 +1,152 @@
+/* args.c: table-driven option parsing with validation and generated --help. */
+#include "cli/args.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comine/core.h"
+
+#define MAX_OPTS 128
+static bool given[MAX_OPTS];
+static const cli_opt *given_table;
+
+int cli_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "comine %s: ", command);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see: comine %s --help)\n", command);
+    va_end(ap);
+    return 2;
+}
+
+static bool choice_ok(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    const char *p = choices;
+    while (p && *p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0) return true;
+        p = bar ? bar + 1 : NULL;
+    }
+    return false;
+}
+
+static int set_value(const char *command, const cli_opt *o, const char *v)
+{
+    switch (o->type) {
+    case ARG_STR:
+        *(const char **)o->dst = v;
+        return 0;
+    case ARG_CHOICE:
+        if (!choice_ok(o->choices, v))
+            return cli_error(command, "option --%s: '%s' is not one of %s", o->name, v, o->choices);
+        *(const char **)o->dst = v;
+        return 0;
+    case ARG_INT: {
+        long x;
+        if (!comine_parse_int(v, &x) || x < -2147483647L || x > 2147483647L)
+            return cli_error(command, "option --%s: '%s' is not an integer", o->name, v);
+        if (o->min < o->max && (x < o->min || x > o->max))
+            return cli_error(command, "option --%s: %ld is outside [%g, %g]", o->name, x, o->min, o->max);
+        *(int *)o->dst = (int)x;
+        return 0;
+    }
+    case ARG_U64: {
+        char *end;
+        if (!*v || *v == '-') return cli_error(command, "option --%s: '%s' is not a non-negative integer", o->name, v);
+        unsigned long long x = strtoull(v, &end, 10);
+        if (*end) return cli_error(command, "option --%s: '%s' is not a non-negative integer", o->name, v);
+        *(unsigned long long *)o->dst = x;
+        return 0;
+    }
+    case ARG_FLOAT: {
+        double x;
+        if (!comine_parse_double(v, &x)) return cli_error(command, "option --%s: '%s' is not a number", o->name, v);
+        if (o->min < o->max && (x < o->min || x > o->max))
+            return cli_error(command, "option --%s: %g is outside [%g, %g]", o->name, x, o->min, o->max);
+        *(double *)o->dst = x;
+        return 0;
+    }
+    case ARG_FLAG:
+        if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) *(bool *)o->dst = true;
+        else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) *(bool *)o->dst = false;
+        else return cli_error(command, "option --%s: '%s' is not a boolean", o->name, v);
+        return 0;
+    }
+    return 2;
+}
+
+void cli_print_help(const char *command, const char *summary, const cli_opt *opts)
+{
+    printf("usage: comine %s [options]\n%s\n\noptions:\n", command, summary);
+    for (const cli_opt *o = opts; o->name; o++) {
+        char left[96];
+        const char *meta = o->type == ARG_FLAG ? "" : o->type == ARG_CHOICE ? " CHOICE" :
+                           o->type == ARG_STR ? " VALUE" : " N";
+        snprintf(left, sizeof left, "  --%s%s", o->name, meta);
+        printf("%-28s %s", left, o->help ? o->help : "");
+        if (o->type == ARG_CHOICE) printf(" (%s)", o->choices);
+        if (o->required) printf(" [required]");
+        else if (o->def) printf(" [default: %s]", o->def);
+        printf("\n");
+    }
+    printf("  %-26s show this help\n", "--help");
+}
+
+int cli_parse(const char *command, const char *summary, cli_opt *opts, int argc, char **argv)
+{
+    int count = 0;
+    for (cli_opt *o = opts; o->name; o++) count++;
+    COMINE_ASSERT(count <= MAX_OPTS);
+    memset(given, 0, sizeof given);
+    given_table = opts;
+    for (int i = 0; i < count; i++) {
+        cli_opt *o = &opts[i];
+        if (o->type == ARG_FLAG) *(bool *)o->dst = false;
+        if (o->def) {
+            int rc = set_value(command, o, o->def);
+            COMINE_ASSERT(rc == 0);
+        } else if (o->type == ARG_STR || o->type == ARG_CHOICE) {
+            *(const char **)o->dst = NULL;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            cli_print_help(command, summary, opts);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0) return cli_error(command, "unexpected argument '%s'", a);
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        int k = -1;
+        for (int j = 0; j < count; j++)
+            if (strlen(opts[j].name) == nlen && !strncmp(opts[j].name, name, nlen)) k = j;
+        if (k < 0) return cli_error(command, "unknown option '%.*s'", (int)(nlen + 2), a);
+        const char *v;
+        if (eq) v = eq + 1;
+        else if (opts[k].type == ARG_FLAG) v = "1";
+        else if (i + 1 < argc) v = argv[++i];
+        else return cli_error(command, "option --%s needs a value", opts[k].name);
+        int rc = set_value(command, &opts[k], v);
+        if (rc) return rc;
+        given[k] = true;
+    }
+    for (int i = 0; i < count; i++)
+        if (opts[i].required && !given[i]) return cli_error(command, "option --%s is required", opts[i].name);
+    return 0;
+}
+
+bool cli_given(const cli_opt *opts, const char *name)
+{
+    if (opts != given_table) return false;
+    for (int i = 0; opts[i].name; i++)
+        if (!strcmp(opts[i].name, name)) return given[i];
+    return false;
+}
