@@ -22,4 +22,10 @@ void comine_backend_zero(const comine_backend *be, float *p, size_t n_floats);
 void comine_backend_upload(const comine_backend *be, float *dst_dev, const float *src_host, size_t n_floats);
 void comine_backend_download(const comine_backend *be, float *dst_host, const float *src_dev, size_t n_floats);
 
+/* Row-major single-precision matrix product on device memory:
+ * C (M, N) = alpha * op(A) @ op(B) + beta * C, op = transpose when trans_* is nonzero;
+ * A is (M, K) or (K, M) when transposed, B is (K, N) or (N, K); leading dimensions as BLAS. */
+void comine_backend_gemm(const comine_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                         const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
 #endif
