@@ -36,6 +36,8 @@ typedef struct comine_sets {
     int n_exchanged_b;   /* |XB| = |GA \ GB| */
     int n_noisy;         /* |N| */
 } comine_sets;
+/* For the 1-peer modes (arcface, oracle) there is no selection: keep = n_clean = the size of
+ * the update set (n, or the truly clean samples), the other counts 0. */
 
 /* r(e) = tau * min(e / tk, 1), e 0-based (tk <= 0: tau from the start). */
 float comine_drop_rate(int epoch, float tau, int tk);

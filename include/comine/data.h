@@ -33,6 +33,10 @@ struct comine_dataset {
     char **class_names;  /* (num_classes) folder names, or NULL when the source has none */
     bool has_truth;      /* every sample carries a known truth flag */
     void *impl;          /* kind-specific state (e.g. the open .rec file) */
+    /* Things skipped at open time (non-image files and empty identity folders in a folder
+     * tree), one message each naming the file; the data set is usable without them. */
+    int num_problems;
+    char **problems;
 };
 
 typedef enum { COMINE_ON_BAD_SKIP = 0, COMINE_ON_BAD_FAIL = 1 } comine_on_bad;
@@ -49,6 +53,39 @@ void comine_dataset_free(comine_dataset *ds);
 comine_status comine_dataset_read(const comine_dataset *ds, int i, uint8_t **data, size_t *size);
 /* Write the label -> class-name mapping (one "label<TAB>name" per line), atomically. */
 comine_status comine_dataset_write_classes(const comine_dataset *ds, const char *path);
+/* A short name of sample i for messages: its path, or "FILE.rec record KEY". */
+const char *comine_dataset_sample_name(const comine_dataset *ds, int i);
+
+/* ---- MXNet / insightface RecordIO ------------------------------------------------------
+ * Write a data set as PREFIX.rec + PREFIX.idx (+ `property` in PREFIX's folder) in
+ * insightface's layout: header record 0 (flag 2, labels [N+1, N+1+C]), image records
+ * 1..N (IRHeader flag 0, label = identity, id = key, id2 = 1 + truth flag when the data set
+ * has truth flags, else 0; payload = the encoded file bytes), identity records N+1..N+C
+ * (flag 2, labels [first, end) of that identity's keys).  Records are split where the magic
+ * value occurs at an aligned offset (cflag 1/2/3) exactly as dmlc-core does.  `keep` (n
+ * flags, or NULL for all) selects the samples written. */
+typedef struct comine_pack_stats {
+    int images, identities;
+    int split_records;   /* records written in parts because their data held the magic */
+    int width, height;   /* written to `property` */
+} comine_pack_stats;
+comine_status comine_recordio_pack(const comine_dataset *ds, const bool *keep, int width, int height,
+                                   const char *prefix, comine_pack_stats *stats);
+/* One whole record (the parts joined back) at byte `offset` of an open .rec file descriptor;
+ * `name` is used in messages.  *next_offset is the offset after the record (and its padding). */
+comine_status comine_recordio_read_record(int fd, int64_t file_size, int64_t offset, const char *name,
+                                          uint8_t **data, size_t *size, int64_t *next_offset);
+/* Append one record (split at aligned magic values) to `fp`; returns the parts written in *parts. */
+comine_status comine_recordio_write_record(FILE *fp, const void *data, size_t size, int *parts);
+
+/* ---- LFW people files ("count" then "Name<TAB>n" per line) ---------------------------- */
+typedef struct comine_people {
+    int n;
+    char **names;
+    int *counts;
+} comine_people;
+comine_status comine_people_load(comine_people *out, const char *path);
+void comine_people_free(comine_people *p);
 
 /* ---- images ------------------------------------------------------------------------ */
 typedef struct comine_image {
@@ -67,6 +104,18 @@ comine_status comine_image_encode_jpeg(const comine_image *img, int quality, uin
 /* The network input of one image: resize to (size x size) (area when shrinking, bilinear
  * when growing), optional horizontal flip, (x - 127.5) / 128; out is (size, size, 3). */
 void comine_image_to_input(float *out, const comine_image *img, int size, bool flip);
+/* The same from a source box (x0, y0, bw, bh in source pixels, may be fractional): the
+ * crop/scale jitter of the loader.  The box is clamped to the image. */
+void comine_image_box_to_input(float *out, const comine_image *img, float x0, float y0, float bw, float bh,
+                               int size, bool flip);
+/* The augmentation the loader applies to one sample: flip and jitter drawn from `rng`
+ * (a fixed number of draws whatever the options, so the stream does not depend on them). */
+void comine_image_augment_to_input(float *out, const comine_image *img, int size, bool flip, float jitter,
+                                   comine_rng *rng);
+/* True when the bytes start like an image comine decodes (JPEG, PNG, PGM/PPM). */
+bool comine_image_sniff(const uint8_t *data, size_t size);
+/* True when the file name has an image extension (.jpg .jpeg .png .pgm .ppm .pnm, any case). */
+bool comine_image_path_has_ext(const char *path);
 
 /* ---- loader -------------------------------------------------------------------------- */
 typedef struct comine_loader_opts {
@@ -105,6 +154,8 @@ void comine_loader_start_epoch(comine_loader *l, int epoch, int first_step);
  * file named) on a bad image under COMINE_ON_BAD_FAIL; under SKIP counts and logs it. */
 comine_status comine_loader_next(comine_loader *l, comine_batch **batch);
 void comine_loader_release(comine_loader *l, comine_batch *batch);
+/* Every sample's augmentation RNG: a function of (seed, epoch, position in the epoch). */
+void comine_loader_sample_rng(comine_rng *rng, uint64_t seed, int epoch, int64_t position);
 /* Bad images seen so far (each listed once, with its reason). */
 int comine_loader_bad_count(const comine_loader *l);
 const char *comine_loader_bad_item(const comine_loader *l, int i);

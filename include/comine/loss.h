@@ -40,14 +40,21 @@ typedef struct comine_arcface {
     float *emb_norm;   /* (max_N) |f| */
     float *emb_hat;    /* (max_N, D) f / |f| */
     float *w_norm;     /* (K) |w_j| */
+    float *w_inv_norm; /* (K) 1 / max(|w_j|, 1e-12) */
     float *w_hat;      /* (K, D) w_j / |w_j| */
     float *cos;        /* (max_N, K) */
-    float *dcos;       /* (max_N, K) scratch for backward */
+    float *dcos;       /* (max_N, K) scratch for backward: d loss / d cos_ij / |w_j| */
     /* written by loss, per sample: */
     float *cos_target; /* (max_N) cos th_y */
     float *p_target;   /* (max_N) probability of the label under the sample's form */
     uint8_t *correct;  /* (max_N) 1 when argmax_j cos th_j == y */
     int N;
+    /* backward scratch: only the samples of nonzero weight enter the matrix products */
+    int *active;          /* (max_N) indices of the samples of nonzero weight */
+    float *emb_hat_active; /* (max_N, D) their normalised embeddings */
+    float *demb_hat;      /* (max_N, D) d loss / d emb_hat of those samples */
+    float *col_coef;      /* (K) sum_i dcos_ij cos_ij / |w_j| (the projection of each w_j's gradient) */
+    float *row_coef;      /* (max_N) sum_j dcos_ij cos_ij (the projection of each f_i's gradient) */
 } comine_arcface;
 
 void comine_arcface_init(comine_arcface *h, const comine_backend *be, int D, int K, int max_N);
@@ -60,7 +67,8 @@ void comine_arcface_forward(comine_arcface *h, const float *emb, const float *we
 void comine_arcface_loss(comine_arcface *h, float *loss, const int *labels, const uint8_t *form, int N,
                          const comine_arcface_cfg *cfg);
 /* demb (N, D) and dweight (K, D) accumulate d(sum_i sample_weight[i] * loss_i) under each
- * sample's form; samples of weight 0 contribute nothing (and cost nothing). */
+ * sample's form; samples of weight 0 contribute nothing (and cost nothing).  emb and weight
+ * must hold the values given to the last forward (weight enters a matrix product). */
 void comine_arcface_backward(comine_arcface *h, float *demb, float *dweight, const float *emb,
                              const float *weight, const int *labels, const uint8_t *form,
                              const float *sample_weight, int N, const comine_arcface_cfg *cfg);

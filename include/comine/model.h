@@ -4,7 +4,14 @@
  * allreduce), gradients and momentum mirroring it, and a model file format.
  *
  * Input: images (N, S, S, 3) NHWC float, normalised (x - 127.5) / 128, S = arch.input.
- * Output: embeddings (N, emb_dim), not normalised (the head normalises). */
+ * Output: embeddings (N, emb_dim), not normalised (the head normalises).
+ *
+ * Tensor names and shapes are insightface's state_dict ones, except that iresnet's
+ * fc.weight columns follow comine's NHWC flatten order (H, W, C), not PyTorch's (C, H, W).
+ * The parameter buffer holds the trainable tensors only; the buffer block holds the BN
+ * running statistics and iresnet's fixed embedding BN weight.  A created model is
+ * initialised with seed 0.  An eval forward reuses the training activations: run it
+ * between a training forward and its backward only on another model. */
 #ifndef COMINE_MODEL_H
 #define COMINE_MODEL_H
 
@@ -57,8 +64,18 @@ float *comine_model_grads(comine_model *m);     /* (num_params), mirrors params 
 /* BN running statistics: not parameters, but state that is saved and loaded. */
 size_t comine_model_num_buffers(const comine_model *m);
 float *comine_model_buffers(comine_model *m);
+/* The buffer block is described by its own table (offsets into comine_model_buffers):
+ * BN running_mean / running_var, and the iresnets' fixed embedding BN weight
+ * ("features.weight", held at 1 and never trained, as requires_grad False in insightface). */
+int comine_model_num_buffer_tensors(const comine_model *m);
+const comine_tensor_info *comine_model_buffer_tensor(const comine_model *m, int i);
+/* Index of a tensor by its name in the parameter table (*is_buffer = false) or the buffer
+ * table (*is_buffer = true); -1 when absent.  is_buffer may be NULL. */
+int comine_model_find_tensor(const comine_model *m, const char *name, bool *is_buffer);
 /* Forward FLOPs per image (2 x MACs of conv and linear layers). */
 double comine_model_flops(const comine_model *m);
+/* Floats preallocated for activations and their gradients (max_batch images). */
+size_t comine_model_activation_floats(const comine_model *m);
 
 /* emb is (N, emb_dim), images (N, S, S, 3); N <= max_batch.  training = batch-statistics BN,
  * running-stat update, dropout from dropout_rng (may be NULL when dropout is 0). */

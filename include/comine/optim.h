@@ -26,7 +26,12 @@ typedef struct comine_lr_schedule {
     double gamma;
 } comine_lr_schedule;
 
-/* lr at a fractional epoch (epoch + step / steps_per_epoch). */
+/* lr at a fractional epoch (epoch + step / steps_per_epoch):
+ *   constant: base_lr;  step: base_lr * gamma^(number of milestones <= epoch);
+ *   cosine: min_lr + (base_lr - min_lr) (1 + cos(pi min(epoch / total_epochs, 1))) / 2
+ *   (it stays at min_lr past total_epochs);
+ * times the warm-up factor min(1, epoch / warmup_epochs) when warmup_epochs > 0 (0 at
+ * epoch 0, as insightface's warm-up). */
 double comine_lr_at(const comine_lr_schedule *s, double epoch);
 
 #endif

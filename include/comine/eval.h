@@ -1,0 +1,162 @@
+/* eval.h: evaluation of face embedding models and of a training run's noise detection.
+ *  - verification pairs (LFW pairs files `N` / `F N`, or `pathA<TAB>pathB<TAB>same` lists),
+ *    flip-test embeddings of one model or an ensemble, the k-fold accuracy protocol, ROC AUC
+ *    and TAR at fixed FAR;
+ *  - embeddings of a list of images, written as NumPy .npy;
+ *  - the noise report of a run (noise.csv): ranked suspects, a cleaned list, detection
+ *    precision / recall / F1 and average precision against ground truth;
+ *  - small readers for the trainer's outputs (metrics.jsonl, cos_epoch<E>.csv) and the
+ *    run report (PLplot PNGs + index.html).
+ * Metrics are pure functions of score arrays (no model needed); only comine_embed_files and
+ * comine_verify_models run networks. */
+#ifndef COMINE_EVAL_H
+#define COMINE_EVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comine/core.h"
+#include "comine/model.h"
+
+/* ---- verification pairs ---------------------------------------------------------------- */
+typedef struct comine_pairs {
+    int n;              /* pairs */
+    int folds;          /* folds of the protocol (10 for `N` files and lists; F for `F N` files) */
+    int n_images;       /* unique images */
+    char **images;      /* (n_images) full paths (root joined) */
+    int *a, *b;         /* (n) indices into images */
+    uint8_t *same;      /* (n) 1 = same identity */
+    int *fold;          /* (n) fold of each pair, 0 .. folds-1 */
+    bool file_folds;    /* the folds come from the file (`F N`); else a contiguous KFold split */
+    char *source;       /* the pairs file */
+} comine_pairs;
+
+/* Reads an LFW pairs file (first line `N` or `F N`) or a generic `pathA<TAB>pathB<TAB>same`
+ * list (same: 1/0, true/false), relative paths joined to `root` (NULL: the file's folder for
+ * lists, required for LFW files).  Checks counts and that every image exists; errors name the
+ * file and line. */
+comine_status comine_pairs_load(comine_pairs **out, const char *file, const char *root);
+void comine_pairs_free(comine_pairs *p);
+/* Contiguous k-fold split of n items as sklearn's KFold(n_splits=k, shuffle=False):
+ * the first n % k folds hold n / k + 1 items, the rest n / k.  fold is (n). */
+void comine_kfold_assign(int *fold, int n, int k);
+
+/* ---- verification metrics -------------------------------------------------------------- */
+#define COMINE_VERIFY_MAX_FOLDS 64
+typedef struct comine_verify_result {
+    int pairs;
+    int folds;
+    double accuracy;          /* mean of the held-out fold accuracies */
+    double accuracy_std;      /* population std (numpy's default) of the fold accuracies */
+    double threshold;         /* mean of the chosen thresholds (cosine) */
+    double auc;               /* ROC AUC (ties count one half) */
+    double tar_far_1e2;       /* TAR at FAR = 1e-2; NAN when fewer than 100 mismatched pairs */
+    double tar_far_1e3;       /* TAR at FAR = 1e-3; NAN when fewer than 1000 mismatched pairs */
+    double fold_accuracy[COMINE_VERIFY_MAX_FOLDS];
+    double embed_images_per_s;/* filled by comine_verify_models (0 otherwise) */
+    double seconds;           /* filled by comine_verify_models (0 otherwise) */
+} comine_verify_result;
+
+/* The k-fold protocol on similarity scores (higher = more alike); same is (n), fold is (n)
+ * with values 0 .. folds-1 (NULL: comine_kfold_assign(n, folds)).
+ * For each held-out fold, the threshold is chosen on the other folds (on all pairs when
+ * folds = 1): candidates are the midpoints between consecutive distinct scores plus one
+ * below the lowest and one above the highest; a pair is predicted `same` when
+ * score > threshold; the lowest threshold of maximal accuracy wins.
+ * TAR at FAR f: k = floor(f * negatives); threshold t = the (k+1)-th largest negative score;
+ * TAR = fraction of positives with score > t. */
+void comine_verify_scores(comine_verify_result *res, const float *scores, const uint8_t *same, const int *fold,
+                          int n, int folds);
+/* Single metrics (used by the above and by tests). */
+double comine_roc_auc(const float *scores, const uint8_t *positive, int n);
+double comine_tar_at_far(const float *scores, const uint8_t *same, int n, double far);
+
+/* ---- embeddings ------------------------------------------------------------------------ */
+/* emb is (n_paths, emb_dim) of the first model: for every image, each model's embedding of
+ * the image plus that of its mirror, L2-normalised; with several models (same emb_dim), the
+ * sum of those, L2-normalised again (the ensemble).  Images are decoded on `threads` threads
+ * and run `batch` at a time (in pieces of each model's max_batch).  A missing or bad
+ * image fails with its path named.  images_per_s (may be NULL) gets the throughput. */
+comine_status comine_embed_files(float *emb, comine_model *const *models, int n_models, const char *const *paths,
+                                 int n_paths, int batch, int threads, double *images_per_s);
+/* Same for every sample of a data set (folder, list or RecordIO), in sample order. */
+typedef struct comine_dataset comine_dataset;
+comine_status comine_embed_dataset(float *emb, comine_model *const *models, int n_models, const comine_dataset *ds,
+                                   int batch, int threads, double *images_per_s);
+/* Verification of one model or an ensemble: embeds each unique image once, scores every pair
+ * by cosine, runs comine_verify_scores with the file's folds.  scores (pairs->n) may be NULL. */
+comine_status comine_verify_models(comine_verify_result *res, comine_model *const *models, int n_models,
+                                   const comine_pairs *pairs, int batch, float *scores);
+/* Same, with the decode thread count given (comine_verify_models uses 4). */
+comine_status comine_verify_models_threads(comine_verify_result *res, comine_model *const *models, int n_models,
+                                           const comine_pairs *pairs, int batch, int threads, float *scores);
+
+/* NumPy .npy v1.0, float32, shape (rows, cols), written atomically. */
+comine_status comine_npy_write_f32(const char *path, const float *data, int rows, int cols);
+
+/* ---- noise report ---------------------------------------------------------------------- */
+typedef struct comine_noise_row {
+    int index;
+    char *path;
+    int label;
+    int votes, rounds;
+    double score;       /* votes / rounds (0 when rounds = 0) */
+    int flagged;
+    int truth;          /* 0 clean, 1 flip, 2 outlier, -1 unknown */
+} comine_noise_row;
+
+typedef struct comine_noise_table {
+    int n;
+    comine_noise_row *rows;
+    bool has_truth;     /* every row has a known truth */
+    char *source;
+} comine_noise_table;
+
+/* Reads noise.csv (header `index,path,label,votes,rounds,score,flagged,truth`; RFC-4180
+ * quoting of path); errors name the file and line. */
+comine_status comine_noise_load(comine_noise_table **out, const char *path);
+void comine_noise_free(comine_noise_table *t);
+
+typedef struct comine_detection {
+    int tp, fp, fn, tn;
+    double precision, recall, f1;  /* at the threshold (precision 0 when nothing is flagged) */
+    double average_precision;      /* of the ranking by score (ties in score as one step) */
+} comine_detection;
+/* Detection quality of `score >= threshold` against truth != 0; truth is (n) with values
+ * 0 clean, > 0 noisy, < 0 unknown (unknown rows are ignored). */
+void comine_detection_eval(comine_detection *d, const double *score, const int *truth, int n, double threshold);
+/* Ranking by score, descending, ties by index ascending: order is (n). */
+void comine_noise_rank(int *order, const comine_noise_table *t);
+
+/* ---- trainer outputs ------------------------------------------------------------------- */
+/* JSON lines with flat objects of numbers / null (strings and booleans are accepted and read
+ * as NAN / 0-1).  Every line keeps its keys; missing and null values read as NAN. */
+typedef struct comine_jsonl {
+    int n_rows;
+    int n_keys;
+    char **keys;        /* (n_keys) union of keys, in first-seen order */
+    double *values;     /* (n_rows, n_keys) */
+} comine_jsonl;
+comine_status comine_jsonl_load(comine_jsonl **out, const char *path);
+void comine_jsonl_free(comine_jsonl *j);
+/* Column index of a key, -1 when absent; comine_jsonl_get returns NAN when absent. */
+int comine_jsonl_key(const comine_jsonl *j, const char *key);
+double comine_jsonl_get(const comine_jsonl *j, int row, const char *key);
+
+/* cos_epoch<E>.csv: header `index,label,truth,cos_a,cos_b`. */
+typedef struct comine_cos_table {
+    int n;
+    int *index, *label, *truth;   /* truth -1 when unknown */
+    double *cos_a, *cos_b;        /* cos_b NAN when empty */
+    bool has_b;
+} comine_cos_table;
+comine_status comine_cos_load(comine_cos_table **out, const char *path);
+void comine_cos_free(comine_cos_table *c);
+
+/* The run report: PNG plots (when built with PLplot) and index.html in out_dir.
+ * plots_made (may be NULL) gets the number of PNGs written. */
+comine_status comine_report_write(const char *run_dir, const char *out_dir, int *plots_made);
+bool comine_report_have_plots(void);
+
+#endif

@@ -1,0 +1,73 @@
+/* trainer.h: `comine train` as a library call: two peer networks (or one, for the
+ * single-network modes) trained on the same mini-batches with the Co-Mining step of
+ * comining.h, ArcFace heads, SGD; per-epoch metrics, the noise votes, checkpoints that
+ * resume, and the final model files.  What a run writes into its folder:
+ *   args.txt          the command line (one argument per line), replayed by --resume
+ *   classes.tsv       label -> identity name (folder datasets)
+ *   metrics.jsonl     one JSON object per epoch
+ *   noise.csv         one row per training sample: votes, rounds, score, flagged, truth
+ *   cos_epoch<E>.csv  each sample's cos(theta_y) under both peers (end of warm-up, end)
+ *   peer_a.model, peer_b.model   the embedding networks (model.h's format)
+ *   checkpoint.bin    everything needed to continue: both peers, heads, momentum, RNGs,
+ *                     epoch/step, per-epoch accumulators, votes */
+#ifndef COMINE_TRAINER_H
+#define COMINE_TRAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "comine/comining.h"
+#include "comine/core.h"
+#include "comine/data.h"
+#include "comine/loss.h"
+#include "comine/model.h"
+#include "comine/optim.h"
+
+typedef struct comine_train_cfg {
+    const char *data;          /* folder, list file or .rec */
+    const char *root;          /* list files: folder of the paths (NULL = the list's folder) */
+    const char *out;           /* run folder */
+    comine_arch arch;
+    comine_select_cfg select;  /* mode, re-weighting, w */
+    comine_arcface_cfg head;   /* s, m, fallback, dm, t */
+    int epochs, batch;
+    comine_lr_schedule lr;     /* base_lr, warm-up, schedule kind; total_epochs = epochs */
+    double momentum, weight_decay;
+    float tau;                 /* expected noise rate */
+    int tk;                    /* warm-up epochs of the drop rate */
+    float vote_threshold;      /* flagged when votes / rounds >= this (0.5) */
+    uint64_t seed;
+    int threads;               /* compute threads (0 = default) */
+    int loader_threads;
+    bool flip;
+    float jitter;
+    bool cache;
+    comine_on_bad on_bad;
+    int checkpoint_every;      /* steps between checkpoints (0 = epoch ends only) */
+    int max_bad_steps;         /* consecutive non-finite steps before stopping */
+    const char *val_pairs;     /* optional: verify both peers on a pairs file every epoch */
+    const char *val_root;
+    int log_every;             /* steps between progress lines (0 = auto) */
+    bool resume;               /* continue from out/checkpoint.bin */
+    bool quiet;
+} comine_train_cfg;
+
+void comine_train_cfg_default(comine_train_cfg *cfg);
+
+/* Summary of a finished run (what the CLI prints at the end). */
+typedef struct comine_train_summary {
+    int epochs_done;
+    int samples;
+    int flagged;
+    bool has_truth;
+    double det_precision, det_recall, det_f1; /* flagged vs truth (has_truth) */
+    double seconds;
+    double final_loss_a, final_loss_b;
+    double val_acc_a, val_acc_b, val_acc_ensemble; /* NAN when no validation */
+} comine_train_summary;
+
+/* Runs (or resumes) a training run.  COMINE_ERR_INTERRUPTED after SIGINT/SIGTERM (a
+ * checkpoint was written), other errors with comine_last_error(). */
+comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *summary);
+
+#endif

@@ -1,0 +1,445 @@
+/* cpu.c: the CPU backend's table: host memory, OpenBLAS matrix products, and the
+ * OpenMP kernels (batch norm, PReLU, ReLU, dropout, element-wise, SGD).  Convolutions
+ * are in cpu_conv.c (oneDNN).
+ *
+ * Assumes NHWC activations viewed as (rows, C), channels innermost: every kernel runs
+ * OpenMP over rows with a channel-inner loop the compiler vectorises.  Reductions over
+ * rows (batch statistics, per-channel gradients) sum fixed blocks of rows, then the
+ * blocks in order, in double: the result does not depend on the number of threads. */
+#include "backend/cpu.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef COMINE_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#ifdef COMINE_HAVE_OPENMP
+#define OMP_PARALLEL_FOR _Pragma("omp parallel for schedule(static) if (omp_work > 32768)")
+#else
+#define OMP_PARALLEL_FOR
+#endif
+
+/* Loops over fewer than 32768 elements (omp_work) run on one thread; reductions sum
+ * blocks of BLOCK_ROWS rows. */
+enum { BLOCK_ROWS = 256 };
+
+/* ---- threads and memory -------------------------------------------------------------- */
+
+static void cpu_set_threads(int n)
+{
+    if (n <= 0) return;
+    comine_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+static float *cpu_alloc(size_t n) { return comine_alloc_floats(n ? n : 1); }
+static void cpu_free(float *p) { comine_free_floats(p); }
+static void cpu_zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
+static void cpu_copy(float *dst, const float *src, size_t n)
+{
+    if (dst != src) memcpy(dst, src, n * sizeof(float));
+}
+
+/* ---- matrix product ------------------------------------------------------------------ */
+
+static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M == 0 || N == 0) return;
+    if (K == 0) { /* C = beta * C */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- row blocks for deterministic reductions ------------------------------------------ */
+
+static size_t num_blocks(size_t rows) { return (rows + BLOCK_ROWS - 1) / BLOCK_ROWS; }
+
+/* dst[c] = sum over blocks b of part[b * C + c], in block order */
+static void sum_blocks(double *dst, const double *part, size_t nb, int C)
+{
+    for (int c = 0; c < C; c++) dst[c] = 0.0;
+    for (size_t b = 0; b < nb; b++)
+        for (int c = 0; c < C; c++) dst[c] += part[b * (size_t)C + c];
+}
+
+/* ---- batch norm ---------------------------------------------------------------------- */
+
+/* out[r, c] = in[r, c] * scale[c] + shift[c] */
+static void scale_shift(float *out, const float *in, const float *scale, const float *shift, size_t rows, int C)
+{
+    size_t omp_work = rows * (size_t)C;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = in + r * C;
+        float *y = out + r * C;
+        for (int c = 0; c < C; c++) y[c] = x[c] * scale[c] + shift[c];
+    }
+}
+
+static void cpu_batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
+                                  float *running_var, const float *in, const float *gamma, const float *beta,
+                                  size_t rows, int C, bool training, float momentum, float eps)
+{
+    if (C == 0) return;
+    float *scale = comine_malloc(2 * (size_t)C * sizeof(float));
+    float *shift = scale + C;
+    if (!training) {
+        for (int c = 0; c < C; c++) {
+            double s = (gamma ? gamma[c] : 1.0) / sqrt((double)running_var[c] + eps);
+            scale[c] = (float)s;
+            shift[c] = (float)((beta ? beta[c] : 0.0) - running_mean[c] * s);
+        }
+        scale_shift(out, in, scale, shift, rows, C);
+        free(scale);
+        return;
+    }
+    if (rows == 0) {
+        free(scale);
+        return;
+    }
+    size_t nb = num_blocks(rows);
+    double *part = comine_malloc((nb + 2) * (size_t)C * sizeof(double));
+    double *mean = part + nb * (size_t)C, *var = mean + C;
+    size_t omp_work = rows * (size_t)C;
+    (void)omp_work;
+    /* pass 1: mean */
+    OMP_PARALLEL_FOR
+    for (size_t b = 0; b < nb; b++) {
+        double *acc = part + b * (size_t)C;
+        for (int c = 0; c < C; c++) acc[c] = 0.0;
+        size_t r1 = (b + 1) * BLOCK_ROWS < rows ? (b + 1) * BLOCK_ROWS : rows;
+        for (size_t r = b * BLOCK_ROWS; r < r1; r++) {
+            const float *x = in + r * C;
+            for (int c = 0; c < C; c++) acc[c] += x[c];
+        }
+    }
+    sum_blocks(mean, part, nb, C);
+    for (int c = 0; c < C; c++) mean[c] /= (double)rows;
+    /* pass 2: biased variance around the mean */
+    OMP_PARALLEL_FOR
+    for (size_t b = 0; b < nb; b++) {
+        double *acc = part + b * (size_t)C;
+        for (int c = 0; c < C; c++) acc[c] = 0.0;
+        size_t r1 = (b + 1) * BLOCK_ROWS < rows ? (b + 1) * BLOCK_ROWS : rows;
+        for (size_t r = b * BLOCK_ROWS; r < r1; r++) {
+            const float *x = in + r * C;
+            for (int c = 0; c < C; c++) {
+                double d = x[c] - mean[c];
+                acc[c] += d * d;
+            }
+        }
+    }
+    sum_blocks(var, part, nb, C);
+    for (int c = 0; c < C; c++) {
+        double v = var[c] / (double)rows;
+        double rstd = 1.0 / sqrt(v + eps);
+        double s = (gamma ? gamma[c] : 1.0) * rstd;
+        scale[c] = (float)s;
+        shift[c] = (float)((beta ? beta[c] : 0.0) - mean[c] * s);
+        if (save_mean) save_mean[c] = (float)mean[c];
+        if (save_rstd) save_rstd[c] = (float)rstd;
+        double unbiased = rows > 1 ? v * (double)rows / (double)(rows - 1) : v;
+        if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+        if (running_var) running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+    }
+    scale_shift(out, in, scale, shift, rows, C);
+    free(part);
+    free(scale);
+}
+
+static void cpu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
+                                   const float *save_mean, const float *save_rstd, const float *gamma, size_t rows,
+                                   int C)
+{
+    if (rows == 0 || C == 0) return;
+    size_t nb = num_blocks(rows);
+    double *part = comine_malloc((2 * nb + 2) * (size_t)C * sizeof(double));
+    double *part_xmu = part + nb * (size_t)C;
+    double *sum_dy = part_xmu + nb * (size_t)C, *sum_dy_xmu = sum_dy + C;
+    size_t omp_work = rows * (size_t)C;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t b = 0; b < nb; b++) {
+        double *a1 = part + b * (size_t)C, *a2 = part_xmu + b * (size_t)C;
+        for (int c = 0; c < C; c++) a1[c] = a2[c] = 0.0;
+        size_t r1 = (b + 1) * BLOCK_ROWS < rows ? (b + 1) * BLOCK_ROWS : rows;
+        for (size_t r = b * BLOCK_ROWS; r < r1; r++) {
+            const float *x = in + r * C, *dy = dout + r * C;
+            for (int c = 0; c < C; c++) {
+                a1[c] += dy[c];
+                a2[c] += (double)dy[c] * (x[c] - save_mean[c]);
+            }
+        }
+    }
+    sum_blocks(sum_dy, part, nb, C);
+    sum_blocks(sum_dy_xmu, part_xmu, nb, C);
+    float *k = comine_malloc(3 * (size_t)C * sizeof(float));
+    float *ka = k, *kb = k + C, *kc = k + 2 * C;
+    for (int c = 0; c < C; c++) {
+        double rstd = save_rstd[c];
+        if (dgamma) dgamma[c] += (float)(sum_dy_xmu[c] * rstd);
+        if (dbeta) dbeta[c] += (float)sum_dy[c];
+        /* dinp = g*rstd * (dy - mean(dy) - (x - mu) * rstd^2 * mean(dy * (x - mu))) */
+        double a = (gamma ? gamma[c] : 1.0) * rstd;
+        double k3 = rstd * rstd * sum_dy_xmu[c] / (double)rows;
+        ka[c] = (float)a;
+        kb[c] = (float)(a * k3);
+        kc[c] = (float)(a * (k3 * save_mean[c] - sum_dy[c] / (double)rows));
+    }
+    if (dinp) {
+        OMP_PARALLEL_FOR
+        for (size_t r = 0; r < rows; r++) {
+            const float *x = in + r * C, *dy = dout + r * C;
+            float *dx = dinp + r * C;
+            for (int c = 0; c < C; c++) dx[c] += ka[c] * dy[c] - kb[c] * x[c] + kc[c];
+        }
+    }
+    free(k);
+    free(part);
+}
+
+/* ---- activations --------------------------------------------------------------------- */
+
+static void cpu_prelu_forward(float *out, const float *in, const float *alpha, size_t rows, int C)
+{
+    size_t omp_work = rows * (size_t)C;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = in + r * C;
+        float *y = out + r * C;
+        for (int c = 0; c < C; c++) {
+            /* branch-free selects (no trapping op under a condition): the loop vectorises */
+            float pos = x[c] > 0.0f ? x[c] : 0.0f, neg = x[c] > 0.0f ? 0.0f : x[c];
+            y[c] = pos + alpha[c] * neg;
+        }
+    }
+}
+
+static void cpu_prelu_backward(float *dinp, float *dalpha, const float *dout, const float *in, const float *alpha,
+                               size_t rows, int C)
+{
+    if (rows == 0 || C == 0) return;
+    size_t omp_work = rows * (size_t)C;
+    (void)omp_work;
+    if (!dalpha) {
+        if (!dinp) return;
+        OMP_PARALLEL_FOR
+        for (size_t r = 0; r < rows; r++) {
+            const float *x = in + r * C, *dy = dout + r * C;
+            float *dx = dinp + r * C;
+            for (int c = 0; c < C; c++) {
+                float slope = x[c] > 0.0f ? 1.0f : alpha[c];
+                dx[c] += slope * dy[c];
+            }
+        }
+        return;
+    }
+    size_t nb = num_blocks(rows);
+    double *part = comine_malloc((nb + 1) * (size_t)C * sizeof(double));
+    double *total = part + nb * (size_t)C;
+    OMP_PARALLEL_FOR
+    for (size_t b = 0; b < nb; b++) {
+        /* float partials over 16 rows at most, double across them */
+        float acc[64];
+        double *pa = part + b * (size_t)C;
+        for (int c = 0; c < C; c++) pa[c] = 0.0;
+        size_t r0 = b * BLOCK_ROWS, r1 = (b + 1) * BLOCK_ROWS < rows ? (b + 1) * BLOCK_ROWS : rows;
+        for (int c0 = 0; c0 < C; c0 += 64) {
+            int cn = C - c0 < 64 ? C - c0 : 64;
+            for (size_t rs = r0; rs < r1; rs += 16) {
+                size_t re = rs + 16 < r1 ? rs + 16 : r1;
+                for (int c = 0; c < cn; c++) acc[c] = 0.0f;
+                for (size_t r = rs; r < re; r++) {
+                    const float *x = in + r * C + c0, *dy = dout + r * C + c0;
+                    float *dx = dinp ? dinp + r * C + c0 : NULL;
+                    const float *al = alpha + c0;
+                    if (dx)
+                        for (int c = 0; c < cn; c++) {
+                            bool pos = x[c] > 0.0f;
+                            float slope = pos ? 1.0f : al[c], xneg = pos ? 0.0f : x[c];
+                            dx[c] += slope * dy[c];
+                            acc[c] += xneg * dy[c];
+                        }
+                    else
+                        for (int c = 0; c < cn; c++) {
+                            float xneg = x[c] > 0.0f ? 0.0f : x[c];
+                            acc[c] += xneg * dy[c];
+                        }
+                }
+                for (int c = 0; c < cn; c++) pa[c0 + c] += acc[c];
+            }
+        }
+    }
+    sum_blocks(total, part, nb, C);
+    for (int c = 0; c < C; c++) dalpha[c] += (float)total[c];
+    free(part);
+}
+
+static void cpu_relu_forward(float *out, const float *in, size_t n)
+{
+    size_t omp_work = n;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+static void cpu_relu_backward(float *dinp, const float *dout, const float *in, size_t n)
+{
+    size_t omp_work = n;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t i = 0; i < n; i++) dinp[i] += in[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+/* ---- per-channel vectors ------------------------------------------------------------- */
+
+static void cpu_add_bias(float *out, const float *bias, size_t rows, int C)
+{
+    size_t omp_work = rows * (size_t)C;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t r = 0; r < rows; r++) {
+        float *y = out + r * C;
+        for (int c = 0; c < C; c++) y[c] += bias[c];
+    }
+}
+
+static void cpu_accumulate_colsum(float *dst, const float *src, size_t rows, int C)
+{
+    if (rows == 0 || C == 0) return;
+    size_t nb = num_blocks(rows);
+    double *part = comine_malloc((nb + 1) * (size_t)C * sizeof(double));
+    double *total = part + nb * (size_t)C;
+    size_t omp_work = rows * (size_t)C;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t b = 0; b < nb; b++) {
+        double *acc = part + b * (size_t)C;
+        for (int c = 0; c < C; c++) acc[c] = 0.0;
+        size_t r1 = (b + 1) * BLOCK_ROWS < rows ? (b + 1) * BLOCK_ROWS : rows;
+        for (size_t r = b * BLOCK_ROWS; r < r1; r++) {
+            const float *x = src + r * C;
+            for (int c = 0; c < C; c++) acc[c] += x[c];
+        }
+    }
+    sum_blocks(total, part, nb, C);
+    for (int c = 0; c < C; c++) dst[c] += (float)total[c];
+    free(part);
+}
+
+/* ---- dropout ------------------------------------------------------------------------- */
+
+static void cpu_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p, bool training,
+                                comine_rng *rng)
+{
+    if (!training || p <= 0.0f) {
+        cpu_copy(out, in, n);
+        if (training && mask) memset(mask, 1, n);
+        return;
+    }
+    COMINE_ASSERT(mask != NULL && rng != NULL);
+    if (p >= 1.0f) {
+        memset(out, 0, n * sizeof(float));
+        memset(mask, 0, n);
+        return;
+    }
+    /* the draws are sequential (one stream, reproducible); applying them is parallel */
+    for (size_t i = 0; i < n; i++) mask[i] = comine_rng_uniform(rng) >= p;
+    float scale = 1.0f / (1.0f - p);
+    size_t omp_work = n;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t i = 0; i < n; i++) out[i] = in[i] * ((float)mask[i] * scale); /* branch-free */
+}
+
+static void cpu_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p)
+{
+    if (p >= 1.0f) return;
+    float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    size_t omp_work = n;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * ((float)mask[i] * scale);
+}
+
+/* ---- element-wise -------------------------------------------------------------------- */
+
+static void cpu_add(float *out, const float *a, const float *b, size_t n)
+{
+    size_t omp_work = n;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void comine_cpu_accumulate(float *dst, const float *src, size_t n)
+{
+    size_t omp_work = n;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* ---- SGD ----------------------------------------------------------------------------- */
+
+static void cpu_sgd_step(float *params, float *momentum_buf, const float *grads, size_t n, float lr, float momentum,
+                         float weight_decay)
+{
+    size_t omp_work = n;
+    (void)omp_work;
+    if (momentum_buf && momentum != 0.0f) {
+        OMP_PARALLEL_FOR
+        for (size_t i = 0; i < n; i++) {
+            float g = grads[i] + weight_decay * params[i];
+            float v = momentum * momentum_buf[i] + g;
+            momentum_buf[i] = v;
+            params[i] -= lr * v;
+        }
+    } else {
+        OMP_PARALLEL_FOR
+        for (size_t i = 0; i < n; i++) params[i] -= lr * (grads[i] + weight_decay * params[i]);
+    }
+}
+
+/* ---- the table ----------------------------------------------------------------------- */
+
+static const comine_backend cpu_backend = {
+    .name = "cpu (oneDNN, OpenBLAS, OpenMP)",
+    .set_threads = cpu_set_threads,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .zero = cpu_zero,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .gemm = cpu_gemm,
+    .conv_plan_create = comine_cpu_conv_plan_create,
+    .conv_plan_free = comine_cpu_conv_plan_free,
+    .conv_forward = comine_cpu_conv_forward,
+    .conv_backward_data = comine_cpu_conv_backward_data,
+    .conv_backward_weights = comine_cpu_conv_backward_weights,
+    .batchnorm_forward = cpu_batchnorm_forward,
+    .batchnorm_backward = cpu_batchnorm_backward,
+    .prelu_forward = cpu_prelu_forward,
+    .prelu_backward = cpu_prelu_backward,
+    .relu_forward = cpu_relu_forward,
+    .relu_backward = cpu_relu_backward,
+    .add_bias = cpu_add_bias,
+    .accumulate_colsum = cpu_accumulate_colsum,
+    .dropout_forward = cpu_dropout_forward,
+    .dropout_backward = cpu_dropout_backward,
+    .add = cpu_add,
+    .accumulate = comine_cpu_accumulate,
+    .sgd_step = cpu_sgd_step,
+};
+
+const comine_backend *comine_backend_cpu(void) { return &cpu_backend; }

@@ -1,0 +1,358 @@
+/* cpu_conv.c: the CPU backend's convolutions through oneDNN's C API (2.x).
+ *
+ * A plan is one convolution geometry; it caches, per batch size N (a few at a time,
+ * least recently used replaced), the forward, backward-data and backward-weights
+ * primitives, the reorders between PyTorch's weight layout (OC, C/groups, KH, KW) and
+ * the format each primitive prefers, and the scratch those need, so that a call
+ * allocates nothing.  Activations are NHWC on both sides (no reorder).  Backward
+ * accumulates: oneDNN writes the input gradient into a per-thread scratch shared by all
+ * plans (grown to the largest input gradient seen), then a vectorised add; the weight
+ * gradient is reordered into the caller's buffer with a sum post-op.
+ * A plan is used by one thread at a time. */
+#include "backend/cpu.h"
+
+#include <dnnl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_ENTRIES = 4 };
+
+static dnnl_engine_t engine;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static _Thread_local dnnl_stream_t stream; /* one per calling thread */
+
+static void check_dnnl(dnnl_status_t st, const char *what, int line)
+{
+    if (st == dnnl_success) return;
+    char msg[256];
+    snprintf(msg, sizeof msg, "oneDNN %s failed (status %d)", what, (int)st);
+    comine_abort(__FILE__, line, msg);
+}
+#define DNNL_CHECK(call) check_dnnl((call), #call, __LINE__)
+
+static void engine_init(void)
+{
+    DNNL_CHECK(dnnl_engine_create(&engine, dnnl_cpu, 0));
+}
+
+/* A buffer in a primitive's preferred weight format, filled from (or added into) the
+ * caller's plain buffer by a cached reorder; `direct` when the formats agree. */
+typedef struct weight_io {
+    bool direct;
+    dnnl_memory_t user;   /* the caller's plain weights (handle set per call) */
+    dnnl_memory_t prim;   /* what the primitive reads or writes */
+    dnnl_primitive_t reorder;
+    float *buf;
+} weight_io;
+
+typedef struct conv_entry {
+    int N;
+    unsigned long last_use;
+    dnnl_memory_desc_t src_md, dst_md;
+    /* forward */
+    dnnl_primitive_desc_t fwd_pd;
+    dnnl_primitive_t fwd;
+    dnnl_memory_t fwd_src, fwd_dst, fwd_bias;
+    weight_io fwd_w;
+    /* backward data */
+    dnnl_primitive_t bwd_data;
+    dnnl_memory_t bd_dsrc, bd_ddst;
+    weight_io bd_w;
+    /* backward weights */
+    dnnl_primitive_t bwd_weights;
+    dnnl_memory_t bw_src, bw_ddst, bw_dbias;
+    weight_io bw_dw;
+    float *dbias_buf;
+} conv_entry;
+
+typedef struct conv_plan {
+    comine_conv_geom g;
+    dnnl_memory_desc_t user_w_md, bias_md;
+    dnnl_dims_t strides, pad_l, pad_r;
+    unsigned long tick;
+    conv_entry entries[MAX_ENTRIES];
+    int n_entries;
+} conv_plan;
+
+/* The input-gradient scratch of this thread, at least n floats. */
+static _Thread_local float *scratch;
+static _Thread_local size_t scratch_cap;
+
+static float *thread_scratch(size_t n)
+{
+    if (n > scratch_cap) {
+        comine_free_floats(scratch);
+        scratch_cap = n + n / 8;
+        scratch = comine_alloc_floats(scratch_cap);
+    }
+    return scratch;
+}
+
+/* ---- descriptors ---------------------------------------------------------------------- */
+
+static void act_md(dnnl_memory_desc_t *md, int N, int C, int H, int W)
+{
+    dnnl_dims_t dims = {N, C, H, W};
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, dnnl_nhwc));
+}
+
+static void weight_md(dnnl_memory_desc_t *md, const comine_conv_geom *g, dnnl_format_tag_t tag_any)
+{
+    if (g->groups == 1) {
+        dnnl_dims_t dims = {g->OC, g->C, g->KH, g->KW};
+        DNNL_CHECK(dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag_any ? tag_any : dnnl_oihw));
+    } else {
+        dnnl_dims_t dims = {g->groups, g->OC / g->groups, g->C / g->groups, g->KH, g->KW};
+        DNNL_CHECK(dnnl_memory_desc_init_by_tag(md, 5, dims, dnnl_f32, tag_any ? tag_any : dnnl_goihw));
+    }
+}
+
+static size_t md_floats(const dnnl_memory_desc_t *md) { return dnnl_memory_desc_get_size(md) / sizeof(float); }
+
+static dnnl_memory_t make_memory(const dnnl_memory_desc_t *md, void *handle)
+{
+    dnnl_memory_t m;
+    DNNL_CHECK(dnnl_memory_create(&m, md, engine, handle));
+    return m;
+}
+
+/* to_prim: user -> primitive format (plain copy); else primitive -> user with a sum post-op */
+static void weight_io_init(weight_io *w, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md,
+                           bool to_prim)
+{
+    memset(w, 0, sizeof *w);
+    w->direct = to_prim && dnnl_memory_desc_equal(user_md, prim_md);
+    w->user = make_memory(user_md, DNNL_MEMORY_NONE);
+    if (w->direct) return;
+    w->buf = comine_alloc_floats(md_floats(prim_md) + 16);
+    w->prim = make_memory(prim_md, w->buf);
+    dnnl_primitive_desc_t pd;
+    if (to_prim) {
+        DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, user_md, engine, prim_md, engine, NULL));
+    } else {
+        dnnl_primitive_attr_t attr;
+        dnnl_post_ops_t po;
+        DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+        DNNL_CHECK(dnnl_post_ops_create(&po));
+        DNNL_CHECK(dnnl_post_ops_append_sum(po, 1.0f));
+        DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+        DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, prim_md, engine, user_md, engine, attr));
+        dnnl_post_ops_destroy(po);
+        dnnl_primitive_attr_destroy(attr);
+    }
+    DNNL_CHECK(dnnl_primitive_create(&w->reorder, pd));
+    dnnl_primitive_desc_destroy(pd);
+}
+
+static void weight_io_destroy(weight_io *w)
+{
+    if (w->user) dnnl_memory_destroy(w->user);
+    if (w->prim) dnnl_memory_destroy(w->prim);
+    if (w->reorder) dnnl_primitive_destroy(w->reorder);
+    comine_free_floats(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+static void execute(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args)
+{
+    if (!stream) DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
+    DNNL_CHECK(dnnl_primitive_execute(p, stream, nargs, args));
+    DNNL_CHECK(dnnl_stream_wait(stream));
+}
+
+/* The memory a primitive reads its weights from, after reordering the caller's. */
+static dnnl_memory_t weights_in(weight_io *w, const float *user)
+{
+    DNNL_CHECK(dnnl_memory_set_data_handle(w->user, (void *)user));
+    if (w->direct) return w->user;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, w->user}, {DNNL_ARG_TO, w->prim}};
+    execute(w->reorder, 2, args);
+    return w->prim;
+}
+
+/* ---- plan ----------------------------------------------------------------------------- */
+
+void *comine_cpu_conv_plan_create(const comine_conv_geom *g)
+{
+    COMINE_ASSERT(g->C > 0 && g->OC > 0 && g->KH > 0 && g->KW > 0 && g->stride > 0 && g->pad >= 0);
+    COMINE_ASSERT(g->groups > 0 && g->C % g->groups == 0 && g->OC % g->groups == 0);
+    COMINE_ASSERT(g->OH == (g->H + 2 * g->pad - g->KH) / g->stride + 1 && g->OH > 0);
+    COMINE_ASSERT(g->OW == (g->W + 2 * g->pad - g->KW) / g->stride + 1 && g->OW > 0);
+    pthread_once(&engine_once, engine_init);
+    conv_plan *p = comine_calloc(1, sizeof *p);
+    p->g = *g;
+    weight_md(&p->user_w_md, g, dnnl_format_tag_undef);
+    dnnl_dims_t bdims = {g->OC};
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&p->bias_md, 1, bdims, dnnl_f32, dnnl_x));
+    p->strides[0] = p->strides[1] = g->stride;
+    p->pad_l[0] = p->pad_l[1] = g->pad;
+    /* PyTorch floors the output size; oneDNN wants the right padding that makes it exact
+     * (the smallest non-negative one, e.g. 0 for a 1x1 stride-2 conv on an even size) */
+    int pr_h = (g->OH - 1) * g->stride + g->KH - g->H - g->pad;
+    int pr_w = (g->OW - 1) * g->stride + g->KW - g->W - g->pad;
+    p->pad_r[0] = pr_h > 0 ? pr_h : 0;
+    p->pad_r[1] = pr_w > 0 ? pr_w : 0;
+    return p;
+}
+
+static void entry_destroy(conv_entry *e)
+{
+    dnnl_memory_t mems[] = {e->fwd_src, e->fwd_dst, e->fwd_bias, e->bd_dsrc, e->bd_ddst,
+                            e->bw_src, e->bw_ddst, e->bw_dbias};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        if (mems[i]) dnnl_memory_destroy(mems[i]);
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
+    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
+        if (prims[i]) dnnl_primitive_destroy(prims[i]);
+    if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
+    weight_io_destroy(&e->fwd_w);
+    weight_io_destroy(&e->bd_w);
+    weight_io_destroy(&e->bw_dw);
+    comine_free_floats(e->dbias_buf);
+    memset(e, 0, sizeof *e);
+}
+
+void comine_cpu_conv_plan_free(void *plan)
+{
+    conv_plan *p = plan;
+    if (!p) return;
+    for (int i = 0; i < p->n_entries; i++) entry_destroy(&p->entries[i]);
+    free(p);
+}
+
+/* The entry for batch size N, with its forward descriptor (primitives are made lazily). */
+static conv_entry *get_entry(conv_plan *p, int N)
+{
+    p->tick++;
+    for (int i = 0; i < p->n_entries; i++)
+        if (p->entries[i].N == N) {
+            p->entries[i].last_use = p->tick;
+            return &p->entries[i];
+        }
+    conv_entry *e;
+    if (p->n_entries < MAX_ENTRIES) {
+        e = &p->entries[p->n_entries++];
+    } else {
+        e = &p->entries[0];
+        for (int i = 1; i < MAX_ENTRIES; i++)
+            if (p->entries[i].last_use < e->last_use) e = &p->entries[i];
+        entry_destroy(e);
+    }
+    const comine_conv_geom *g = &p->g;
+    e->N = N;
+    e->last_use = p->tick;
+    act_md(&e->src_md, N, g->C, g->H, g->W);
+    act_md(&e->dst_md, N, g->OC, g->OH, g->OW);
+    dnnl_memory_desc_t w_any;
+    weight_md(&w_any, g, dnnl_format_tag_any);
+    dnnl_convolution_desc_t cd;
+    DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &e->src_md,
+                                                  &w_any, g->has_bias ? &p->bias_md : NULL, &e->dst_md, p->strides,
+                                                  p->pad_l, p->pad_r));
+    DNNL_CHECK(dnnl_primitive_desc_create(&e->fwd_pd, &cd, NULL, engine, NULL));
+    return e;
+}
+
+void comine_cpu_conv_forward(void *plan, float *out, const float *in, const float *weight, const float *bias, int N)
+{
+    conv_plan *p = plan;
+    COMINE_ASSERT(N >= 0);
+    if (N == 0) return;
+    COMINE_ASSERT(!p->g.has_bias || bias != NULL);
+    conv_entry *e = get_entry(p, N);
+    if (!e->fwd) {
+        DNNL_CHECK(dnnl_primitive_create(&e->fwd, e->fwd_pd));
+        weight_io_init(&e->fwd_w, &p->user_w_md, dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0),
+                       true);
+        e->fwd_src = make_memory(&e->src_md, DNNL_MEMORY_NONE);
+        e->fwd_dst = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
+        if (p->g.has_bias) e->fwd_bias = make_memory(&p->bias_md, DNNL_MEMORY_NONE);
+    }
+    dnnl_memory_t wm = weights_in(&e->fwd_w, weight);
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->fwd_src, (void *)in));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->fwd_dst, out));
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->fwd_src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e->fwd_dst}};
+    int nargs = 3;
+    if (p->g.has_bias) {
+        DNNL_CHECK(dnnl_memory_set_data_handle(e->fwd_bias, (void *)bias));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->fwd_bias};
+    }
+    execute(e->fwd, nargs, args);
+}
+
+void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, const float *weight, int N)
+{
+    conv_plan *p = plan;
+    COMINE_ASSERT(N >= 0);
+    if (N == 0 || !dinp) return;
+    const comine_conv_geom *g = &p->g;
+    conv_entry *e = get_entry(p, N);
+    if (!e->bwd_data) {
+        dnnl_memory_desc_t w_any;
+        weight_md(&w_any, g, dnnl_format_tag_any);
+        dnnl_convolution_desc_t cd;
+        DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->src_md, &w_any,
+                                                            &e->dst_md, p->strides, p->pad_l, p->pad_r));
+        dnnl_primitive_desc_t pd;
+        DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, NULL, engine, e->fwd_pd));
+        DNNL_CHECK(dnnl_primitive_create(&e->bwd_data, pd));
+        weight_io_init(&e->bd_w, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), true);
+        dnnl_primitive_desc_destroy(pd);
+        e->bd_dsrc = make_memory(&e->src_md, DNNL_MEMORY_NONE);
+        e->bd_ddst = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
+    }
+    size_t n_in = (size_t)N * g->H * g->W * g->C;
+    float *dsrc = thread_scratch(n_in);
+    dnnl_memory_t wm = weights_in(&e->bd_w, weight);
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->bd_ddst, (void *)dout));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->bd_dsrc, dsrc));
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, e->bd_ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->bd_dsrc}};
+    execute(e->bwd_data, 3, args);
+    comine_cpu_accumulate(dinp, dsrc, n_in);
+}
+
+void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
+                                      int N)
+{
+    conv_plan *p = plan;
+    COMINE_ASSERT(N >= 0);
+    const comine_conv_geom *g = &p->g;
+    if (N == 0 || (!dweight && !(dbias && g->has_bias))) return;
+    conv_entry *e = get_entry(p, N);
+    if (!e->bwd_weights) {
+        dnnl_memory_desc_t w_any;
+        weight_md(&w_any, g, dnnl_format_tag_any);
+        dnnl_convolution_desc_t cd;
+        DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &e->src_md, &w_any,
+                                                               g->has_bias ? &p->bias_md : NULL, &e->dst_md,
+                                                               p->strides, p->pad_l, p->pad_r));
+        dnnl_primitive_desc_t pd;
+        DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, NULL, engine, e->fwd_pd));
+        DNNL_CHECK(dnnl_primitive_create(&e->bwd_weights, pd));
+        weight_io_init(&e->bw_dw, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0),
+                       false);
+        dnnl_primitive_desc_destroy(pd);
+        e->bw_src = make_memory(&e->src_md, DNNL_MEMORY_NONE);
+        e->bw_ddst = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
+        if (g->has_bias) {
+            e->dbias_buf = comine_alloc_floats((size_t)g->OC);
+            e->bw_dbias = make_memory(&p->bias_md, e->dbias_buf);
+        }
+    }
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->bw_src, (void *)in));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->bw_ddst, (void *)dout));
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->bw_src}, {DNNL_ARG_DIFF_DST, e->bw_ddst},
+                               {DNNL_ARG_DIFF_WEIGHTS, e->bw_dw.prim}};
+    int nargs = 3;
+    if (g->has_bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, e->bw_dbias};
+    execute(e->bwd_weights, nargs, args);
+    if (dweight) {
+        DNNL_CHECK(dnnl_memory_set_data_handle(e->bw_dw.user, dweight));
+        dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, e->bw_dw.prim}, {DNNL_ARG_TO, e->bw_dw.user}};
+        execute(e->bw_dw.reorder, 2, rargs);
+    }
+    if (dbias && g->has_bias)
+        for (int c = 0; c < g->OC; c++) dbias[c] += e->dbias_buf[c];
+}

@@ -1,0 +1,142 @@
+/* cmd_corrupt.c: `comine corrupt`: inject controlled label noise into a data set and write a
+ * list file (path<TAB>label<TAB>flag; flag 0 clean, 1 flip, 2 outlier).  Optionally selects the
+ * training identities first (--people, --min-per-id, --max-per-id) and takes the distractors
+ * (outlier images) from the identities with too few images. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "comine/core.h"
+#include "comine/data.h"
+#include "comine/noise.h"
+
+const char comine_cmd_corrupt_summary[] = "inject label flips and outliers; write a list with truth flags";
+
+/* Distractor identities must not be training identities: compare the names when both have them. */
+static int check_disjoint(const char *dpath, const comine_dataset *dis, char **train_names, int num_train)
+{
+    if (!dis->class_names || !train_names) return 0;
+    for (int d = 0; d < dis->num_classes; d++)
+        for (int c = 0; c < num_train; c++)
+            if (!strcmp(dis->class_names[d], train_names[c]))
+                return cli_error("corrupt", "option --distractors: identity '%s' of %s is also a training identity "
+                                 "(outliers must come from identities outside the training set)",
+                                 train_names[c], dpath);
+    return 0;
+}
+
+int comine_cmd_corrupt(int argc, char **argv)
+{
+    const char *data, *out, *distractors, *people_path, *flip_mode, *outlier_mode;
+    double flip, outlier;
+    int min_per_id, max_per_id;
+    unsigned long long seed;
+    cli_opt opts[] = {
+        {"data", ARG_STR, &data, NULL, "training data (folder, list or .rec)", NULL, 0, 0, true},
+        {"out", ARG_STR, &out, NULL, "list file to write", NULL, 0, 0, true},
+        {"flip", ARG_FLOAT, &flip, "0", "fraction of the samples given a wrong training label, [0, 1)", NULL, 0, 0,
+         false},
+        {"outlier", ARG_FLOAT, &outlier, "0", "fraction of the samples that become outliers, [0, 1)", NULL, 0, 0,
+         false},
+        {"flip-mode", ARG_CHOICE, &flip_mode, "uniform", "uniform: another identity at random; permute: labels "
+         "permuted inside the flipped subset, all wrong", "uniform|permute", 0, 0, false},
+        {"outlier-mode", ARG_CHOICE, &outlier_mode, "replace", "replace: an outlier replaces a chosen sample; add: "
+         "outliers are added", "replace|add", 0, 0, false},
+        {"distractors", ARG_STR, &distractors, NULL, "images of identities outside the training set (folder or "
+         "list); default with --min-per-id: the identities with fewer images", NULL, 0, 0, false},
+        {"people", ARG_STR, &people_path, NULL, "LFW people file: only these identities of --data", NULL, 0, 0,
+         false},
+        {"min-per-id", ARG_INT, &min_per_id, "0", "training identities need at least this many images; the others "
+         "are distractors (0 = all train)", NULL, 0, 1000000, false},
+        {"max-per-id", ARG_INT, &max_per_id, "0", "keep at most this many images per identity (0 = all)", NULL, 0,
+         1000000, false},
+        {"seed", ARG_U64, &seed, "1", "random seed (same seed, same output)", NULL, 0, 0, false},
+        {0},
+    };
+    int rc = cli_parse("corrupt", comine_cmd_corrupt_summary, opts, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (!(flip >= 0 && flip < 1)) return cli_error("corrupt", "option --flip: %g is outside [0, 1)", flip);
+    if (!(outlier >= 0 && outlier < 1)) return cli_error("corrupt", "option --outlier: %g is outside [0, 1)", outlier);
+    if (flip + outlier > 1.0 + 1e-12)
+        return cli_error("corrupt", "options --flip and --outlier: %g + %g is more than 1", flip, outlier);
+    if (max_per_id > 0 && min_per_id > max_per_id)
+        return cli_error("corrupt", "option --min-per-id: %d is more than --max-per-id %d", min_per_id, max_per_id);
+
+    comine_dataset *ds = NULL, *dis = NULL;
+    comine_people people = {0};
+    comine_idsel sel = {0};
+    comine_sample *noisy = NULL;
+    int n_noisy = 0, status = 1;
+    bool selecting = people_path || min_per_id > 0 || max_per_id > 0;
+    const char **dpaths = NULL;
+    int num_d = 0, num_d_ids = 0;
+
+    comine_status st = comine_dataset_open(&ds, data, NULL);
+    if (st != COMINE_OK) goto fail;
+    const comine_sample *train = ds->samples;
+    int n = ds->n, num_classes = ds->num_classes;
+    char **train_names = ds->class_names;
+    if (selecting) {
+        if (people_path && (st = comine_people_load(&people, people_path)) != COMINE_OK) goto fail;
+        comine_idsel_opts so = {.min_per_id = min_per_id, .max_per_id = max_per_id,
+                                 .people = people_path ? &people : NULL};
+        if ((st = comine_idsel_select(&sel, ds, &so)) != COMINE_OK) goto fail;
+        train = sel.train;
+        n = sel.n;
+        num_classes = sel.num_classes;
+        train_names = sel.class_names;
+        printf("selected: %d identities with >= %d images (at most %d kept each), %d images%s%s\n", sel.num_classes,
+               min_per_id, max_per_id, sel.n, people_path ? ", people of " : "", people_path ? people_path : "");
+        if (!distractors && min_per_id > 0)
+            printf("distractor pool: %d images of %d identities with < %d images\n", sel.num_distractors,
+                   sel.num_distractor_ids, min_per_id);
+    }
+    if (distractors) {
+        if ((st = comine_dataset_open(&dis, distractors, NULL)) != COMINE_OK) goto fail;
+        if ((status = check_disjoint(distractors, dis, train_names, num_classes)) != 0) goto done;
+        status = 1;
+        dpaths = comine_malloc(sizeof(char *) * (size_t)dis->n);
+        for (int i = 0; i < dis->n; i++) dpaths[i] = dis->samples[i].path;
+        num_d = dis->n;
+        num_d_ids = dis->num_classes;
+        printf("distractor pool: %d images of %d identities from %s\n", num_d, num_d_ids, distractors);
+    } else if (selecting) {
+        dpaths = (const char **)sel.distractors;
+        num_d = sel.num_distractors;
+        num_d_ids = sel.num_distractor_ids;
+    }
+
+    comine_corrupt_opts co = {
+        .flip = flip, .outlier = outlier,
+        .flip_mode = strcmp(flip_mode, "permute") ? COMINE_FLIP_UNIFORM : COMINE_FLIP_PERMUTE,
+        .outlier_mode = strcmp(outlier_mode, "add") ? COMINE_OUTLIER_REPLACE : COMINE_OUTLIER_ADD,
+        .seed = seed,
+    };
+    if ((st = comine_corrupt(&noisy, &n_noisy, train, n, num_classes, dpaths, num_d, &co)) != COMINE_OK) goto fail;
+    if ((st = comine_list_write(out, noisy, n_noisy)) != COMINE_OK) goto fail;
+
+    int kinds[3] = {0, 0, 0};
+    for (int i = 0; i < n_noisy; i++) kinds[noisy[i].truth]++;
+    printf("corrupt: %d samples, %d identities, %d flips (%s), %d outliers (%s), seed %llu\n", n_noisy, num_classes,
+           kinds[COMINE_TRUTH_FLIP], flip_mode, kinds[COMINE_TRUTH_OUTLIER], outlier_mode, seed);
+    printf("  clean %d (%.1f%%)  flip %d (%.1f%%)  outlier %d (%.1f%%)\n", kinds[0], 100.0 * kinds[0] / n_noisy,
+           kinds[1], 100.0 * kinds[1] / n_noisy, kinds[2], 100.0 * kinds[2] / n_noisy);
+    printf("  written to %s\n", out);
+    status = 0;
+    goto done;
+fail: {
+    const char *msg = comine_last_error();
+    if (!strncmp(msg, "corrupt: ", 9)) msg += 9;
+    fprintf(stderr, "comine corrupt: %s\n", msg);
+}
+    status = 1;
+done:
+    comine_noise_samples_free(noisy, n_noisy);
+    if (dis) free(dpaths);
+    comine_idsel_free(&sel);
+    comine_people_free(&people);
+    comine_dataset_free(dis);
+    comine_dataset_free(ds);
+    return status;
+}

@@ -1,0 +1,268 @@
+/* cmd_train.c: `comine train`: parse and validate the options, record them in the run
+ * folder (args.txt, replayed by --resume), call comine_train and print the summary. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "comine/trainer.h"
+
+const char comine_cmd_train_summary[] = "train one or two peer networks with Co-Mining on noisy labels";
+
+#define MAX_REPLAY_ARGS 256
+
+typedef struct train_args {
+    const char *data, *root, *out, *mode, *net, *reweight, *fallback, *schedule, *milestones, *on_bad;
+    const char *val_pairs, *val_root, *resume;
+    double width, lr, tau, dm, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
+    int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
+    unsigned long long seed;
+    bool flip, cache, quiet;
+} train_args;
+
+static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
+{
+    static cli_opt opts[] = {
+        {"data", ARG_STR, NULL, NULL, "training data: a folder of identity folders, a list file or a .rec file"},
+        {"root", ARG_STR, NULL, NULL, "list files: folder the paths are relative to (default: the list's folder)"},
+        {"out", ARG_STR, NULL, NULL, "run folder (created)"},
+        {"resume", ARG_STR, NULL, NULL, "continue the run in this folder from its checkpoint (no other options)"},
+        {"mode", ARG_CHOICE, NULL, "comining", "method", "arcface|self|nld|coteach|comining|oracle"},
+        {"net", ARG_CHOICE, NULL, "iresnet18", "backbone", "iresnet18|iresnet34|iresnet50|iresnet100|mobilefacenet"},
+        {"width", ARG_FLOAT, NULL, "1", "channel width multiplier of the iresnets", NULL, 0.01, 4},
+        {"input", ARG_INT, NULL, "112", "input size (112; 64 or 32 for small iresnets)", NULL, 16, 1024},
+        {"emb-dim", ARG_INT, NULL, "512", "embedding size", NULL, 2, 8192},
+        {"dropout", ARG_FLOAT, NULL, "0", "dropout before the embedding layer", NULL, 0, 0.99},
+        {"epochs", ARG_INT, NULL, "24", "epochs", NULL, 1, 100000},
+        {"batch", ARG_INT, NULL, "64", "mini-batch size", NULL, 1, 65536},
+        {"lr", ARG_FLOAT, NULL, "0.1", "base learning rate", NULL, 1e-9, 100},
+        {"lr-schedule", ARG_CHOICE, NULL, "cosine", "learning-rate schedule", "cosine|step|constant"},
+        {"warmup", ARG_FLOAT, NULL, "1", "linear learning-rate warm-up, epochs", NULL, 0, 1e6},
+        {"milestones", ARG_STR, NULL, NULL, "step schedule: epochs where lr *= gamma, comma-separated"},
+        {"gamma", ARG_FLOAT, NULL, "0.1", "step schedule: factor at each milestone", NULL, 1e-9, 1},
+        {"min-lr", ARG_FLOAT, NULL, "0", "cosine schedule: final learning rate", NULL, 0, 100},
+        {"momentum", ARG_FLOAT, NULL, "0.9", "SGD momentum", NULL, 0, 0.9999},
+        {"wd", ARG_FLOAT, NULL, "5e-4", "weight decay", NULL, 0, 1},
+        {"tau", ARG_FLOAT, NULL, "0.2", "expected noise rate: the drop rate after warm-up", NULL, 0, 0.99},
+        {"tk", ARG_INT, NULL, "5", "epochs over which the drop rate grows to tau", NULL, 0, 100000},
+        {"reweight", ARG_CHOICE, NULL, "margin", "comining: how the clean set is re-weighted", "margin|weight|mv"},
+        {"dm", ARG_FLOAT, NULL, "0.2", "margin re-weighting: extra margin", NULL, 0, 1.5},
+        {"w", ARG_FLOAT, NULL, "2", "weight re-weighting: factor (>= 1)", NULL, 1, 1000},
+        {"t", ARG_FLOAT, NULL, "1.2", "mv re-weighting: t (>= 1)", NULL, 1, 10},
+        {"s", ARG_FLOAT, NULL, "64", "ArcFace scale", NULL, 1, 1024},
+        {"m", ARG_FLOAT, NULL, "0.5", "ArcFace additive angular margin", NULL, 0, 1.5},
+        {"fallback", ARG_CHOICE, NULL, "easy", "ArcFace past th + m > pi", "easy|insightface"},
+        {"vote-threshold", ARG_FLOAT, NULL, "0.5", "flag a sample when votes/rounds >= this", NULL, 0, 1},
+        {"seed", ARG_U64, NULL, "1", "random seed (peers, order, augmentation)"},
+        {"threads", ARG_INT, NULL, "0", "compute threads (0 = all cores)", NULL, 0, 4096},
+        {"loader-threads", ARG_INT, NULL, "2", "image decoding threads", NULL, 1, 256},
+        {"flip", ARG_FLAG, NULL, "1", "random horizontal flip (--flip=0 to disable)"},
+        {"jitter", ARG_FLOAT, NULL, "0", "random crop/scale jitter, fraction of the side", NULL, 0, 0.5},
+        {"cache", ARG_FLAG, NULL, NULL, "keep decoded images in memory after the first epoch"},
+        {"on-bad-image", ARG_CHOICE, NULL, "skip", "an image that cannot be decoded", "skip|fail"},
+        {"checkpoint-every", ARG_INT, NULL, "0", "also checkpoint every N steps (0 = epoch ends only)", NULL, 0, 1e9},
+        {"max-bad-steps", ARG_INT, NULL, "20", "stop after this many non-finite steps in a row", NULL, 1, 1e9},
+        {"val-pairs", ARG_STR, NULL, NULL, "verify both peers on this pairs file after every epoch"},
+        {"val-root", ARG_STR, NULL, NULL, "image folder of --val-pairs"},
+        {"log-every", ARG_INT, NULL, "0", "steps between progress lines (0 = ten per epoch)", NULL, 0, 1e9},
+        {"quiet", ARG_FLAG, NULL, NULL, "no progress output"},
+        {0},
+    };
+    void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
+                   &a->dropout, &a->epochs, &a->batch, &a->lr, &a->schedule, &a->warmup, &a->milestones, &a->gamma,
+                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->reweight, &a->dm, &a->w, &a->t, &a->s,
+                   &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->threads, &a->loader_threads, &a->flip,
+                   &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps, &a->val_pairs,
+                   &a->val_root, &a->log_every, &a->quiet};
+    _Static_assert(sizeof dst / sizeof dst[0] == sizeof opts / sizeof opts[0] - 1, "one destination per option");
+    for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) opts[i].dst = dst[i];
+    *opts_out = opts;
+    return cli_parse("train", comine_cmd_train_summary, opts, argc, argv);
+}
+
+static int parse_milestones(comine_lr_schedule *lr, const char *s)
+{
+    lr->n_milestones = 0;
+    if (!s) return 0;
+    char *copy = comine_strdup(s), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        double v;
+        if (!comine_parse_double(tok, &v) || v < 0 || lr->n_milestones >= 16) {
+            free(copy);
+            return cli_error("train", "option --milestones: '%s' is not a list of up to 16 epochs", s);
+        }
+        lr->milestones[lr->n_milestones++] = v;
+    }
+    free(copy);
+    return 0;
+}
+
+static int to_cfg(comine_train_cfg *cfg, const train_args *a)
+{
+    comine_train_cfg_default(cfg);
+    if (comine_arch_default(&cfg->arch, a->net) != COMINE_OK) return cli_error("train", "%s", comine_last_error());
+    cfg->arch.width = (float)a->width;
+    cfg->arch.input = a->input;
+    cfg->arch.emb_dim = a->emb_dim;
+    cfg->arch.dropout = (float)a->dropout;
+    if (comine_arch_check(&cfg->arch) != COMINE_OK)
+        return cli_error("train", "options --net/--width/--input: %s", comine_last_error());
+    cfg->data = a->data;
+    cfg->root = a->root;
+    cfg->out = a->out;
+    comine_mode_parse(a->mode, &cfg->select.mode);
+    comine_reweight_parse(a->reweight, &cfg->select.reweight);
+    cfg->select.w = (float)a->w;
+    cfg->head.s = (float)a->s;
+    cfg->head.m = (float)a->m;
+    cfg->head.dm = (float)a->dm;
+    cfg->head.t = (float)a->t;
+    cfg->head.fallback = strcmp(a->fallback, "easy") == 0 ? COMINE_FALLBACK_EASY : COMINE_FALLBACK_INSIGHTFACE;
+    cfg->epochs = a->epochs;
+    cfg->batch = a->batch;
+    cfg->lr.kind = !strcmp(a->schedule, "cosine") ? COMINE_LR_COSINE
+                   : !strcmp(a->schedule, "step") ? COMINE_LR_STEP : COMINE_LR_CONSTANT;
+    cfg->lr.base_lr = a->lr;
+    cfg->lr.warmup_epochs = a->warmup;
+    cfg->lr.total_epochs = a->epochs;
+    cfg->lr.min_lr = a->min_lr;
+    cfg->lr.gamma = a->gamma;
+    if (parse_milestones(&cfg->lr, a->milestones)) return 2;
+    if (cfg->lr.kind == COMINE_LR_STEP && cfg->lr.n_milestones == 0)
+        return cli_error("train", "option --lr-schedule step needs --milestones");
+    cfg->momentum = a->momentum;
+    cfg->weight_decay = a->wd;
+    cfg->tau = (float)a->tau;
+    cfg->tk = a->tk;
+    cfg->vote_threshold = (float)a->vote_threshold;
+    cfg->seed = a->seed;
+    cfg->threads = a->threads;
+    cfg->loader_threads = a->loader_threads;
+    cfg->flip = a->flip;
+    cfg->jitter = (float)a->jitter;
+    cfg->cache = a->cache;
+    cfg->on_bad = !strcmp(a->on_bad, "fail") ? COMINE_ON_BAD_FAIL : COMINE_ON_BAD_SKIP;
+    cfg->checkpoint_every = a->checkpoint_every;
+    cfg->max_bad_steps = a->max_bad_steps;
+    cfg->val_pairs = a->val_pairs;
+    cfg->val_root = a->val_root;
+    cfg->log_every = a->log_every;
+    cfg->quiet = a->quiet;
+    if (cfg->val_pairs && !cfg->val_root) return cli_error("train", "option --val-pairs needs --val-root");
+    if (cfg->lr.min_lr > cfg->lr.base_lr) return cli_error("train", "option --min-lr: above --lr");
+    return 0;
+}
+
+/* args.txt: the command line of a fresh run, one argument per line. */
+static int record_args(const char *out, int argc, char **argv)
+{
+    if (comine_mkdirs(out) != COMINE_OK) return cli_error("train", "%s", comine_last_error());
+    size_t cap = 256, len = 0;
+    char *buf = comine_malloc(cap);
+    for (int i = 1; i < argc; i++) {
+        if (strchr(argv[i], '\n')) {
+            free(buf);
+            return cli_error("train", "an argument holds a line break: '%s'", argv[i]);
+        }
+        size_t n = strlen(argv[i]);
+        while (len + n + 2 > cap) buf = comine_realloc(buf, cap *= 2);
+        memcpy(buf + len, argv[i], n);
+        len += n;
+        buf[len++] = '\n';
+    }
+    char *path = comine_path_join(out, "args.txt");
+    comine_status st = comine_write_file_atomic(path, buf, len);
+    free(path);
+    free(buf);
+    if (st != COMINE_OK) return cli_error("train", "%s", comine_last_error());
+    return 0;
+}
+
+static int load_args(const char *run, uint8_t **data, int *argc, char **argv)
+{
+    char *path = comine_path_join(run, "args.txt");
+    size_t size;
+    comine_status st = comine_read_file(path, data, &size);
+    free(path);
+    if (st != COMINE_OK) return cli_error("train", "--resume %s: %s", run, comine_last_error());
+    argv[0] = "train";
+    int n = 1;
+    char *p = (char *)*data;
+    while (*p && n < MAX_REPLAY_ARGS - 1) {
+        char *nl = strchr(p, '\n');
+        if (nl) *nl = 0;
+        argv[n++] = p;
+        if (!nl) break;
+        p = nl + 1;
+    }
+    argv[n] = NULL;
+    *argc = n;
+    return 0;
+}
+
+static void print_summary(const comine_train_cfg *cfg, const comine_train_summary *s)
+{
+    printf("trained %d epochs in %.1f s (%s, %s)\n", s->epochs_done, s->seconds, comine_mode_name(cfg->select.mode),
+           cfg->arch.name);
+    if (comine_mode_detects(cfg->select.mode)) {
+        printf("noise report: %d of %d samples flagged (score >= %.2f): %s/noise.csv\n", s->flagged, s->samples,
+               cfg->vote_threshold, cfg->out);
+        if (s->has_truth)
+            printf("detection against the ground truth: precision %.3f recall %.3f F1 %.3f\n", s->det_precision,
+                   s->det_recall, s->det_f1);
+    }
+    if (isfinite(s->val_acc_a)) {
+        printf("validation accuracy: A %.4f", s->val_acc_a);
+        if (isfinite(s->val_acc_b)) printf(" B %.4f A+B %.4f", s->val_acc_b, s->val_acc_ensemble);
+        printf("\n");
+    }
+    printf("models: %s/peer_a.model%s\n", cfg->out, comine_mode_two_peers(cfg->select.mode) ? " and peer_b.model" : "");
+}
+
+int comine_cmd_train(int argc, char **argv)
+{
+    train_args a;
+    cli_opt *opts;
+    int rc = parse(&a, &opts, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    uint8_t *replay = NULL;
+    char *replay_argv[MAX_REPLAY_ARGS];
+    const char *resume = a.resume;
+    if (resume) {
+        if (argc != 3) return cli_error("train", "option --resume takes the run folder and no other option");
+        if (load_args(resume, &replay, &argc, replay_argv)) return 2;
+        rc = parse(&a, &opts, argc, replay_argv);
+        if (rc) {
+            free(replay);
+            return cli_error("train", "--resume %s: its args.txt does not parse", resume);
+        }
+        a.out = resume;
+    } else {
+        if (!a.data) return cli_error("train", "option --data is required");
+        if (!a.out) return cli_error("train", "option --out is required");
+        char *ckpt = comine_path_join(a.out, "checkpoint.bin");
+        bool taken = comine_path_exists(ckpt);
+        free(ckpt);
+        if (taken)
+            return cli_error("train", "option --out: %s already holds a run: continue it with --resume %s, or "
+                                      "choose another folder", a.out, a.out);
+    }
+    comine_train_cfg cfg;
+    rc = to_cfg(&cfg, &a);
+    if (!rc && !resume) rc = record_args(a.out, argc, argv);
+    if (rc) {
+        free(replay);
+        return rc;
+    }
+    cfg.resume = resume != NULL;
+    comine_train_summary sum;
+    comine_status st = comine_train(&cfg, &sum);
+    if (st != COMINE_OK) {
+        fprintf(stderr, "comine train: %s\n", comine_last_error());
+        free(replay);
+        return st == COMINE_ERR_INTERRUPTED ? 130 : 1;
+    }
+    print_summary(&cfg, &sum);
+    free(replay);
+    return 0;
+}

@@ -1,0 +1,455 @@
+/* image.c: image decoding (JPEG through TurboJPEG, PNG through libpng's simplified API,
+ * binary and text PGM/PPM), the PNG and JPEG encoders, and the conversion of an image
+ * to the network input: a separable resampler (area weights when shrinking, bilinear with
+ * half-pixel centres when growing) over a source box, optional mirror, (x - 127.5) / 128.
+ * Every decoder reports a bad image through comine_fail with the caller's name for it;
+ * none of them trusts a size field before checking it against the bytes present. */
+#include "comine/data.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <png.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <turbojpeg.h>
+
+/* Images larger than this are refused (a corrupt header must not trigger a huge allocation). */
+#define MAX_SIDE 32768
+#define MAX_PIXELS (64u * 1024u * 1024u)
+
+void comine_image_free(comine_image *img)
+{
+    if (!img) return;
+    free(img->rgb);
+    img->rgb = NULL;
+    img->w = img->h = 0;
+}
+
+static bool size_ok(long w, long h)
+{
+    return w > 0 && h > 0 && w <= MAX_SIDE && h <= MAX_SIDE && (uint64_t)w * (uint64_t)h <= MAX_PIXELS;
+}
+
+/* One decompressor per thread, made on first use and destroyed when the thread exits. */
+static pthread_key_t decoder_key;
+static pthread_once_t decoder_once = PTHREAD_ONCE_INIT;
+
+static void decoder_destroy(void *h) { tjDestroy(h); }
+static void decoder_key_create(void) { pthread_key_create(&decoder_key, decoder_destroy); }
+
+static tjhandle thread_decoder(void)
+{
+    pthread_once(&decoder_once, decoder_key_create);
+    tjhandle h = pthread_getspecific(decoder_key);
+    if (!h) {
+        h = tjInitDecompress();
+        if (h) pthread_setspecific(decoder_key, h);
+    }
+    return h;
+}
+
+static void thread_decoder_drop(void)
+{
+    tjhandle h = pthread_getspecific(decoder_key);
+    if (h) tjDestroy(h);
+    pthread_setspecific(decoder_key, NULL);
+}
+
+/* A decoder that failed may keep state from the bad stream (TurboJPEG 2.1 does after a
+ * header with no frame): drop it so that the next image starts clean. */
+static comine_status jpeg_fail(tjhandle tj, const char *name, const char *what)
+{
+    comine_status st = comine_fail(COMINE_ERR_FORMAT, "%s: %s (%s)", name, what, tjGetErrorStr2(tj));
+    thread_decoder_drop();
+    return st;
+}
+
+static comine_status decode_jpeg(comine_image *img, const uint8_t *data, size_t size, const char *name)
+{
+    tjhandle tj = thread_decoder();
+    if (!tj) return comine_fail(COMINE_ERR_NOMEM, "%s: cannot create a JPEG decoder", name);
+    int w = 0, h = 0, subsamp = 0, colorspace = 0;
+    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsamp, &colorspace) != 0)
+        return jpeg_fail(tj, name, "corrupt JPEG header");
+    if (w <= 0 || h <= 0) return jpeg_fail(tj, name, "corrupt JPEG header: no image frame");
+    if (!size_ok(w, h)) {
+        thread_decoder_drop();
+        return comine_fail(COMINE_ERR_FORMAT, "%s: JPEG size %dx%d out of range", name, w, h);
+    }
+    if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
+        return comine_fail(COMINE_ERR_FORMAT, "%s: CMYK JPEG is not supported", name);
+    uint8_t *rgb = comine_malloc((size_t)w * h * 3);
+    if (tjDecompress2(tj, data, (unsigned long)size, rgb, w, w * 3, h, TJPF_RGB, 0) != 0) {
+        /* Warnings (a truncated stream, for one) count as corrupt: the pixels are not all there. */
+        free(rgb);
+        return jpeg_fail(tj, name, "corrupt or truncated JPEG");
+    }
+    img->w = w;
+    img->h = h;
+    img->rgb = rgb;
+    return COMINE_OK;
+}
+
+static comine_status decode_png(comine_image *img, const uint8_t *data, size_t size, const char *name)
+{
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&pi, data, size))
+        return comine_fail(COMINE_ERR_FORMAT, "%s: corrupt PNG (%s)", name, pi.message);
+    if (!size_ok((long)pi.width, (long)pi.height)) {
+        png_image_free(&pi);
+        return comine_fail(COMINE_ERR_FORMAT, "%s: PNG size %ux%u out of range", name, pi.width, pi.height);
+    }
+    pi.format = PNG_FORMAT_RGB;
+    size_t bytes = PNG_IMAGE_SIZE(pi);
+    uint8_t *rgb = comine_malloc(bytes);
+    if (!png_image_finish_read(&pi, NULL, rgb, 0, NULL)) {
+        comine_status st = comine_fail(COMINE_ERR_FORMAT, "%s: corrupt or truncated PNG (%s)", name, pi.message);
+        png_image_free(&pi);
+        free(rgb);
+        return st;
+    }
+    img->w = (int)pi.width;
+    img->h = (int)pi.height;
+    img->rgb = rgb;
+    png_image_free(&pi);
+    return COMINE_OK;
+}
+
+/* PNM header token reader: skips white space and '#' comments; returns false at the end. */
+static bool pnm_token(const uint8_t *d, size_t n, size_t *pos, long *value)
+{
+    size_t p = *pos;
+    for (;;) {
+        while (p < n && isspace(d[p])) p++;
+        if (p < n && d[p] == '#') {
+            while (p < n && d[p] != '\n' && d[p] != '\r') p++;
+            continue;
+        }
+        break;
+    }
+    if (p >= n || !isdigit(d[p])) return false;
+    long v = 0;
+    while (p < n && isdigit(d[p])) {
+        v = v * 10 + (d[p] - '0');
+        if (v > 100000000) return false;
+        p++;
+    }
+    *pos = p;
+    *value = v;
+    return true;
+}
+
+static comine_status decode_pnm(comine_image *img, const uint8_t *data, size_t size, const char *name)
+{
+    char kind = (char)data[1];
+    int channels = (kind == '2' || kind == '5') ? 1 : 3;
+    bool binary = kind == '5' || kind == '6';
+    size_t pos = 2;
+    long w, h, maxval;
+    if (!pnm_token(data, size, &pos, &w) || !pnm_token(data, size, &pos, &h) || !pnm_token(data, size, &pos, &maxval))
+        return comine_fail(COMINE_ERR_FORMAT, "%s: corrupt P%c header", name, kind);
+    if (!size_ok(w, h)) return comine_fail(COMINE_ERR_FORMAT, "%s: P%c size %ldx%ld out of range", name, kind, w, h);
+    if (maxval < 1 || maxval > 65535)
+        return comine_fail(COMINE_ERR_FORMAT, "%s: P%c maxval %ld out of range (1..65535)", name, kind, maxval);
+    size_t count = (size_t)w * h * channels;
+    uint8_t *rgb = comine_malloc((size_t)w * h * 3);
+    uint8_t *vals = channels == 3 ? rgb : comine_malloc(count);
+    if (binary) {
+        if (pos >= size || !isspace(data[pos])) goto truncated;
+        pos++; /* exactly one white-space byte before the raster */
+        size_t bps = maxval > 255 ? 2 : 1;
+        if (size - pos < count * bps) goto truncated;
+        const uint8_t *r = data + pos;
+        for (size_t i = 0; i < count; i++) {
+            long v = bps == 2 ? (r[2 * i] << 8) | r[2 * i + 1] : r[i];
+            if (v > maxval) v = maxval;
+            vals[i] = (uint8_t)((v * 255 + maxval / 2) / maxval);
+        }
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            long v;
+            if (!pnm_token(data, size, &pos, &v)) goto truncated;
+            if (v > maxval) v = maxval;
+            vals[i] = (uint8_t)((v * 255 + maxval / 2) / maxval);
+        }
+    }
+    if (channels == 1) {
+        for (size_t i = 0; i < count; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = vals[i];
+        free(vals);
+    }
+    img->w = (int)w;
+    img->h = (int)h;
+    img->rgb = rgb;
+    return COMINE_OK;
+truncated:
+    if (vals != rgb) free(vals);
+    free(rgb);
+    return comine_fail(COMINE_ERR_FORMAT, "%s: truncated P%c data (%ldx%ld, %zu bytes)", name, kind, w, h, size);
+}
+
+bool comine_image_sniff(const uint8_t *data, size_t size)
+{
+    if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) return true;
+    if (size >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return true;
+    if (size >= 3 && data[0] == 'P' && data[1] >= '2' && data[1] <= '6' && data[1] != '4' && isspace(data[2]))
+        return true;
+    return false;
+}
+
+bool comine_image_path_has_ext(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) return false;
+    static const char *exts[] = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pnm"};
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (!strcasecmp(dot, exts[i])) return true;
+    return false;
+}
+
+comine_status comine_image_decode(comine_image *img, const uint8_t *data, size_t size, const char *name)
+{
+    img->w = img->h = 0;
+    img->rgb = NULL;
+    if (!name) name = "image";
+    if (size == 0) return comine_fail(COMINE_ERR_FORMAT, "%s: empty file (0 bytes)", name);
+    if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) return decode_jpeg(img, data, size, name);
+    if (size >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return decode_png(img, data, size, name);
+    if (comine_image_sniff(data, size)) return decode_pnm(img, data, size, name);
+    return comine_fail(COMINE_ERR_FORMAT, "%s: not an image (no JPEG, PNG or PGM/PPM signature)", name);
+}
+
+comine_status comine_image_load(comine_image *img, const char *path)
+{
+    uint8_t *data;
+    size_t size;
+    img->w = img->h = 0;
+    img->rgb = NULL;
+    comine_status st = comine_read_file(path, &data, &size);
+    if (st != COMINE_OK) return st;
+    st = comine_image_decode(img, data, size, path);
+    free(data);
+    return st;
+}
+
+comine_status comine_image_save_png(const comine_image *img, const char *path)
+{
+    if (!img || !img->rgb || img->w <= 0 || img->h <= 0)
+        return comine_fail(COMINE_ERR_ARG, "%s: no image to save", path);
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = (png_uint_32)img->w;
+    pi.height = (png_uint_32)img->h;
+    pi.format = PNG_FORMAT_RGB;
+    png_alloc_size_t bytes = 0;
+    if (!png_image_write_to_memory(&pi, NULL, &bytes, 0, img->rgb, 0, NULL))
+        return comine_fail(COMINE_ERR_FORMAT, "%s: PNG encoding failed (%s)", path, pi.message);
+    uint8_t *buf = comine_malloc(bytes);
+    if (!png_image_write_to_memory(&pi, buf, &bytes, 0, img->rgb, 0, NULL)) {
+        free(buf);
+        return comine_fail(COMINE_ERR_FORMAT, "%s: PNG encoding failed (%s)", path, pi.message);
+    }
+    comine_status st = comine_write_file_atomic(path, buf, bytes);
+    free(buf);
+    return st;
+}
+
+comine_status comine_image_encode_jpeg(const comine_image *img, int quality, uint8_t **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    if (!img || !img->rgb || img->w <= 0 || img->h <= 0) return comine_fail(COMINE_ERR_ARG, "JPEG encode: no image");
+    if (quality < 1 || quality > 100)
+        return comine_fail(COMINE_ERR_ARG, "JPEG encode: quality %d out of range 1..100", quality);
+    tjhandle tj = tjInitCompress();
+    if (!tj) return comine_fail(COMINE_ERR_NOMEM, "JPEG encode: cannot create an encoder");
+    unsigned char *out = NULL;
+    unsigned long out_size = 0;
+    int subsamp = quality >= 90 ? TJSAMP_444 : TJSAMP_420;
+    if (tjCompress2(tj, img->rgb, img->w, img->w * 3, img->h, TJPF_RGB, &out, &out_size, subsamp, quality, 0) != 0) {
+        comine_status st = comine_fail(COMINE_ERR_FORMAT, "JPEG encode failed: %s", tjGetErrorStr2(tj));
+        tjFree(out);
+        tjDestroy(tj);
+        return st;
+    }
+    *data = comine_malloc(out_size);
+    memcpy(*data, out, out_size);
+    *size = out_size;
+    tjFree(out);
+    tjDestroy(tj);
+    return COMINE_OK;
+}
+
+/* ---- resampling ------------------------------------------------------------------------
+ * One axis: output pixel j reads source pixels first[j] .. first[j] + count[j] - 1 with
+ * weights w[j * taps + k].  Shrinking (scale > 1) uses area weights: the overlap of the
+ * output pixel's source interval with each source pixel; growing uses bilinear weights at
+ * the centre (j + 0.5) * scale - 0.5 (PyTorch's align_corners=False, OpenCV's INTER_LINEAR). */
+typedef struct axis_weights {
+    int taps;
+    int *first;
+    int *count;
+    float *w;
+} axis_weights;
+
+static void axis_build(axis_weights *a, float x0, float len, int src, int dst)
+{
+    float scale = len / (float)dst;
+    int taps = scale > 1.0f ? (int)ceilf(scale) + 2 : 2;
+    a->taps = taps;
+    a->first = comine_malloc(sizeof(int) * dst);
+    a->count = comine_malloc(sizeof(int) * dst);
+    a->w = comine_calloc((size_t)dst * taps, sizeof(float));
+    for (int j = 0; j < dst; j++) {
+        float *w = a->w + (size_t)j * taps;
+        if (scale > 1.0f) {
+            double lo = x0 + (double)j * scale, hi = lo + scale;
+            if (lo < 0) lo = 0;
+            if (hi > src) hi = src;
+            if (hi <= lo) { /* a box entirely outside: take the nearest edge pixel */
+                int e = lo >= src ? src - 1 : 0;
+                a->first[j] = e;
+                a->count[j] = 1;
+                w[0] = 1.0f;
+                continue;
+            }
+            int f = (int)floor(lo), l = (int)ceil(hi);
+            if (l > src) l = src;
+            if (l - f > taps) l = f + taps;
+            double total = 0;
+            for (int k = f; k < l; k++) {
+                double a0 = k > lo ? k : lo, a1 = k + 1 < hi ? k + 1 : hi;
+                double v = a1 > a0 ? a1 - a0 : 0;
+                w[k - f] = (float)v;
+                total += v;
+            }
+            for (int k = 0; k < l - f; k++) w[k] = (float)(w[k] / total);
+            a->first[j] = f;
+            a->count[j] = l - f;
+        } else {
+            double c = x0 + ((double)j + 0.5) * scale - 0.5;
+            if (c < 0) c = 0;
+            if (c > src - 1) c = src - 1;
+            int f = (int)floor(c);
+            double t = c - f;
+            if (f >= src - 1) {
+                f = src - 1;
+                t = 0;
+            }
+            a->first[j] = f;
+            if (t == 0) {
+                a->count[j] = 1;
+                w[0] = 1.0f;
+            } else {
+                a->count[j] = 2;
+                w[0] = (float)(1.0 - t);
+                w[1] = (float)t;
+            }
+        }
+    }
+}
+
+static void axis_free(axis_weights *a)
+{
+    free(a->first);
+    free(a->count);
+    free(a->w);
+}
+
+void comine_image_box_to_input(float *out, const comine_image *img, float x0, float y0, float bw, float bh,
+                               int size, bool flip)
+{
+    // out is (size, size, 3); img->rgb is (h, w, 3)
+    COMINE_ASSERT(img && img->rgb && img->w > 0 && img->h > 0 && size > 0);
+    const int W = img->w, H = img->h;
+    if (bw > W) bw = (float)W;
+    if (bh > H) bh = (float)H;
+    if (bw < 1) bw = 1;
+    if (bh < 1) bh = 1;
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x0 + bw > W) x0 = W - bw;
+    if (y0 + bh > H) y0 = H - bh;
+    const float inv = 1.0f / 128.0f;
+    /* The common case (an aligned face already at the input size) is a plain conversion. */
+    if (W == size && H == size && x0 == 0 && y0 == 0 && bw == W && bh == H) {
+        const float off = 127.5f * inv;
+        float row[3 * 1024];
+        for (int y = 0; y < size; y++) {
+            const uint8_t *src = img->rgb + (size_t)y * W * 3;
+            float *dst = out + (size_t)y * size * 3;
+            if (!flip) {
+                for (int i = 0; i < size * 3; i++) dst[i] = (float)src[i] * inv - off; /* vectorises */
+                continue;
+            }
+            for (int i = 0; i < size * 3; i++) row[i] = (float)src[i] * inv - off;
+            for (int x = 0; x < size; x++) memcpy(dst + 3 * x, row + 3 * (size - 1 - x), 3 * sizeof(float));
+        }
+        return;
+    }
+    axis_weights ax, ay;
+    axis_build(&ax, x0, bw, W, size);
+    axis_build(&ay, y0, bh, H, size);
+    /* Vertical pass into a (size, W, 3) float buffer over the columns the horizontal pass reads. */
+    float *tmp = comine_malloc(sizeof(float) * (size_t)size * W * 3);
+    int cx0 = ax.first[0], cx1 = ax.first[size - 1] + ax.count[size - 1];
+    for (int y = 0; y < size; y++) {
+        float *row = tmp + (size_t)y * W * 3;
+        const float *w = ay.w + (size_t)y * ay.taps;
+        for (int x = cx0 * 3; x < cx1 * 3; x++) row[x] = 0;
+        for (int k = 0; k < ay.count[y]; k++) {
+            const uint8_t *src = img->rgb + (size_t)(ay.first[y] + k) * W * 3;
+            float wk = w[k];
+            for (int x = cx0 * 3; x < cx1 * 3; x++) row[x] += wk * (float)src[x];
+        }
+    }
+    for (int y = 0; y < size; y++) {
+        const float *row = tmp + (size_t)y * W * 3;
+        float *dst = out + (size_t)y * size * 3;
+        for (int x = 0; x < size; x++) {
+            int sx = flip ? size - 1 - x : x;
+            const float *w = ax.w + (size_t)sx * ax.taps;
+            float r = 0, g = 0, b = 0;
+            for (int k = 0; k < ax.count[sx]; k++) {
+                const float *p = row + (size_t)(ax.first[sx] + k) * 3;
+                r += w[k] * p[0];
+                g += w[k] * p[1];
+                b += w[k] * p[2];
+            }
+            dst[3 * x] = (r - 127.5f) * inv;
+            dst[3 * x + 1] = (g - 127.5f) * inv;
+            dst[3 * x + 2] = (b - 127.5f) * inv;
+        }
+    }
+    free(tmp);
+    axis_free(&ax);
+    axis_free(&ay);
+}
+
+void comine_image_to_input(float *out, const comine_image *img, int size, bool flip)
+{
+    comine_image_box_to_input(out, img, 0, 0, (float)img->w, (float)img->h, size, flip);
+}
+
+void comine_image_augment_to_input(float *out, const comine_image *img, int size, bool flip, float jitter,
+                                   comine_rng *rng)
+{
+    /* Always four draws: flip, scale, x shift, y shift. */
+    bool do_flip = comine_rng_uniform(rng) < 0.5f;
+    float us = comine_rng_uniform(rng), ux = comine_rng_uniform(rng), uy = comine_rng_uniform(rng);
+    if (jitter <= 0) {
+        comine_image_to_input(out, img, size, flip && do_flip);
+        return;
+    }
+    if (jitter > 0.5f) jitter = 0.5f;
+    /* Box side in [1 - jitter, 1] of the image, placed uniformly where it fits. */
+    float f = 1.0f - jitter * us;
+    float bw = f * img->w, bh = f * img->h;
+    float x0 = ux * (img->w - bw), y0 = uy * (img->h - bh);
+    comine_image_box_to_input(out, img, x0, y0, bw, bh, size, flip && do_flip);
+}

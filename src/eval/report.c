@@ -1,0 +1,541 @@
+/* report.c: the report of a training run folder: PNG plots drawn with PLplot's C API
+ * (pngcairo) of the per-epoch metrics (metrics.jsonl) and of the cos(theta_y) histograms of
+ * clean and noisy samples (cos_epoch<E>.csv), plus index.html with the plots and the tables.
+ * PLplot keeps global state, so one plot is drawn at a time under a mutex; without PLplot
+ * (COMINE_HAVE_PLPLOT undefined) only index.html is written. */
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "comine/eval.h"
+
+#ifdef COMINE_HAVE_PLPLOT
+#include <plplot.h>
+#endif
+
+typedef struct series { const char *key, *label; } series;
+
+typedef struct cos_file { int epoch; char *path; comine_cos_table *table; } cos_file;
+
+typedef struct plot_entry { char file[128]; char caption[256]; } plot_entry;
+
+typedef struct report {
+    const char *run_dir, *out_dir;
+    comine_jsonl *metrics;
+    double *epoch;             /* (metrics->n_rows) */
+    cos_file *cos;
+    int n_cos;
+    comine_noise_table *noise;
+    plot_entry plots[64];
+    int n_plots;
+} report;
+
+#ifdef COMINE_HAVE_PLPLOT
+static pthread_mutex_t plot_lock = PTHREAD_MUTEX_INITIALIZER;
+static int have_pngcairo = -1;  /* unknown until first asked */
+#endif
+
+/* Built with PLplot and its pngcairo driver is installed (plinit would otherwise ask for a
+ * device on stdin). */
+bool comine_report_have_plots(void)
+{
+#ifdef COMINE_HAVE_PLPLOT
+    pthread_mutex_lock(&plot_lock);
+    if (have_pngcairo < 0) {
+        const char *menu[128], *devs[128];
+        const char **pm = menu, **pd = devs;
+        int n = 128;
+        plgDevs(&pm, &pd, &n);
+        have_pngcairo = 0;
+        for (int i = 0; i < n; i++)
+            if (devs[i] && !strcmp(devs[i], "pngcairo")) have_pngcairo = 1;
+    }
+    bool ok = have_pngcairo == 1;
+    pthread_mutex_unlock(&plot_lock);
+    return ok;
+#else
+    return false;
+#endif
+}
+
+#ifdef COMINE_HAVE_PLPLOT
+
+/* cmap0: 0 background white, 1 axes black, then the series colours. */
+static void plot_begin(const char *tmp_path)
+{
+    static const PLINT r[] = {255, 0, 31, 255, 44, 214, 148, 127, 23};
+    static const PLINT g[] = {255, 0, 119, 127, 160, 39, 103, 127, 190};
+    static const PLINT b[] = {255, 0, 180, 14, 44, 40, 189, 127, 207};
+    plsdev("pngcairo");
+    plsfnam(tmp_path);
+    plspage(0, 0, 900, 560, 0, 0);
+    plscmap0(r, g, b, 9);
+    plinit();
+    plschr(0, 0.9);
+}
+
+static void plot_frame(double xmin, double xmax, double ymin, double ymax, const char *xl, const char *yl,
+                       const char *title)
+{
+    pladv(0);
+    plvpor(0.09, 0.97, 0.11, 0.92);
+    plwind(xmin, xmax, ymin, ymax);
+    plcol0(7);
+    plwidth(0.5);
+    plbox("g", 0, 0, "g", 0, 0);
+    plcol0(1);
+    plwidth(1.0);
+    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+    pllab(xl, yl, title);
+}
+
+/* The legend in the top right corner, or the bottom right one when `bottom`. */
+static void plot_legend(int n, const char *const *labels, const PLINT *colors, bool bottom)
+{
+    PLINT opt[8], tcol[8], lsty[8];
+    PLFLT lw[8];
+    for (int i = 0; i < n; i++) {
+        opt[i] = PL_LEGEND_LINE;
+        tcol[i] = 1;
+        lsty[i] = 1;
+        lw[i] = 2.0;
+    }
+    PLFLT w, h;
+    pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_RIGHT | (bottom ? PL_POSITION_BOTTOM : PL_POSITION_TOP) |
+             PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 0, 1, 1, 0, 0, n, opt, 1.0, 0.9, 2.0, 0.0, tcol, labels, NULL,
+             NULL, NULL, NULL, colors, lsty, lw, NULL, NULL, NULL, NULL);
+}
+
+/* Move the finished temp PNG into place. */
+static bool plot_end(const char *tmp_path, const char *path)
+{
+    plend();
+    if (!comine_path_exists(tmp_path)) return false;
+    if (rename(tmp_path, path)) {
+        unlink(tmp_path);
+        return false;
+    }
+    return true;
+}
+
+static void range_pad(double *lo, double *hi)
+{
+    if (!(*hi > *lo)) {
+        double c = *lo;
+        *lo = c - (fabs(c) > 0 ? 0.1 * fabs(c) : 0.5);
+        *hi = c + (fabs(c) > 0 ? 0.1 * fabs(c) : 0.5);
+        return;
+    }
+    double pad = 0.05 * (*hi - *lo);
+    *lo -= pad;
+    *hi += pad;
+}
+
+/* Raise the top of the y range so that a legend of n lines sits above the data. */
+static void legend_room(double lo, double *hi, int n)
+{
+    double room = 0.06 + 0.055 * n;
+    *hi = lo + (*hi - lo) / (1.0 - room);
+}
+#endif
+
+static char *out_path(const char *dir, const char *file)
+{
+    return comine_path_join(dir, file);
+}
+
+/* A line plot of some metrics.jsonl keys against the epoch; false when no key has data. */
+static bool plot_series(report *r, const char *file, const char *title, const char *ylabel, const series *s, int ns,
+                        bool unit)
+{
+    const comine_jsonl *j = r->metrics;
+    if (!j || j->n_rows == 0) return false;
+    int present = 0;
+    double ymin = INFINITY, ymax = -INFINITY;
+    for (int k = 0; k < ns; k++)
+        for (int i = 0; i < j->n_rows; i++) {
+            double v = comine_jsonl_get(j, i, s[k].key);
+            if (isfinite(v)) {
+                present = 1;
+                if (v < ymin) ymin = v;
+                if (v > ymax) ymax = v;
+            }
+        }
+    if (!present || !comine_report_have_plots()) return false;
+#ifdef COMINE_HAVE_PLPLOT
+    char *path = out_path(r->out_dir, file);
+    size_t tl = strlen(path) + 32;
+    char *tmp = comine_malloc(tl);
+    snprintf(tmp, tl, "%s.tmp.%d.png", path, (int)getpid());
+    double xmin = r->epoch[0], xmax = r->epoch[j->n_rows - 1];
+    if (xmax <= xmin) { xmin -= 0.5; xmax += 0.5; }
+    bool whole = unit && ymin >= 0 && ymax <= 1;
+    if (whole) {  /* fractions: show the whole [0, 1], legend at the bottom right */
+        ymin = -0.02;
+        ymax = 1.02;
+    } else {
+        range_pad(&ymin, &ymax);
+        legend_room(ymin, &ymax, ns);
+    }
+    PLFLT *x = comine_malloc((size_t)j->n_rows * sizeof(PLFLT)), *y = comine_malloc((size_t)j->n_rows * sizeof(PLFLT));
+    const char *labels[8];
+    PLINT colors[8];
+    int nl = 0;
+    pthread_mutex_lock(&plot_lock);
+    plot_begin(tmp);
+    plot_frame(xmin, xmax, ymin, ymax, "epoch", ylabel, title);
+    for (int k = 0; k < ns && nl < 8; k++) {
+        int any = 0;
+        PLINT col = 2 + k % 7;
+        plcol0(col);
+        plwidth(2.0);
+        int m = 0;
+        for (int i = 0; i <= j->n_rows; i++) {
+            double v = i < j->n_rows ? comine_jsonl_get(j, i, s[k].key) : NAN;
+            if (isfinite(v)) {
+                x[m] = r->epoch[i];
+                y[m++] = v;
+                any = 1;
+                continue;
+            }
+            if (m == 1) plpoin(1, x, y, 17);
+            else if (m > 1) plline(m, x, y);
+            m = 0;
+        }
+        if (any) {
+            labels[nl] = s[k].label;
+            colors[nl++] = col;
+        }
+    }
+    plwidth(1.0);
+    plot_legend(nl, labels, colors, whole);
+    bool ok = plot_end(tmp, path);
+    pthread_mutex_unlock(&plot_lock);
+    free(x);
+    free(y);
+    free(tmp);
+    free(path);
+    if (ok && r->n_plots < 64) {
+        snprintf(r->plots[r->n_plots].file, sizeof r->plots[0].file, "%s", file);
+        snprintf(r->plots[r->n_plots].caption, sizeof r->plots[0].caption, "%s", title);
+        r->n_plots++;
+    }
+    return ok;
+#else
+    return false;
+#endif
+}
+
+/* Histogram of cos(theta_y) of one peer, split by truth (clean / noisy / unknown). */
+static bool plot_hist(report *r, const cos_file *cf, bool peer_b)
+{
+    if (!comine_report_have_plots()) return false;
+#ifdef COMINE_HAVE_PLPLOT
+    enum { NB = 40 };
+    const comine_cos_table *c = cf->table;
+    const double *v = peer_b ? c->cos_b : c->cos_a;
+    double count[3][NB] = {{0}};
+    int total[3] = {0};
+    for (int i = 0; i < c->n; i++) {
+        if (!isfinite(v[i])) continue;
+        int g = c->truth[i] < 0 ? 2 : (c->truth[i] > 0 ? 1 : 0);
+        int b = (int)floor((v[i] + 1.0) / 2.0 * NB);
+        if (b < 0) b = 0;
+        if (b >= NB) b = NB - 1;
+        count[g][b] += 1;
+        total[g]++;
+    }
+    if (total[0] + total[1] + total[2] == 0) return false;
+    int nl_groups = (total[0] > 0) + (total[1] > 0) + (total[2] > 0);
+    double ymax = 0;
+    for (int g = 0; g < 3; g++)
+        for (int b = 0; b < NB; b++) {
+            if (total[g]) count[g][b] /= total[g];
+            if (count[g][b] > ymax) ymax = count[g][b];
+        }
+    char file[128], title[160], caption[256];
+    snprintf(file, sizeof file, "cos_epoch%d_%s.png", cf->epoch, peer_b ? "b" : "a");
+    snprintf(title, sizeof title, "cos(#gh#dy#u) of peer %s after epoch %d", peer_b ? "B" : "A", cf->epoch);
+    snprintf(caption, sizeof caption, "cos(theta_y) of peer %s after epoch %d (clean %d, noisy %d, unknown %d "
+             "samples)", peer_b ? "B" : "A", cf->epoch, total[0], total[1], total[2]);
+    char *path = out_path(r->out_dir, file);
+    size_t tl = strlen(path) + 32;
+    char *tmp = comine_malloc(tl);
+    snprintf(tmp, tl, "%s.tmp.%d.png", path, (int)getpid());
+    static const char *const names[3] = {"truly clean", "truly noisy", "truth unknown"};
+    const char *labels[3];
+    PLINT colors[3];
+    int nl = 0;
+    pthread_mutex_lock(&plot_lock);
+    plot_begin(tmp);
+    double top = ymax * 1.05;
+    legend_room(0.0, &top, nl_groups);
+    plot_frame(-1.0, 1.0, 0.0, top, "cos(#gh#dy#u)", "fraction of the group", title);
+    for (int g = 0; g < 3; g++) {
+        if (!total[g]) continue;
+        PLINT col = g == 0 ? 4 : (g == 1 ? 5 : 7);
+        PLFLT x[2 * NB + 2], y[2 * NB + 2];
+        int m = 0;
+        x[m] = -1.0; y[m++] = 0;
+        for (int b = 0; b < NB; b++) {
+            double lo = -1.0 + 2.0 * b / NB, hi = -1.0 + 2.0 * (b + 1) / NB;
+            x[m] = lo; y[m++] = count[g][b];
+            x[m] = hi; y[m++] = count[g][b];
+        }
+        x[m] = 1.0; y[m++] = 0;
+        plcol0(col);
+        plwidth(2.0);
+        plline(m, x, y);
+        labels[nl] = names[g];
+        colors[nl++] = col;
+    }
+    plwidth(1.0);
+    plot_legend(nl, labels, colors, false);
+    bool ok = plot_end(tmp, path);
+    pthread_mutex_unlock(&plot_lock);
+    free(tmp);
+    free(path);
+    if (ok && r->n_plots < 64) {
+        snprintf(r->plots[r->n_plots].file, sizeof r->plots[0].file, "%s", file);
+        snprintf(r->plots[r->n_plots].caption, sizeof r->plots[0].caption, "%s", caption);
+        r->n_plots++;
+    }
+    return ok;
+#else
+    (void)r;
+    (void)cf;
+    (void)peer_b;
+    return false;
+#endif
+}
+
+static void html_escape(FILE *fp, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", fp); break;
+        case '>': fputs("&gt;", fp); break;
+        case '&': fputs("&amp;", fp); break;
+        case '"': fputs("&quot;", fp); break;
+        default: fputc(*s, fp);
+        }
+    }
+}
+
+static void html_num(FILE *fp, double v)
+{
+    if (isfinite(v)) fprintf(fp, "<td>%.5g</td>", v);
+    else fputs("<td>&ndash;</td>", fp);
+}
+
+static int cmp_cos_file(const void *x, const void *y)
+{
+    const cos_file *a = x, *b = y;
+    return (a->epoch > b->epoch) - (a->epoch < b->epoch);
+}
+
+static comine_status find_cos_files(report *r)
+{
+    DIR *d = opendir(r->run_dir);
+    if (!d) return comine_fail(COMINE_ERR_IO, "%s: cannot open the run folder", r->run_dir);
+    struct dirent *e;
+    int cap = 0;
+    comine_status st = COMINE_OK;
+    while ((e = readdir(d))) {
+        int epoch, len = 0;
+        if (sscanf(e->d_name, "cos_epoch%d.csv%n", &epoch, &len) != 1 || len != (int)strlen(e->d_name)) continue;
+        if (r->n_cos == cap) {
+            cap = cap ? cap * 2 : 8;
+            r->cos = comine_realloc(r->cos, (size_t)cap * sizeof *r->cos);
+        }
+        cos_file *cf = &r->cos[r->n_cos];
+        cf->epoch = epoch;
+        cf->path = comine_path_join(r->run_dir, e->d_name);
+        cf->table = NULL;
+        r->n_cos++;
+        st = comine_cos_load(&cf->table, cf->path);
+        if (st) break;
+    }
+    closedir(d);
+    if (r->n_cos > 1) qsort(r->cos, (size_t)r->n_cos, sizeof *r->cos, cmp_cos_file);
+    return st;
+}
+
+static void write_html(FILE *fp, const report *r)
+{
+    fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>comine run report</title>\n<style>\n"
+          "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;font-size:0.85em}\n"
+          "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f0f0f0}\n"
+          "figure{display:inline-block;margin:0.5em}img{max-width:100%;border:1px solid #ddd}\n"
+          "</style></head><body>\n<h1>comine run report</h1>\n<p>Run folder: <code>", fp);
+    html_escape(fp, r->run_dir);
+    fputs("</code></p>\n", fp);
+
+    fputs("<h2>Plots</h2>\n", fp);
+    if (!comine_report_have_plots())
+        fputs("<p>Plots are unavailable: this comine was built without PLplot, or PLplot has no pngcairo driver "
+              "(Debian: plplot-driver-cairo).</p>\n", fp);
+    else if (r->n_plots == 0)
+        fputs("<p>No plots: the run folder has no metrics or cos files with data.</p>\n", fp);
+    for (int i = 0; i < r->n_plots; i++) {
+        fputs("<figure><img src=\"", fp);
+        html_escape(fp, r->plots[i].file);
+        fputs("\" alt=\"", fp);
+        html_escape(fp, r->plots[i].caption);
+        fputs("\"><figcaption>", fp);
+        html_escape(fp, r->plots[i].caption);
+        fputs("</figcaption></figure>\n", fp);
+    }
+
+    if (r->noise) {
+        const comine_noise_table *t = r->noise;
+        int flagged = 0;
+        for (int i = 0; i < t->n; i++) flagged += t->rows[i].flagged;
+        fprintf(fp, "<h2>Noise detection (noise.csv)</h2>\n<p>%d samples, %d flagged (score &ge; 0.5).</p>\n", t->n,
+                flagged);
+        double *score = comine_malloc((size_t)(t->n ? t->n : 1) * sizeof(double));
+        int *truth = comine_malloc((size_t)(t->n ? t->n : 1) * sizeof(int));
+        int known = 0;
+        for (int i = 0; i < t->n; i++) {
+            score[i] = t->rows[i].score;
+            truth[i] = t->rows[i].truth;
+            known += truth[i] >= 0;
+        }
+        if (known) {
+            comine_detection d;
+            comine_detection_eval(&d, score, truth, t->n, 0.5);
+            fprintf(fp, "<table><tr><th>threshold</th><th>precision</th><th>recall</th><th>F1</th><th>average "
+                        "precision</th><th>TP</th><th>FP</th><th>FN</th></tr>\n<tr><td>0.5</td>");
+            html_num(fp, d.precision);
+            html_num(fp, d.recall);
+            html_num(fp, d.f1);
+            html_num(fp, d.average_precision);
+            fprintf(fp, "<td>%d</td><td>%d</td><td>%d</td></tr></table>\n", d.tp, d.fp, d.fn);
+        }
+        free(score);
+        free(truth);
+    }
+
+    if (r->n_cos) {
+        fputs("<h2>cos(&theta;<sub>y</sub>) by ground truth</h2>\n<table><tr><th>epoch</th><th>peer</th><th>clean "
+              "n</th><th>clean mean</th><th>noisy n</th><th>noisy mean</th><th>unknown n</th><th>unknown mean</th>"
+              "</tr>\n", fp);
+        for (int f = 0; f < r->n_cos; f++) {
+            const comine_cos_table *c = r->cos[f].table;
+            for (int peer = 0; peer < (c->has_b ? 2 : 1); peer++) {
+                const double *v = peer ? c->cos_b : c->cos_a;
+                double sum[3] = {0};
+                int cnt[3] = {0};
+                for (int i = 0; i < c->n; i++) {
+                    if (!isfinite(v[i])) continue;
+                    int g = c->truth[i] < 0 ? 2 : (c->truth[i] > 0 ? 1 : 0);
+                    sum[g] += v[i];
+                    cnt[g]++;
+                }
+                fprintf(fp, "<tr><td>%d</td><td>%s</td>", r->cos[f].epoch, peer ? "B" : "A");
+                for (int g = 0; g < 3; g++) {
+                    fprintf(fp, "<td>%d</td>", cnt[g]);
+                    html_num(fp, cnt[g] ? sum[g] / cnt[g] : NAN);
+                }
+                fputs("</tr>\n", fp);
+            }
+        }
+        fputs("</table>\n", fp);
+    }
+
+    const comine_jsonl *j = r->metrics;
+    fputs("<h2>Per-epoch metrics (metrics.jsonl)</h2>\n", fp);
+    if (!j || j->n_rows == 0) {
+        fputs("<p>No metrics.jsonl in the run folder.</p>\n", fp);
+    } else {
+        fputs("<table><tr>", fp);
+        for (int k = 0; k < j->n_keys; k++) {
+            fputs("<th>", fp);
+            html_escape(fp, j->keys[k]);
+            fputs("</th>", fp);
+        }
+        fputs("</tr>\n", fp);
+        for (int i = 0; i < j->n_rows; i++) {
+            fputs("<tr>", fp);
+            for (int k = 0; k < j->n_keys; k++) html_num(fp, j->values[(size_t)i * j->n_keys + k]);
+            fputs("</tr>\n", fp);
+        }
+        fputs("</table>\n", fp);
+    }
+    fputs("</body></html>\n", fp);
+}
+
+comine_status comine_report_write(const char *run_dir, const char *out_dir, int *plots_made)
+{
+    if (plots_made) *plots_made = 0;
+    if (!comine_path_is_dir(run_dir)) return comine_fail(COMINE_ERR_IO, "%s: not a folder", run_dir);
+    comine_status st = comine_mkdirs(out_dir);
+    if (st) return st;
+    report r = {.run_dir = run_dir, .out_dir = out_dir};
+    char *mpath = comine_path_join(run_dir, "metrics.jsonl");
+    char *npath = comine_path_join(run_dir, "noise.csv");
+    if (comine_path_exists(mpath)) {
+        st = comine_jsonl_load(&r.metrics, mpath);
+        if (st) goto done;
+        r.epoch = comine_malloc((size_t)(r.metrics->n_rows ? r.metrics->n_rows : 1) * sizeof(double));
+        for (int i = 0; i < r.metrics->n_rows; i++) {
+            double e = comine_jsonl_get(r.metrics, i, "epoch");
+            r.epoch[i] = isfinite(e) ? e : i;
+        }
+    }
+    if (comine_path_exists(npath) && (st = comine_noise_load(&r.noise, npath))) goto done;
+    if ((st = find_cos_files(&r))) goto done;
+    if (!r.metrics && !r.noise && r.n_cos == 0) {
+        st = comine_fail(COMINE_ERR_IO, "%s: no metrics.jsonl, noise.csv or cos_epoch<E>.csv: not a run folder",
+                         run_dir);
+        goto done;
+    }
+
+    static const series loss[] = {{"loss_a", "peer A"}, {"loss_b", "peer B"}};
+    static const series acc[] = {{"train_acc_a", "peer A"}, {"train_acc_b", "peer B"}};
+    static const series drop[] = {{"drop_rate", "drop rate"}};
+    static const series sets[] = {{"n_clean", "clean (both agree)"}, {"n_exchanged_a", "exchanged to A"},
+                                  {"n_exchanged_b", "exchanged to B"}, {"n_noisy", "noisy (dropped)"}};
+    static const series det[] = {{"det_precision", "precision"}, {"det_recall", "recall"}, {"det_f1", "F1"}};
+    static const series val[] = {{"val_acc_a", "peer A"}, {"val_acc_b", "peer B"}, {"val_acc_ensemble", "A+B"}};
+    static const series cosines[] = {{"cos_target_a", "A: target"}, {"cos_target_b", "B: target"},
+                                     {"cos_negative_a", "A: negatives"}, {"cos_negative_b", "B: negatives"}};
+    plot_series(&r, "loss.png", "training loss", "loss", loss, 2, false);
+    plot_series(&r, "train_acc.png", "training accuracy", "accuracy", acc, 2, true);
+    plot_series(&r, "drop_rate.png", "drop rate r(e)", "fraction of the batch", drop, 1, false);
+    plot_series(&r, "set_sizes.png", "set sizes per epoch", "samples", sets, 4, false);
+    plot_series(&r, "detection.png", "noise detection", "fraction", det, 3, true);
+    plot_series(&r, "val_acc.png", "validation accuracy", "accuracy", val, 3, true);
+    plot_series(&r, "cosines.png", "mean cos(theta) of the target and the negative classes", "cosine", cosines, 4,
+                false);
+    for (int f = 0; f < r.n_cos; f++) {
+        plot_hist(&r, &r.cos[f], false);
+        if (r.cos[f].table->has_b) plot_hist(&r, &r.cos[f], true);
+    }
+
+    char *hpath = comine_path_join(out_dir, "index.html");
+    comine_atomic_file af;
+    st = comine_atomic_open(&af, hpath);
+    if (!st) {
+        write_html(af.fp, &r);
+        st = comine_atomic_commit(&af);
+    }
+    free(hpath);
+    if (plots_made) *plots_made = r.n_plots;
+done:
+    free(mpath);
+    free(npath);
+    comine_jsonl_free(r.metrics);
+    free(r.epoch);
+    comine_noise_free(r.noise);
+    for (int f = 0; f < r.n_cos; f++) {
+        free(r.cos[f].path);
+        comine_cos_free(r.cos[f].table);
+    }
+    free(r.cos);
+    return st;
+}

@@ -1,0 +1,80 @@
+/* model_impl.h: the inside of a comine_model, shared by the graph code (model.c) and the
+ * model file code (model_file.c).  Not part of the public API. */
+#ifndef COMINE_MODEL_IMPL_H
+#define COMINE_MODEL_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comine/model.h"
+#include "comine/nn.h"
+
+#define COMINE_MODEL_MAX_EMB 65536
+#define COMINE_MODEL_MAX_WIDTH 4.0f
+
+typedef enum {
+    MODEL_INIT_KAIMING, /* normal(0, sqrt(2 / fan_in)) */
+    MODEL_INIT_ONE,
+    MODEL_INIT_ZERO,
+    MODEL_INIT_PRELU,   /* 0.25 */
+    MODEL_INIT_LINEAR   /* uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch.nn.Linear's default */
+} model_init;
+
+/* A table of named tensors laid out back to back in one buffer. */
+typedef struct model_table {
+    int n, cap;
+    comine_tensor_info *info;
+    model_init *init;
+    int *fan_in;
+    size_t total; /* floats */
+} model_table;
+
+/* One activation: (N, H, W, C) for N <= max_batch. */
+typedef struct model_value {
+    int H, W, C;
+    size_t size;        /* floats per image */
+    size_t offset;      /* into the activation arena */
+    int grad_slot;      /* -1: no gradient (the input images) */
+    size_t grad_offset; /* into the activation-gradient arena */
+} model_value;
+
+typedef enum { MODEL_OP_CONV, MODEL_OP_BN, MODEL_OP_PRELU, MODEL_OP_ADD, MODEL_OP_DROPOUT, MODEL_OP_LINEAR } model_op_kind;
+
+typedef struct model_op {
+    model_op_kind kind;
+    int in, in2, out;   /* values (in2: the second operand of an add) */
+    int w, b;           /* tensors: weight / gamma / alpha and bias / beta (-1 none) */
+    bool fixed_gamma;   /* BN weight is in the buffer table (not trained) */
+    int running_mean, running_var; /* buffer tensors */
+    size_t stats_offset;           /* BN's saved mean and inverse std (2 C floats) */
+    size_t mask_offset;            /* dropout mask, per image, in bytes */
+    float p;
+    int C, H, W, OC, K, stride, pad, groups; /* conv */
+    int IN, OUT;                               /* linear */
+    comine_conv2d conv;
+    bool zero_in, zero_in2; /* backward: first write of that input's gradient */
+} model_op;
+
+struct comine_model {
+    comine_arch arch;
+    const comine_backend *be;
+    int max_batch;
+    model_table params_table, bufs;
+    int n_values, cap_values;
+    model_value *values;
+    int n_ops, cap_ops;
+    model_op *ops;
+    size_t n_acts, n_dacts, n_stats, n_mask;
+    float *params, *grads, *buffers, *acts, *dacts, *stats;
+    uint8_t *masks;
+    double flops;
+    int last_N;
+    bool last_training;
+};
+
+/* comine_model_create without the initialisation (parameters zero): for load. */
+comine_status comine_model_create_uninit(comine_model **out, const comine_arch *arch, const comine_backend *be,
+                                         int max_batch);
+
+#endif

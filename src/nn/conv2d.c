@@ -1,0 +1,45 @@
+/* conv2d.c: nn.h's 2-d convolution (any kernel, stride, padding and groups, including
+ * depthwise and MobileFaceNet's GDC) on a backend's convolution plans.  Output size as
+ * PyTorch: floor((H + 2 pad - K) / stride) + 1. */
+#include "comine/nn.h"
+
+#include "backend/backend_impl.h"
+
+void comine_conv2d_init(comine_conv2d *l, const comine_backend *be, int C, int H, int W, int OC, int KH, int KW,
+                        int stride, int pad, int groups, bool has_bias)
+{
+    COMINE_ASSERT(C > 0 && OC > 0 && H > 0 && W > 0 && KH > 0 && KW > 0 && stride > 0 && pad >= 0);
+    COMINE_ASSERT(groups > 0 && C % groups == 0 && OC % groups == 0);
+    COMINE_ASSERT(H + 2 * pad >= KH && W + 2 * pad >= KW);
+    l->be = be;
+    l->C = C, l->H = H, l->W = W, l->OC = OC;
+    l->KH = KH, l->KW = KW, l->stride = stride, l->pad = pad, l->groups = groups;
+    l->has_bias = has_bias;
+    l->OH = (H + 2 * pad - KH) / stride + 1;
+    l->OW = (W + 2 * pad - KW) / stride + 1;
+    comine_conv_geom g = {.C = C, .H = H, .W = W, .OC = OC, .OH = l->OH, .OW = l->OW, .KH = KH, .KW = KW,
+                          .stride = stride, .pad = pad, .groups = groups, .has_bias = has_bias};
+    l->plan = be->conv_plan_create(&g);
+}
+
+void comine_conv2d_free(comine_conv2d *l)
+{
+    if (l->plan) l->be->conv_plan_free(l->plan);
+    l->plan = NULL;
+}
+
+void comine_conv2d_forward(comine_conv2d *l, float *out, const float *in, const float *weight, const float *bias,
+                           int N)
+{
+    COMINE_ASSERT(l->plan != NULL && N >= 0);
+    l->be->conv_forward(l->plan, out, in, weight, l->has_bias ? bias : NULL, N);
+}
+
+void comine_conv2d_backward(comine_conv2d *l, float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *in, const float *weight, int N)
+{
+    COMINE_ASSERT(l->plan != NULL && N >= 0);
+    if (dinp) l->be->conv_backward_data(l->plan, dinp, dout, weight, N);
+    if (dweight || (dbias && l->has_bias))
+        l->be->conv_backward_weights(l->plan, dweight, l->has_bias ? dbias : NULL, dout, in, N);
+}

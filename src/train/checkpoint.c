@@ -1,0 +1,224 @@
+/* checkpoint.c: the trainer's checkpoint file: everything a run needs to continue
+ * exactly where it stopped.
+ *
+ * Layout (little-endian; every size explicit):
+ *   "CMCK" u32 version=1
+ *   u32 n_peers, u32 K, u32 D, u64 samples, u64 seed, i32 epoch, i32 step, i32 bad_in_a_row
+ *   f64 x EPOCH_ACC_FIELDS   the running epoch's accumulators
+ *   per peer: model record (model.h), f32 momentum[num_params], f32 head_weight[K D],
+ *             f32 head_momentum[K D], u64 dropout_rng[4]
+ *   i32 votes[samples], i32 rounds[samples], f32 cos_snapshot[2 samples]
+ *   u32 CRC-32 of every byte before it
+ * Written atomically (temporary file, fsync, rename); the CRC is verified before anything
+ * is read back, so a torn or corrupted file is refused and the previous state stays. */
+#include "train/trainer_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CKPT_MAGIC "CMCK"
+#define CKPT_VERSION 1u
+
+/* ---- writing --------------------------------------------------------------------------- */
+
+static bool put(FILE *fp, const void *p, size_t size)
+{
+    return size == 0 || fwrite(p, 1, size, fp) == size;
+}
+
+static bool put_u32(FILE *fp, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    return put(fp, b, 4);
+}
+
+static bool put_u64(FILE *fp, uint64_t v)
+{
+    return put_u32(fp, (uint32_t)v) && put_u32(fp, (uint32_t)(v >> 32));
+}
+
+static bool put_floats(FILE *fp, const float *x, size_t n)
+{
+    return put(fp, x, n * sizeof(float)); /* x86-64 and the targets comine builds for are little-endian */
+}
+
+static bool put_acc(FILE *fp, const epoch_acc *a)
+{
+    _Static_assert(sizeof(epoch_acc) == EPOCH_ACC_FIELDS * sizeof(double), "epoch_acc holds only doubles");
+    return put(fp, a, sizeof *a);
+}
+
+/* CRC of the bytes written so far, read back from the temporary file. */
+static comine_status crc_of_file(const char *path, uint32_t *crc)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return comine_fail(COMINE_ERR_IO, "%s: cannot reopen: %s", path, strerror(errno));
+    uint8_t *buf = comine_malloc(1 << 20);
+    uint32_t c = 0;
+    size_t got;
+    while ((got = fread(buf, 1, 1 << 20, fp)) > 0) c = comine_crc32(c, buf, got);
+    int err = ferror(fp);
+    fclose(fp);
+    free(buf);
+    if (err) return comine_fail(COMINE_ERR_IO, "%s: read error", path);
+    *crc = c;
+    return COMINE_OK;
+}
+
+comine_status comine_checkpoint_save(const trainer *t, const char *path)
+{
+    comine_atomic_file af;
+    comine_status st = comine_atomic_open(&af, path);
+    if (st != COMINE_OK) return st;
+    FILE *fp = af.fp;
+    bool ok = put(fp, CKPT_MAGIC, 4) && put_u32(fp, CKPT_VERSION) && put_u32(fp, (uint32_t)t->n_peers) &&
+              put_u32(fp, (uint32_t)t->K) && put_u32(fp, (uint32_t)t->D) && put_u64(fp, (uint64_t)t->ds->n) &&
+              put_u64(fp, t->cfg->seed) && put_u32(fp, (uint32_t)t->epoch) && put_u32(fp, (uint32_t)t->step) &&
+              put_u32(fp, (uint32_t)t->bad_in_a_row) && put_acc(fp, &t->acc);
+    size_t kd = (size_t)t->K * t->D;
+    for (int k = 0; ok && k < t->n_peers; k++) {
+        const peer *p = &t->peers[k];
+        st = comine_model_write(p->model, fp);
+        if (st != COMINE_OK) {
+            comine_atomic_abort(&af);
+            return st;
+        }
+        ok = put_floats(fp, p->momentum, comine_model_num_params(p->model)) && put_floats(fp, p->head_weight, kd) &&
+             put_floats(fp, p->head_momentum, kd);
+        for (int i = 0; ok && i < 4; i++) ok = put_u64(fp, p->dropout_rng.s[i]);
+    }
+    ok = ok && put(fp, t->votes, (size_t)t->ds->n * 4) && put(fp, t->rounds, (size_t)t->ds->n * 4) &&
+         put_floats(fp, t->cos_snapshot, (size_t)t->ds->n * 2);
+    if (!ok || fflush(fp) != 0) {
+        int e = errno;
+        comine_atomic_abort(&af);
+        return comine_fail(COMINE_ERR_IO, "%s: cannot write the checkpoint (%s); the previous one is kept", path,
+                           strerror(e ? e : EIO));
+    }
+    uint32_t crc = 0;
+    st = crc_of_file(af.tmp_path, &crc);
+    if (st != COMINE_OK) {
+        comine_atomic_abort(&af);
+        return st;
+    }
+    if (!put_u32(fp, crc)) {
+        comine_atomic_abort(&af);
+        return comine_fail(COMINE_ERR_IO, "%s: cannot write the checkpoint; the previous one is kept", path);
+    }
+    return comine_atomic_commit(&af);
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t left;
+    bool ok;
+} reader;
+
+static void get(reader *r, void *dst, size_t size)
+{
+    if (!r->ok || r->left < size) {
+        r->ok = false;
+        return;
+    }
+    memcpy(dst, r->p, size);
+    r->p += size;
+    r->left -= size;
+}
+
+static uint32_t get_u32(reader *r)
+{
+    uint8_t b[4] = {0};
+    get(r, b, 4);
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static uint64_t get_u64(reader *r)
+{
+    uint64_t lo = get_u32(r);
+    return lo | (uint64_t)get_u32(r) << 32;
+}
+
+comine_status comine_checkpoint_load(trainer *t, const char *path)
+{
+    uint8_t *data;
+    size_t size;
+    comine_status st = comine_read_file(path, &data, &size);
+    if (st != COMINE_OK) return st;
+    if (size < 12 || memcmp(data, CKPT_MAGIC, 4) != 0) {
+        free(data);
+        return comine_fail(COMINE_ERR_FORMAT, "%s: not a comine checkpoint", path);
+    }
+    uint32_t stored = (uint32_t)data[size - 4] | (uint32_t)data[size - 3] << 8 | (uint32_t)data[size - 2] << 16 |
+                      (uint32_t)data[size - 1] << 24;
+    if (comine_crc32(0, data, size - 4) != stored) {
+        free(data);
+        return comine_fail(COMINE_ERR_FORMAT, "%s: checksum mismatch: the checkpoint is truncated or corrupted",
+                           path);
+    }
+    reader r = {data + 4, size - 8, true};
+    uint32_t version = get_u32(&r);
+    uint32_t n_peers = get_u32(&r), K = get_u32(&r), D = get_u32(&r);
+    uint64_t n = get_u64(&r), seed = get_u64(&r);
+    int32_t epoch = (int32_t)get_u32(&r), step = (int32_t)get_u32(&r), bad = (int32_t)get_u32(&r);
+    if (!r.ok || version != CKPT_VERSION) {
+        free(data);
+        return comine_fail(COMINE_ERR_FORMAT, "%s: unsupported checkpoint version %u", path, version);
+    }
+    if ((int)n_peers != t->n_peers || (int)K != t->K || (int)D != t->D || n != (uint64_t)t->ds->n ||
+        seed != t->cfg->seed) {
+        free(data);
+        return comine_fail(COMINE_ERR_FORMAT,
+                           "%s: the checkpoint belongs to another run (peers %u, classes %u, dim %u, samples %llu, "
+                           "seed %llu; this run: %d, %d, %d, %d, %llu)",
+                           path, n_peers, K, D, (unsigned long long)n, (unsigned long long)seed, t->n_peers, t->K,
+                           t->D, t->ds->n, (unsigned long long)t->cfg->seed);
+    }
+    if (epoch < 0 || step < 0 || step > t->steps_per_epoch) {
+        free(data);
+        return comine_fail(COMINE_ERR_FORMAT, "%s: bad position (epoch %d step %d)", path, epoch, step);
+    }
+    get(&r, &t->acc, sizeof t->acc);
+    size_t kd = (size_t)K * D;
+    for (int k = 0; r.ok && k < t->n_peers; k++) {
+        peer *p = &t->peers[k];
+        FILE *mem = fmemopen((void *)r.p, r.left, "rb");
+        if (!mem) {
+            free(data);
+            return comine_fail(COMINE_ERR_IO, "%s: cannot read the model records", path);
+        }
+        comine_model *m = NULL;
+        st = comine_model_read(&m, mem, path, t->be, t->B);
+        long used = ftell(mem);
+        fclose(mem);
+        if (st != COMINE_OK) {
+            free(data);
+            return st;
+        }
+        if (comine_model_num_params(m) != comine_model_num_params(p->model)) {
+            comine_model_free(m);
+            free(data);
+            return comine_fail(COMINE_ERR_FORMAT, "%s: the checkpoint's network differs from --net/--width/--input",
+                               path);
+        }
+        comine_model_copy_state(p->model, m);
+        comine_model_free(m);
+        r.p += used;
+        r.left -= (size_t)used;
+        get(&r, p->momentum, comine_model_num_params(p->model) * sizeof(float));
+        get(&r, p->head_weight, kd * sizeof(float));
+        get(&r, p->head_momentum, kd * sizeof(float));
+        for (int i = 0; i < 4; i++) p->dropout_rng.s[i] = get_u64(&r);
+    }
+    get(&r, t->votes, n * 4);
+    get(&r, t->rounds, n * 4);
+    get(&r, t->cos_snapshot, n * 2 * sizeof(float));
+    free(data);
+    if (!r.ok || r.left != 0) return comine_fail(COMINE_ERR_FORMAT, "%s: the checkpoint's sizes do not add up", path);
+    t->epoch = epoch;
+    t->step = step;
+    t->bad_in_a_row = bad;
+    return COMINE_OK;
+}

@@ -1,0 +1,598 @@
+/* trainer.c: the epoch loop of `comine train`.  One step: both peers forward the same
+ * decoded batch -> per-sample plain ArcFace losses -> comine_select (the method) ->
+ * per-sample forms and weights -> head and backbone backward -> SGD.  Around it: noise
+ * votes, per-epoch metrics, checkpoints, the collapse alarm, non-finite step skipping and
+ * SIGINT/SIGTERM handling.  Assumes the data set fits the head (labels < K). */
+#include "train/trainer_impl.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comine/eval.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+void comine_train_cfg_default(comine_train_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    comine_arch_default(&cfg->arch, "iresnet18");
+    cfg->select.mode = COMINE_MODE_COMINING;
+    cfg->select.reweight = COMINE_REWEIGHT_MARGIN;
+    cfg->select.w = 2.0f;
+    comine_arcface_cfg_default(&cfg->head);
+    cfg->epochs = 24;
+    cfg->batch = 64;
+    cfg->lr.kind = COMINE_LR_COSINE;
+    cfg->lr.base_lr = 0.1;
+    cfg->lr.warmup_epochs = 1;
+    cfg->lr.gamma = 0.1;
+    cfg->momentum = 0.9;
+    cfg->weight_decay = 5e-4;
+    cfg->tau = 0.2f;
+    cfg->tk = 5;
+    cfg->vote_threshold = 0.5f;
+    cfg->seed = 1;
+    cfg->loader_threads = 2;
+    cfg->flip = true;
+    cfg->on_bad = COMINE_ON_BAD_SKIP;
+    cfg->max_bad_steps = 20;
+}
+
+/* ---- set-up and tear-down ------------------------------------------------------------ */
+
+static void peer_free(trainer *t, peer *p)
+{
+    const comine_backend *be = t->be;
+    if (p->model) comine_model_free(p->model);
+    comine_arcface_free(&p->head);
+    comine_backend_free(be, p->momentum);
+    comine_backend_free(be, p->head_weight);
+    comine_backend_free(be, p->head_grad);
+    comine_backend_free(be, p->head_momentum);
+    comine_backend_free(be, p->emb);
+    comine_backend_free(be, p->demb);
+    comine_backend_free(be, p->bn_backup);
+    free(p->loss);
+    free(p->train_loss);
+    free(p->form);
+    free(p->weight);
+    memset(p, 0, sizeof *p);
+}
+
+/* Peers are seeded differently: peer k draws its initial weights from stream
+ * (seed, INIT + 16 k) and its dropout from (seed, DROPOUT + 16 k). */
+static comine_status peer_create(trainer *t, peer *p, int k)
+{
+    const comine_train_cfg *cfg = t->cfg;
+    const comine_backend *be = t->be;
+    comine_status st = comine_model_create(&p->model, &cfg->arch, be, t->B);
+    if (st != COMINE_OK) return st;
+    uint64_t seed = cfg->seed * 1000003ULL + 7919ULL * (uint64_t)(k + 1);
+    comine_model_init(p->model, seed);
+    size_t np = comine_model_num_params(p->model);
+    p->momentum = comine_backend_alloc(be, np);
+    p->bn_backup = comine_backend_alloc(be, comine_model_num_buffers(p->model) + 1);
+    comine_arcface_init(&p->head, be, t->D, t->K, t->B);
+    size_t kd = (size_t)t->K * t->D;
+    p->head_weight = comine_backend_alloc(be, kd);
+    p->head_grad = comine_backend_alloc(be, kd);
+    p->head_momentum = comine_backend_alloc(be, kd);
+    /* ArcFace weights ~ normal(0, 0.01), as insightface's PyTorch head */
+    float *w = comine_malloc(kd * sizeof(float));
+    comine_rng r;
+    comine_rng_seed(&r, seed, COMINE_STREAM_INIT + 1000);
+    for (size_t i = 0; i < kd; i++) w[i] = 0.01f * comine_rng_normal(&r);
+    comine_backend_upload(be, p->head_weight, w, kd);
+    free(w);
+    p->emb = comine_backend_alloc(be, (size_t)t->B * t->D);
+    p->demb = comine_backend_alloc(be, (size_t)t->B * t->D);
+    p->loss = comine_calloc(t->B, sizeof(float));
+    p->train_loss = comine_calloc(t->B, sizeof(float));
+    p->form = comine_calloc(t->B, 1);
+    p->weight = comine_calloc(t->B, sizeof(float));
+    comine_rng_seed(&p->dropout_rng, seed, COMINE_STREAM_DROPOUT + 16 * (uint64_t)k);
+    return COMINE_OK;
+}
+
+static void trainer_free(trainer *t)
+{
+    for (int k = 0; k < 2; k++) peer_free(t, &t->peers[k]);
+    if (t->loader) comine_loader_free(t->loader);
+    if (t->ds) comine_dataset_free(t->ds);
+    free(t->votes);
+    free(t->rounds);
+    free(t->cos_snapshot);
+    free(t->noisy);
+    free(t->truth_noisy);
+}
+
+static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
+{
+    memset(t, 0, sizeof *t);
+    t->cfg = cfg;
+    t->be = comine_backend_cpu();
+    comine_backend_set_threads(t->be, cfg->threads);
+    comine_dataset_opts dopts = {.root = cfg->root};
+    comine_status st = comine_dataset_open(&t->ds, cfg->data, &dopts);
+    if (st != COMINE_OK) return st;
+    if (t->ds->n < 1) return comine_fail(COMINE_ERR_FORMAT, "%s: the data set has no samples", cfg->data);
+    if (cfg->select.mode == COMINE_MODE_ORACLE && !t->ds->has_truth)
+        return comine_fail(COMINE_ERR_ARG, "%s: mode oracle needs ground-truth noise flags (a list file with a "
+                                           "flag column, as written by comine corrupt)", cfg->data);
+    t->K = t->ds->num_classes;
+    t->D = cfg->arch.emb_dim;
+    t->B = cfg->batch;
+    t->n_peers = comine_mode_two_peers(cfg->select.mode) ? 2 : 1;
+
+    comine_loader_opts lo;
+    comine_loader_opts_default(&lo);
+    lo.batch = cfg->batch;
+    lo.input = cfg->arch.input;
+    lo.threads = cfg->loader_threads > 0 ? cfg->loader_threads : 1;
+    lo.seed = cfg->seed;
+    lo.shuffle = true;
+    lo.flip = cfg->flip;
+    lo.jitter = cfg->jitter;
+    lo.drop_last = t->ds->n > cfg->batch;
+    lo.cache = cfg->cache;
+    lo.on_bad = cfg->on_bad;
+    st = comine_loader_create(&t->loader, t->ds, &lo);
+    if (st != COMINE_OK) return st;
+    t->steps_per_epoch = comine_loader_steps_per_epoch(t->loader);
+
+    for (int k = 0; k < t->n_peers; k++) {
+        st = peer_create(t, &t->peers[k], k);
+        if (st != COMINE_OK) return st;
+    }
+    t->votes = comine_calloc(t->ds->n, sizeof(int32_t));
+    t->rounds = comine_calloc(t->ds->n, sizeof(int32_t));
+    t->cos_snapshot = comine_calloc((size_t)t->ds->n * 2, sizeof(float));
+    for (size_t i = 0; i < (size_t)t->ds->n * 2; i++) t->cos_snapshot[i] = NAN;
+    t->noisy = comine_calloc(t->B, 1);
+    t->truth_noisy = comine_calloc(t->B, 1);
+    return COMINE_OK;
+}
+
+/* ---- one step ---------------------------------------------------------------------- */
+
+static bool all_finite(const float *x, size_t n)
+{
+    float s = 0.0f;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for reduction(+ : s) schedule(static)
+#endif
+    for (size_t i = 0; i < n; i++) s += x[i] * 0.0f; /* NaN or Inf anywhere makes s NaN */
+    return s == 0.0f;
+}
+
+/* Votes count in the epochs where the drop rate has reached tau (e >= tk); when the run
+ * is shorter than the warm-up, its last epoch counts. */
+static bool epoch_counts_votes(const comine_train_cfg *cfg, int epoch)
+{
+    int first = cfg->tk < cfg->epochs ? cfg->tk : cfg->epochs - 1;
+    return epoch >= first;
+}
+
+static comine_status train_step(trainer *t, const comine_batch *b, float drop_rate, double lr)
+{
+    const comine_train_cfg *cfg = t->cfg;
+    const int n = b->n;
+    for (int i = 0; i < n; i++)
+        t->truth_noisy[i] = b->truth[i] == COMINE_TRUTH_FLIP || b->truth[i] == COMINE_TRUTH_OUTLIER;
+
+    /* 1. both peers forward the same images; plain per-sample losses */
+    for (int k = 0; k < t->n_peers; k++) {
+        peer *p = &t->peers[k];
+        size_t nb = comine_model_num_buffers(p->model);
+        memcpy(p->bn_backup, comine_model_buffers(p->model), nb * sizeof(float));
+        comine_model_forward(p->model, p->emb, b->images, n, true, &p->dropout_rng);
+        comine_arcface_forward(&p->head, p->emb, p->head_weight, n);
+        comine_arcface_loss(&p->head, p->loss, b->labels, NULL, n, &cfg->head);
+        double cos_t, cos_n;
+        comine_arcface_cos_stats(&p->head, b->labels, n, &cos_t, &cos_n);
+        double correct = 0, loss = 0;
+        for (int i = 0; i < n; i++) {
+            correct += p->head.correct[i];
+            loss += p->loss[i];
+            t->cos_snapshot[2 * (size_t)b->indices[i] + k] = p->head.cos_target[i];
+        }
+        t->acc.loss[k] += loss / n;
+        t->acc.correct[k] += correct / n;
+        t->acc.cos_target[k] += cos_t;
+        t->acc.cos_negative[k] += cos_n;
+    }
+
+    /* 2. the method: who learns from what */
+    peer *A = &t->peers[0], *Bp = &t->peers[1];
+    comine_sets sets;
+    comine_select(A->form, A->weight, t->n_peers == 2 ? Bp->form : NULL, t->n_peers == 2 ? Bp->weight : NULL,
+                  t->noisy, &sets, A->loss, t->n_peers == 2 ? Bp->loss : NULL, t->truth_noisy, n, drop_rate,
+                  &cfg->select);
+    t->acc.n_clean += sets.n_clean;
+    t->acc.n_exchanged_a += sets.n_exchanged_a;
+    t->acc.n_exchanged_b += sets.n_exchanged_b;
+    t->acc.n_noisy += sets.n_noisy;
+    if (t->ds->has_truth && comine_mode_detects(cfg->select.mode)) {
+        for (int i = 0; i < n; i++) {
+            t->acc.det_tp += t->noisy[i] && t->truth_noisy[i];
+            t->acc.det_fp += t->noisy[i] && !t->truth_noisy[i];
+            t->acc.det_fn += !t->noisy[i] && t->truth_noisy[i];
+        }
+    }
+
+    /* 3. losses under the assigned forms, backward, update */
+    bool finite = true;
+    double objective[2] = {0, 0};
+    for (int k = 0; k < t->n_peers; k++) {
+        peer *p = &t->peers[k];
+        comine_arcface_loss(&p->head, p->train_loss, b->labels, p->form, n, &cfg->head);
+        for (int i = 0; i < n; i++) {
+            if (p->weight[i] == 0.0f) continue;
+            objective[k] += (double)p->weight[i] * p->train_loss[i];
+        }
+        if (!isfinite(objective[k])) finite = false;
+    }
+    for (int k = 0; k < t->n_peers && finite; k++) {
+        peer *p = &t->peers[k];
+        size_t np = comine_model_num_params(p->model);
+        size_t kd = (size_t)t->K * t->D;
+        comine_model_zero_grad(p->model);
+        comine_backend_zero(t->be, p->head_grad, kd);
+        comine_backend_zero(t->be, p->demb, (size_t)n * t->D);
+        comine_arcface_backward(&p->head, p->demb, p->head_grad, p->emb, p->head_weight, b->labels, p->form,
+                                p->weight, n, &cfg->head);
+        comine_model_backward(p->model, p->demb, n);
+        if (!all_finite(comine_model_grads(p->model), np) || !all_finite(p->head_grad, kd)) finite = false;
+    }
+    if (!finite) {
+        for (int k = 0; k < t->n_peers; k++) {
+            peer *p = &t->peers[k];
+            memcpy(comine_model_buffers(p->model), p->bn_backup,
+                   comine_model_num_buffers(p->model) * sizeof(float));
+        }
+        t->acc.skipped_steps += 1;
+        t->bad_in_a_row++;
+        comine_warn("epoch %d step %d: non-finite loss or gradient: step skipped (%d in a row)", t->epoch + 1,
+                    b->step + 1, t->bad_in_a_row);
+        if (t->bad_in_a_row >= cfg->max_bad_steps)
+            return comine_fail(COMINE_ERR_NUMERIC,
+                               "%d consecutive steps with non-finite loss or gradients (epoch %d step %d): "
+                               "training stopped; the last checkpoint in %s is intact; try a lower --lr",
+                               t->bad_in_a_row, t->epoch + 1, b->step + 1, cfg->out);
+        return COMINE_OK;
+    }
+    t->bad_in_a_row = 0;
+    for (int k = 0; k < t->n_peers; k++) {
+        peer *p = &t->peers[k];
+        comine_sgd_step(t->be, comine_model_params(p->model), p->momentum, comine_model_grads(p->model),
+                        comine_model_num_params(p->model), (float)lr, (float)cfg->momentum,
+                        (float)cfg->weight_decay);
+        comine_sgd_step(t->be, p->head_weight, p->head_momentum, p->head_grad, (size_t)t->K * t->D, (float)lr,
+                        (float)cfg->momentum, (float)cfg->weight_decay);
+        t->acc.objective[k] += objective[k];
+    }
+
+    /* 4. noise votes */
+    if (epoch_counts_votes(cfg, t->epoch)) {
+        for (int i = 0; i < n; i++) {
+            t->rounds[b->indices[i]] += 1;
+            t->votes[b->indices[i]] += t->noisy[i];
+        }
+    }
+    t->acc.batches += 1;
+    t->acc.samples += n;
+    return COMINE_OK;
+}
+
+/* ---- reporting ------------------------------------------------------------------------- */
+
+static void format_eta(char *buf, size_t size, double seconds)
+{
+    if (!(seconds >= 0) || seconds > 1e7) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    int s = (int)(seconds + 0.5);
+    if (s >= 3600) snprintf(buf, size, "%dh%02dm", s / 3600, (s / 60) % 60);
+    else if (s >= 60) snprintf(buf, size, "%dm%02ds", s / 60, s % 60);
+    else snprintf(buf, size, "%ds", s);
+}
+
+static void progress_line(const trainer *t, double images_per_s, double seconds_left)
+{
+    const epoch_acc *a = &t->acc;
+    double nb = a->batches > 0 ? a->batches : 1;
+    char eta[32];
+    format_eta(eta, sizeof eta, seconds_left);
+    if (t->n_peers == 2)
+        fprintf(stderr,
+                "epoch %d/%d step %d/%d | %.0f img/s | loss A %.3f B %.3f | acc A %.2f B %.2f | "
+                "C %.1f XA %.1f XB %.1f N %.1f | left %s\n",
+                t->epoch + 1, t->cfg->epochs, t->step, t->steps_per_epoch, images_per_s, a->loss[0] / nb,
+                a->loss[1] / nb, a->correct[0] / nb, a->correct[1] / nb, a->n_clean / nb, a->n_exchanged_a / nb,
+                a->n_exchanged_b / nb, a->n_noisy / nb, eta);
+    else
+        fprintf(stderr, "epoch %d/%d step %d/%d | %.0f img/s | loss %.3f | acc %.2f | kept %.1f | left %s\n",
+                t->epoch + 1, t->cfg->epochs, t->step, t->steps_per_epoch, images_per_s, a->loss[0] / nb,
+                a->correct[0] / nb, a->n_clean / nb + a->n_exchanged_a / nb, eta);
+}
+
+static void json_num(char *buf, size_t size, size_t *len, const char *key, double v)
+{
+    if (*len >= size) return;
+    if (isfinite(v)) *len += (size_t)snprintf(buf + *len, size - *len, ", \"%s\": %.6g", key, v);
+    else *len += (size_t)snprintf(buf + *len, size - *len, ", \"%s\": null", key);
+}
+
+static void json_bool(char *buf, size_t size, size_t *len, const char *key, bool v)
+{
+    if (*len < size) *len += (size_t)snprintf(buf + *len, size - *len, ", \"%s\": %s", key, v ? "true" : "false");
+}
+
+/* ---- the loop ---------------------------------------------------------------------- */
+
+static comine_status write_models(const trainer *t)
+{
+    static const char *names[2] = {"peer_a.model", "peer_b.model"};
+    for (int k = 0; k < t->n_peers; k++) {
+        char *path = comine_path_join(t->cfg->out, names[k]);
+        comine_status st = comine_model_save(t->peers[k].model, path);
+        free(path);
+        if (st != COMINE_OK) return st;
+    }
+    return COMINE_OK;
+}
+
+static comine_status save_checkpoint(const trainer *t)
+{
+    char *path = comine_path_join(t->cfg->out, "checkpoint.bin");
+    comine_status st = comine_checkpoint_save(t, path);
+    free(path);
+    return st;
+}
+
+static void detection_figures(double tp, double fp, double fn, double *p, double *r, double *f1)
+{
+    *p = tp + fp > 0 ? tp / (tp + fp) : 0.0;
+    *r = tp + fn > 0 ? tp / (tp + fn) : 0.0;
+    *f1 = *p + *r > 0 ? 2 * *p * *r / (*p + *r) : 0.0;
+}
+
+static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine_pairs *val,
+                                  comine_train_summary *sum)
+{
+    const comine_train_cfg *cfg = t->cfg;
+    const epoch_acc *a = &t->acc;
+    double nb = a->batches > 0 ? a->batches : 1;
+    char line[4096];
+    size_t len = (size_t)snprintf(line, sizeof line, "{\"epoch\": %d", t->epoch);
+    json_num(line, sizeof line, &len, "lr", lr);
+    json_num(line, sizeof line, &len, "drop_rate", drop_rate);
+    json_num(line, sizeof line, &len, "loss_a", a->loss[0] / nb);
+    json_num(line, sizeof line, &len, "loss_b", t->n_peers == 2 ? a->loss[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "objective_a", a->objective[0] / nb);
+    json_num(line, sizeof line, &len, "objective_b", t->n_peers == 2 ? a->objective[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "n_clean", a->n_clean / nb);
+    json_num(line, sizeof line, &len, "n_exchanged_a", a->n_exchanged_a / nb);
+    json_num(line, sizeof line, &len, "n_exchanged_b", a->n_exchanged_b / nb);
+    json_num(line, sizeof line, &len, "n_noisy", a->n_noisy / nb);
+    json_num(line, sizeof line, &len, "train_acc_a", a->correct[0] / nb);
+    json_num(line, sizeof line, &len, "train_acc_b", t->n_peers == 2 ? a->correct[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "cos_target_a", a->cos_target[0] / nb);
+    json_num(line, sizeof line, &len, "cos_negative_a", a->cos_negative[0] / nb);
+    json_num(line, sizeof line, &len, "cos_target_b", t->n_peers == 2 ? a->cos_target[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "cos_negative_b", t->n_peers == 2 ? a->cos_negative[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "images_per_s", a->seconds > 0 ? a->samples / a->seconds : 0);
+    json_num(line, sizeof line, &len, "seconds", a->seconds);
+    json_num(line, sizeof line, &len, "skipped_steps", a->skipped_steps);
+    if (t->ds->has_truth && comine_mode_detects(cfg->select.mode)) {
+        double p, r, f1;
+        detection_figures(a->det_tp, a->det_fp, a->det_fn, &p, &r, &f1);
+        json_num(line, sizeof line, &len, "det_precision", p);
+        json_num(line, sizeof line, &len, "det_recall", r);
+        json_num(line, sizeof line, &len, "det_f1", f1);
+    }
+    /* the collapse trap of METHOD.md: every cosine driven towards -1 */
+    for (int k = 0; k < t->n_peers; k++) {
+        bool collapsed = a->cos_target[k] / nb < -0.5 && a->cos_negative[k] / nb < -0.5;
+        json_bool(line, sizeof line, &len, k == 0 ? "collapse_a" : "collapse_b", collapsed);
+        if (collapsed)
+            fprintf(stderr,
+                    "\n*** WARNING: peer %c has COLLAPSED (mean target cosine %.2f, mean negative cosine %.2f):\n"
+                    "*** every cosine is going to -1 and the network is not learning. Use --fallback easy,\n"
+                    "*** a smaller --s, or a lower --lr (see METHOD.md).\n\n",
+                    'A' + k, a->cos_target[k] / nb, a->cos_negative[k] / nb);
+    }
+    if (val) {
+        comine_verify_result res[3];
+        comine_model *models[2] = {t->peers[0].model, t->n_peers == 2 ? t->peers[1].model : NULL};
+        for (int k = 0; k < t->n_peers; k++) {
+            comine_status st = comine_verify_models(&res[k], &models[k], 1, val, cfg->batch, NULL);
+            if (st != COMINE_OK) return st;
+        }
+        if (t->n_peers == 2) {
+            comine_status st = comine_verify_models(&res[2], models, 2, val, cfg->batch, NULL);
+            if (st != COMINE_OK) return st;
+        }
+        json_num(line, sizeof line, &len, "val_acc_a", res[0].accuracy);
+        json_num(line, sizeof line, &len, "val_acc_b", t->n_peers == 2 ? res[1].accuracy : NAN);
+        json_num(line, sizeof line, &len, "val_acc_ensemble", t->n_peers == 2 ? res[2].accuracy : NAN);
+        sum->val_acc_a = res[0].accuracy;
+        sum->val_acc_b = t->n_peers == 2 ? res[1].accuracy : NAN;
+        sum->val_acc_ensemble = t->n_peers == 2 ? res[2].accuracy : NAN;
+        if (!cfg->quiet)
+            fprintf(stderr, "epoch %d: validation accuracy A %.4f%s", t->epoch + 1, res[0].accuracy,
+                    t->n_peers == 2 ? "" : "\n");
+        if (!cfg->quiet && t->n_peers == 2)
+            fprintf(stderr, " B %.4f A+B %.4f\n", res[1].accuracy, res[2].accuracy);
+    }
+    if (len + 2 < sizeof line) {
+        line[len++] = '}';
+        line[len] = 0;
+    }
+    sum->final_loss_a = a->loss[0] / nb;
+    sum->final_loss_b = t->n_peers == 2 ? a->loss[1] / nb : NAN;
+
+    char *metrics = comine_path_join(cfg->out, "metrics.jsonl");
+    comine_status st = comine_run_append_metrics(metrics, t->epoch, line);
+    free(metrics);
+    if (st != COMINE_OK) return st;
+    char *noise = comine_path_join(cfg->out, "noise.csv");
+    st = comine_run_write_noise_csv(t, noise);
+    free(noise);
+    if (st != COMINE_OK) return st;
+    int warm_end = cfg->tk > 0 ? cfg->tk - 1 : 0;
+    if (t->epoch == warm_end || t->epoch == cfg->epochs - 1) {
+        char name[64];
+        snprintf(name, sizeof name, "cos_epoch%d.csv", t->epoch);
+        char *path = comine_path_join(cfg->out, name);
+        st = comine_run_write_cos_csv(t, path);
+        free(path);
+        if (st != COMINE_OK) return st;
+    }
+    return COMINE_OK;
+}
+
+static comine_status run_epochs(trainer *t, comine_pairs *val, comine_train_summary *sum)
+{
+    const comine_train_cfg *cfg = t->cfg;
+    int log_every = cfg->log_every > 0 ? cfg->log_every : (t->steps_per_epoch + 9) / 10;
+    if (log_every < 1) log_every = 1;
+    double run_start = comine_now();
+    int steps_total_left = (cfg->epochs - t->epoch) * t->steps_per_epoch - t->step;
+    int steps_done_here = 0;
+    for (; t->epoch < cfg->epochs; t->epoch++) {
+        float drop_rate = comine_drop_rate(t->epoch, cfg->tau, cfg->tk);
+        comine_loader_start_epoch(t->loader, t->epoch, t->step);
+        double lr = cfg->lr.base_lr;
+        for (;;) {
+            comine_batch *b = NULL;
+            double t0 = comine_now();
+            comine_status st = comine_loader_next(t->loader, &b);
+            if (st != COMINE_OK) return st;
+            if (!b) break;
+            lr = comine_lr_at(&cfg->lr, t->epoch + (double)t->step / t->steps_per_epoch);
+            st = train_step(t, b, drop_rate, lr);
+            comine_loader_release(t->loader, b);
+            if (st != COMINE_OK) return st;
+            t->step++;
+            steps_done_here++;
+            t->acc.seconds += comine_now() - t0;
+            if (!cfg->quiet && (t->step % log_every == 0 || t->step == t->steps_per_epoch)) {
+                double elapsed = comine_now() - run_start;
+                double per_step = elapsed / steps_done_here;
+                double ips = t->acc.seconds > 0 ? t->acc.samples / t->acc.seconds : 0;
+                progress_line(t, ips, per_step * (steps_total_left - steps_done_here));
+            }
+            if (stop_requested) {
+                comine_status cs = save_checkpoint(t);
+                if (cs != COMINE_OK) return cs;
+                return comine_fail(COMINE_ERR_INTERRUPTED,
+                                   "interrupted at epoch %d step %d: checkpoint saved; continue with "
+                                   "comine train --resume %s",
+                                   t->epoch + 1, t->step, cfg->out);
+            }
+            if (cfg->checkpoint_every > 0 && t->step % cfg->checkpoint_every == 0 && t->step < t->steps_per_epoch) {
+                comine_status cs = save_checkpoint(t);
+                if (cs != COMINE_OK) return cs;
+            }
+        }
+        comine_status st = end_of_epoch(t, drop_rate, lr, val, sum);
+        if (st != COMINE_OK) return st;
+        /* the next epoch starts clean; the checkpoint says so */
+        memset(&t->acc, 0, sizeof t->acc);
+        t->step = 0;
+        t->epoch++;
+        st = save_checkpoint(t);
+        t->epoch--;
+        if (st != COMINE_OK) return st;
+        sum->epochs_done = t->epoch + 1;
+    }
+    return COMINE_OK;
+}
+
+static void final_summary(const trainer *t, comine_train_summary *sum)
+{
+    const comine_train_cfg *cfg = t->cfg;
+    sum->samples = t->ds->n;
+    sum->has_truth = t->ds->has_truth;
+    double tp = 0, fp = 0, fn = 0;
+    int flagged = 0;
+    for (int i = 0; i < t->ds->n; i++) {
+        bool f = t->rounds[i] > 0 && (double)t->votes[i] / t->rounds[i] >= cfg->vote_threshold;
+        bool noisy = t->ds->samples[i].truth == COMINE_TRUTH_FLIP || t->ds->samples[i].truth == COMINE_TRUTH_OUTLIER;
+        flagged += f;
+        tp += f && noisy;
+        fp += f && !noisy;
+        fn += !f && noisy;
+    }
+    sum->flagged = flagged;
+    detection_figures(tp, fp, fn, &sum->det_precision, &sum->det_recall, &sum->det_f1);
+}
+
+comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    sum->val_acc_a = sum->val_acc_b = sum->val_acc_ensemble = NAN;
+    if (cfg->epochs < 1 || cfg->batch < 1) return comine_fail(COMINE_ERR_ARG, "epochs and batch must be >= 1");
+    comine_status st = comine_arch_check(&cfg->arch);
+    if (st != COMINE_OK) return st;
+    st = comine_mkdirs(cfg->out);
+    if (st != COMINE_OK) return st;
+
+    double start = comine_now();
+    trainer t;
+    st = trainer_create(&t, cfg);
+    comine_pairs *val = NULL;
+    if (st == COMINE_OK && cfg->val_pairs) st = comine_pairs_load(&val, cfg->val_pairs, cfg->val_root);
+    if (st == COMINE_OK && t.ds->class_names) {
+        char *path = comine_path_join(cfg->out, "classes.tsv");
+        st = comine_dataset_write_classes(t.ds, path);
+        free(path);
+    }
+    char *ckpt = comine_path_join(cfg->out, "checkpoint.bin");
+    if (st == COMINE_OK && cfg->resume) {
+        st = comine_checkpoint_load(&t, ckpt);
+        if (st == COMINE_OK) {
+            char *metrics = comine_path_join(cfg->out, "metrics.jsonl");
+            st = comine_run_trim_metrics(metrics, t.epoch);
+            free(metrics);
+            if (!cfg->quiet)
+                comine_info("resuming %s at epoch %d step %d", cfg->out, t.epoch + 1, t.step);
+        }
+    }
+    free(ckpt);
+    if (st == COMINE_OK && !cfg->quiet) {
+        comine_info("%s: %d samples, %d identities%s; mode %s, %d peer%s of %s (%zu parameters, %.2f GFLOP/image)",
+                    cfg->data, t.ds->n, t.K, t.ds->has_truth ? ", with ground-truth noise flags" : "",
+                    comine_mode_name(cfg->select.mode), t.n_peers, t.n_peers == 2 ? "s" : "", cfg->arch.name,
+                    comine_model_num_params(t.peers[0].model), comine_model_flops(t.peers[0].model) * 1e-9);
+    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    stop_requested = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    if (st == COMINE_OK) st = run_epochs(&t, val, sum);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (st == COMINE_OK) st = write_models(&t);
+    if (st == COMINE_OK) {
+        final_summary(&t, sum);
+        sum->epochs_done = cfg->epochs;
+    }
+    sum->seconds = comine_now() - start;
+    if (val) comine_pairs_free(val);
+    trainer_free(&t);
+    return st;
+}

@@ -1,0 +1,71 @@
+/* test_nn_optim.c: optim.h against PyTorch (tests/fixtures/nn_optim.bin, made by
+ * tests/ref/gen_nn.py): three SGD steps with momentum and weight decay, and the
+ * learning-rate schedules (constant, step, cosine, each with a linear warm-up) at
+ * integer epochs; plus fractional epochs inside the warm-up and past the end. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "comine/optim.h"
+#include "fixture.h"
+
+static void check_schedule(const fx_file *f, const char *name, const comine_lr_schedule *s)
+{
+    const fx_tensor *ref = fx_get(f, name);
+    if (!ref) return;
+    float got[64];
+    for (size_t e = 0; e < ref->size && e < 64; e++) got[e] = (float)comine_lr_at(s, (double)e);
+    char what[96];
+    snprintf(what, sizeof what, "%s, epochs 0..%zu", name, ref->size - 1);
+    fx_check(what, got, ref->data, ref->size, 1e-7, 1e-5);
+}
+
+int main(void)
+{
+    const comine_backend *be = comine_backend_cpu();
+    fx_file f;
+    if (fx_load(&f, fx_path("nn_optim.bin"))) return 1;
+
+    const fx_tensor *p0 = fx_get(&f, "sgd.p0");
+    if (p0) {
+        size_t n = p0->size;
+        float *p = comine_backend_alloc(be, n), *buf = comine_backend_alloc(be, n);
+        memcpy(p, p0->data, n * sizeof(float));
+        for (int step = 0; step < 3; step++) {
+            char gname[32], pname[32], what[64];
+            snprintf(gname, sizeof gname, "sgd.g%d", step);
+            snprintf(pname, sizeof pname, "sgd.p%d", step + 1);
+            const fx_tensor *g = fx_get(&f, gname), *ref = fx_get(&f, pname);
+            if (!g || !ref) break;
+            comine_sgd_step(be, p, buf, g->data, n, 0.1f, 0.9f, 5e-4f);
+            snprintf(what, sizeof what, "sgd step %d (lr 0.1, momentum 0.9, wd 5e-4)", step + 1);
+            fx_check(what, p, ref->data, n, 1e-6, 1e-6);
+        }
+        comine_sgd_step(be, p, buf, p0->data, 0, 0.1f, 0.9f, 5e-4f); /* n = 0 is valid */
+        comine_backend_free(be, p);
+        comine_backend_free(be, buf);
+    }
+
+    comine_lr_schedule s = {.kind = COMINE_LR_CONSTANT, .base_lr = 0.1};
+    check_schedule(&f, "lr.constant", &s);
+    s = (comine_lr_schedule){.kind = COMINE_LR_STEP, .base_lr = 0.1, .n_milestones = 2, .milestones = {4, 8},
+                             .gamma = 0.1};
+    check_schedule(&f, "lr.step", &s);
+    s.warmup_epochs = 3;
+    check_schedule(&f, "lr.step_warmup", &s);
+    s = (comine_lr_schedule){.kind = COMINE_LR_COSINE, .base_lr = 0.1, .total_epochs = 11, .min_lr = 0.001};
+    check_schedule(&f, "lr.cosine", &s);
+    s.warmup_epochs = 2;
+    check_schedule(&f, "lr.cosine_warmup", &s);
+
+    /* fractional epochs: the warm-up is linear, the cosine continuous, the end clamps */
+    double cos_half = 0.001 + (0.1 - 0.001) * 0.5 * (1 + cos(M_PI * 0.5 / 11));
+    FX_EXPECT(fabs(comine_lr_at(&s, 0.5) - cos_half * 0.25) < 1e-12, "cosine warm-up at epoch 0.5: %g",
+              comine_lr_at(&s, 0.5));
+    FX_EXPECT(comine_lr_at(&s, 0.0) == 0.0, "warm-up starts at 0");
+    FX_EXPECT(fabs(comine_lr_at(&s, 25.0) - 0.001) < 1e-12, "cosine past total_epochs stays at min_lr: %g",
+              comine_lr_at(&s, 25.0));
+    printf("ok   fractional epochs: warm-up 0.5 -> %.6g, epoch 0 -> %g, epoch 25 -> %g\n", comine_lr_at(&s, 0.5),
+           comine_lr_at(&s, 0.0), comine_lr_at(&s, 25.0));
+    fx_free(&f);
+    return fx_finish("test_nn_optim");
+}
