@@ -52,7 +52,7 @@ wrong=$(awk -F'\t' '$3 == 1 { n = split($1, p, "/"); if (p[n-1] == sprintf("id%0
 check "corrupt --flip-mode permute: 12 flips, all wrong" test "$wrong" = 0 -a "$(count_flag "$TMP/perm.txt" 1)" = 12
 # the list reads back as a data set
 "$COMINE" corrupt --data "$TMP/flip.txt" --out "$TMP/again.txt" --seed 1 >/dev/null
-check "a written list reads back as --data" test "$(wc -l < "$TMP/again.txt")" = 30
+check "a written list reads back as --data, its 9 flip flags kept" test "$(wc -l < "$TMP/again.txt")" = 30 -a "$(count_flag "$TMP/again.txt" 1)" = 9
 
 # ---- distractors: another synth set, its folders renamed so that identities differ ----
 "$COMINE" synth --out "$TMP/d" --ids 4 --per-id 5 --size 32 --seed 99 --quiet >/dev/null

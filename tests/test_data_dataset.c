@@ -144,6 +144,8 @@ static void test_list(void)
     expect_open_error("flag out of range", "badflag.txt", (const char *const[]){"badflag.txt:1", "flag", NULL});
     put("gaps.txt", "img/a.pgm\t0\nimg/b.pgm\t3\nimg/c.pgm\t5\n");
     expect_open_error("label gaps", "gaps.txt", (const char *const[]){"gaps.txt", "1, 2, 4", NULL});
+    put("huge.txt", "img/a.pgm\t0\nimg/b.pgm\t99999999\n");
+    expect_open_error("huge label (gaps)", "huge.txt", (const char *const[]){"huge.txt", "largest label is 99999999", NULL});
     put("nofile.txt", "img/a.pgm\t0\nimg/zzz.pgm\t0\n");
     expect_open_error("path does not exist", "nofile.txt", (const char *const[]){"nofile.txt:2", "zzz.pgm", "does not exist", NULL});
     put("dup.txt", "img/a.pgm\t0\nimg/b.pgm\t0\nimg/a.pgm\t0\n");

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <png.h>
+
 #include "comine/data.h"
 #include "fixture.h"
 
@@ -174,6 +176,101 @@ static void test_codecs(void)
     rmdir(dir);
 }
 
+/* PNG flavours other than 8-bit RGB, written with libpng here: RGBA, grey+alpha, 16-bit grey,
+ * palette.  Alpha is dropped (as PIL's convert("RGB")), 16-bit values scale by 255/65535. */
+static void test_png_flavours(void)
+{
+    struct {
+        const char *what;
+        png_uint_32 format;
+        uint8_t bytes[16];
+        uint8_t cmap[6];
+        uint8_t want[6];
+    } cases[] = {
+        {"RGBA 8-bit", PNG_FORMAT_RGBA, {200, 100, 50, 0, 10, 20, 30, 128}, {0}, {200, 100, 50, 10, 20, 30}},
+        {"grey+alpha 8-bit", PNG_FORMAT_GA, {77, 0, 150, 255}, {0}, {77, 77, 77, 150, 150, 150}},
+        {"grey 16-bit", PNG_FORMAT_LINEAR_Y, {0xff, 0xff, 0x00, 0x80}, {0}, {255, 255, 255, 128, 128, 128}},
+        {"palette", PNG_FORMAT_RGB_COLORMAP, {0, 1}, {255, 0, 0, 0, 0, 255}, {255, 0, 0, 0, 0, 255}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        png_image pi;
+        memset(&pi, 0, sizeof pi);
+        pi.version = PNG_IMAGE_VERSION;
+        pi.width = 2;
+        pi.height = 1;
+        pi.format = cases[c].format;
+        if (cases[c].format == PNG_FORMAT_RGB_COLORMAP) pi.colormap_entries = 2;
+        uint8_t buf[1024];
+        png_alloc_size_t size = sizeof buf;
+        const void *cmap = cases[c].format == PNG_FORMAT_RGB_COLORMAP ? cases[c].cmap : NULL;
+        int w_ok = png_image_write_to_memory(&pi, buf, &size, 0, cases[c].bytes, 0, cmap);
+        comine_image img;
+        comine_status st = w_ok ? comine_image_decode(&img, buf, size, cases[c].what) : COMINE_ERR_IO;
+        int ok = st == COMINE_OK && img.w == 2 && img.h == 1 && !memcmp(img.rgb, cases[c].want, 6);
+        printf("%s PNG %-18s -> %d %d %d  %d %d %d\n", ok ? "ok  " : "FAIL", cases[c].what, st ? -1 : img.rgb[0],
+               st ? -1 : img.rgb[1], st ? -1 : img.rgb[2], st ? -1 : img.rgb[3], st ? -1 : img.rgb[4], st ? -1 : img.rgb[5]);
+        if (!ok) fx_fail_count++;
+        if (st == COMINE_OK) comine_image_free(&img);
+    }
+}
+
+/* Mutated and truncated copies of valid JPEG, PNG and PGM files: every one must either decode
+ * to a sane image or fail with a message; never crash (run under ASan/UBSan to see it). */
+static void test_mutations(void)
+{
+    comine_image img = make_image(40, 32, 21), out;
+    uint8_t *files[3];
+    size_t sizes[3];
+    comine_image_encode_jpeg(&img, 80, &files[0], &sizes[0]);
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = 40;
+    pi.height = 32;
+    pi.format = PNG_FORMAT_RGB;
+    png_alloc_size_t psize = 0;
+    png_image_write_to_memory(&pi, NULL, &psize, 0, img.rgb, 0, NULL);
+    files[1] = malloc(psize);
+    png_image_write_to_memory(&pi, files[1], &psize, 0, img.rgb, 0, NULL);
+    sizes[1] = psize;
+    files[2] = malloc(40 * 32 * 3 + 32);
+    int n = snprintf((char *)files[2], 32, "P6\n40 32\n255\n");
+    memcpy(files[2] + n, img.rgb, 40 * 32 * 3);
+    sizes[2] = (size_t)n + 40 * 32 * 3;
+    comine_rng r;
+    comine_rng_seed(&r, 99, COMINE_STREAM_EVAL);
+    int decoded = 0, failed = 0, insane = 0;
+    for (int f = 0; f < 3; f++) {
+        uint8_t *buf = malloc(sizes[f]);
+        for (int t = 0; t < 400; t++) {
+            memcpy(buf, files[f], sizes[f]);
+            size_t len = sizes[f];
+            int kind = t % 4;
+            if (kind == 0) len = 1 + comine_rng_below(&r, (uint32_t)len); /* truncate */
+            int flips = kind == 3 ? 1 : 1 + (int)comine_rng_below(&r, 8);
+            for (int k = 0; kind != 0 && k < flips; k++) {
+                size_t at = comine_rng_below(&r, (uint32_t)(len < 64 || kind == 2 ? len : 64)); /* kind 2: headers */
+                buf[at] = (uint8_t)comine_rng_u64(&r);
+            }
+            if (comine_image_decode(&out, buf, len, "mutant") == COMINE_OK) {
+                decoded++;
+                insane += out.w <= 0 || out.h <= 0 || !out.rgb;
+                comine_image_free(&out);
+            } else {
+                failed++;
+                insane += strstr(comine_last_error(), "mutant") == NULL;
+            }
+        }
+        free(buf);
+        free(files[f]);
+    }
+    int ok = insane == 0 && decoded + failed == 1200;
+    printf("%s 1200 mutated/truncated JPEG, PNG, PPM files: %d decoded, %d failed with a message, no crash\n",
+           ok ? "ok  " : "FAIL", decoded, failed);
+    if (!ok) fx_fail_count++;
+    comine_image_free(&img);
+}
+
 static float norm(double v) { return (float)((v - 127.5) / 128.0); }
 
 static void test_resize(void)
@@ -267,6 +364,8 @@ int main(void)
 {
     comine_log_set_level(COMINE_LOG_ERROR);
     test_codecs();
+    test_png_flavours();
+    test_mutations();
     test_resize();
     return fx_finish("test_data_image");
 }

@@ -178,6 +178,10 @@ int main(void)
     expect_error("too few distractors", train, n, C, dis, 50, &(comine_corrupt_opts){.outlier = 0.1});
     expect_error("permute a single sample", train, n, C, dis, ND,
                  &(comine_corrupt_opts){.flip = 0.001, .flip_mode = COMINE_FLIP_PERMUTE});
+    char *saved = dis[7];
+    dis[7] = train[500].path; /* a distractor that is also a training image */
+    expect_error("distractor is a training image", train, n, C, dis, 8, &(comine_corrupt_opts){.outlier = 0.008, .seed = 1});
+    dis[7] = saved;
     train[3].label = C;
     expect_error("label out of range", train, n, C, dis, ND, &(comine_corrupt_opts){.flip = 0.1});
     train[3].label = 9 % C;

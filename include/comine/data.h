@@ -133,7 +133,8 @@ typedef struct comine_loader_opts {
 } comine_loader_opts;
 
 typedef struct comine_batch {
-    int n;               /* samples in this batch (<= opts.batch; fewer when bad images were skipped) */
+    int n;               /* samples in this batch (<= opts.batch; fewer when bad images were skipped,
+                          * 0 when all of them were) */
     int step;            /* index of the batch in the epoch */
     float *images;       /* (batch, input, input, 3) */
     int *labels;         /* (batch) */
@@ -151,7 +152,9 @@ int comine_loader_steps_per_epoch(const comine_loader *l);
  * augmentation of every sample are functions of (seed, epoch, position) only. */
 void comine_loader_start_epoch(comine_loader *l, int epoch, int first_step);
 /* Next batch of the epoch, or *batch = NULL at its end.  Fails (COMINE_ERR_FORMAT with the
- * file named) on a bad image under COMINE_ON_BAD_FAIL; under SKIP counts and logs it. */
+ * file named) on a bad image under COMINE_ON_BAD_FAIL; under SKIP counts and logs it.
+ * A batch stays valid until released; up to queue_depth + threads may be held at once
+ * (asking for another then is COMINE_ERR_ARG, never a hang). */
 comine_status comine_loader_next(comine_loader *l, comine_batch **batch);
 void comine_loader_release(comine_loader *l, comine_batch *batch);
 /* Every sample's augmentation RNG: a function of (seed, epoch, position in the epoch). */

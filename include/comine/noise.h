@@ -31,7 +31,8 @@ void comine_corrupt_counts(int n, double flip, double outlier, int *flips, int *
 /* Corrupt `n` training samples (labels in [0, num_classes)) with outliers drawn from
  * `distractors` (paths of images of other identities, without repetition).  Writes a new
  * array of *out_n samples (n, plus the outliers in add mode, appended at the end) with
- * their truth flags; paths are copied.  The input's order is kept.  Flips and outliers
+ * their truth flags (an untouched sample keeps its own flag when it is known, else clean);
+ * paths are copied.  The input's order is kept.  Flips and outliers
  * are disjoint sets of samples.  Errors: rates outside [0, 1), flip + outlier > 1, fewer
  * than 2 identities with flips, no distractors (or too few) with outliers, a permutation
  * that cannot make every chosen label wrong. */

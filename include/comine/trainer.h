@@ -48,8 +48,12 @@ typedef struct comine_train_cfg {
     const char *val_pairs;     /* optional: verify both peers on a pairs file every epoch */
     const char *val_root;
     int log_every;             /* steps between progress lines (0 = auto) */
-    bool resume;               /* continue from out/checkpoint.bin */
+    bool resume;               /* continue from out/checkpoint.bin (from the start when there is none yet) */
     bool quiet;
+    /* Testing aid: poison the loss with NaN at global steps inject_nan_step ..
+     * inject_nan_step + inject_nan_count - 1 (1 = the run's first step; 0 = never). */
+    int64_t inject_nan_step;
+    int inject_nan_count;
 } comine_train_cfg;
 
 void comine_train_cfg_default(comine_train_cfg *cfg);

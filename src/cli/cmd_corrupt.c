@@ -26,6 +26,14 @@ static int check_disjoint(const char *dpath, const comine_dataset *dis, char **t
     return 0;
 }
 
+/* Print the library's last error (without its "corrupt: " prefix, the command names itself). */
+static void report_error(void)
+{
+    const char *msg = comine_last_error();
+    if (!strncmp(msg, "corrupt: ", 9)) msg += 9;
+    fprintf(stderr, "comine corrupt: %s\n", msg);
+}
+
 int comine_cmd_corrupt(int argc, char **argv)
 {
     const char *data, *out, *distractors, *people_path, *flip_mode, *outlier_mode;
@@ -33,7 +41,7 @@ int comine_cmd_corrupt(int argc, char **argv)
     int min_per_id, max_per_id;
     unsigned long long seed;
     cli_opt opts[] = {
-        {"data", ARG_STR, &data, NULL, "training data (folder, list or .rec)", NULL, 0, 0, true},
+        {"data", ARG_STR, &data, NULL, "training data (a folder of identity folders, or a list file)", NULL, 0, 0, true},
         {"out", ARG_STR, &out, NULL, "list file to write", NULL, 0, 0, true},
         {"flip", ARG_FLOAT, &flip, "0", "fraction of the samples given a wrong training label, [0, 1)", NULL, 0, 0,
          false},
@@ -74,6 +82,11 @@ int comine_cmd_corrupt(int argc, char **argv)
 
     comine_status st = comine_dataset_open(&ds, data, NULL);
     if (st != COMINE_OK) goto fail;
+    if (ds->kind == COMINE_DATASET_RECORDIO) {
+        status = cli_error("corrupt", "option --data: %s is RecordIO; corrupt writes a list of image files, so it "
+                           "needs a folder or a list", data);
+        goto done;
+    }
     const comine_sample *train = ds->samples;
     int n = ds->n, num_classes = ds->num_classes;
     char **train_names = ds->class_names;
@@ -86,14 +99,20 @@ int comine_cmd_corrupt(int argc, char **argv)
         n = sel.n;
         num_classes = sel.num_classes;
         train_names = sel.class_names;
-        printf("selected: %d identities with >= %d images (at most %d kept each), %d images%s%s\n", sel.num_classes,
-               min_per_id, max_per_id, sel.n, people_path ? ", people of " : "", people_path ? people_path : "");
+        char kept[48] = "all kept";
+        if (max_per_id > 0) snprintf(kept, sizeof kept, "at most %d kept each", max_per_id);
+        printf("selected: %d identities with >= %d images (%s), %d images%s%s\n", sel.num_classes, min_per_id, kept,
+               sel.n, people_path ? ", people of " : "", people_path ? people_path : "");
         if (!distractors && min_per_id > 0)
             printf("distractor pool: %d images of %d identities with < %d images\n", sel.num_distractors,
                    sel.num_distractor_ids, min_per_id);
     }
     if (distractors) {
         if ((st = comine_dataset_open(&dis, distractors, NULL)) != COMINE_OK) goto fail;
+        if (dis->kind == COMINE_DATASET_RECORDIO) {
+            status = cli_error("corrupt", "option --distractors: %s is RecordIO; give a folder or a list", distractors);
+            goto done;
+        }
         if ((status = check_disjoint(distractors, dis, train_names, num_classes)) != 0) goto done;
         status = 1;
         dpaths = comine_malloc(sizeof(char *) * (size_t)dis->n);
@@ -125,11 +144,8 @@ int comine_cmd_corrupt(int argc, char **argv)
     printf("  written to %s\n", out);
     status = 0;
     goto done;
-fail: {
-    const char *msg = comine_last_error();
-    if (!strncmp(msg, "corrupt: ", 9)) msg += 9;
-    fprintf(stderr, "comine corrupt: %s\n", msg);
-}
+fail:
+    report_error();
     status = 1;
 done:
     comine_noise_samples_free(noisy, n_noisy);

@@ -1,6 +1,7 @@
 /* cmd_train.c: `comine train`: parse and validate the options, record them in the run
  * folder (args.txt, replayed by --resume), call comine_train and print the summary. */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@ const char comine_cmd_train_summary[] = "train one or two peer networks with Co-
 
 typedef struct train_args {
     const char *data, *root, *out, *mode, *net, *reweight, *fallback, *schedule, *milestones, *on_bad;
-    const char *val_pairs, *val_root, *resume;
+    const char *val_pairs, *val_root, *resume, *inject_nan;
     double width, lr, tau, dm, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
     unsigned long long seed;
@@ -66,6 +67,8 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"val-root", ARG_STR, NULL, NULL, "image folder of --val-pairs"},
         {"log-every", ARG_INT, NULL, "0", "steps between progress lines (0 = ten per epoch)", NULL, 0, 1e9},
         {"quiet", ARG_FLAG, NULL, NULL, "no progress output"},
+        {"inject-nan", ARG_STR, NULL, NULL,
+         "testing aid: STEP[:COUNT]: set the loss to NaN at COUNT (1) steps from global step STEP (1 = first)"},
         {0},
     };
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
@@ -73,7 +76,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
                    &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->reweight, &a->dm, &a->w, &a->t, &a->s,
                    &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->threads, &a->loader_threads, &a->flip,
                    &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps, &a->val_pairs,
-                   &a->val_root, &a->log_every, &a->quiet};
+                   &a->val_root, &a->log_every, &a->quiet, &a->inject_nan};
     _Static_assert(sizeof dst / sizeof dst[0] == sizeof opts / sizeof opts[0] - 1, "one destination per option");
     for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) opts[i].dst = dst[i];
     *opts_out = opts;
@@ -94,6 +97,23 @@ static int parse_milestones(comine_lr_schedule *lr, const char *s)
         lr->milestones[lr->n_milestones++] = v;
     }
     free(copy);
+    return 0;
+}
+
+/* --inject-nan STEP[:COUNT] */
+static int parse_inject_nan(comine_train_cfg *cfg, const char *s)
+{
+    if (!s) return 0;
+    char *copy = comine_strdup(s);
+    char *colon = strchr(copy, ':');
+    if (colon) *colon = 0;
+    long step = 0, count = 1;
+    bool ok = comine_parse_int(copy, &step) && step >= 1 && (!colon || comine_parse_int(colon + 1, &count)) &&
+              count >= 1 && count <= 1000000000L;
+    free(copy);
+    if (!ok) return cli_error("train", "option --inject-nan: '%s' is not STEP[:COUNT] with STEP, COUNT >= 1", s);
+    cfg->inject_nan_step = step;
+    cfg->inject_nan_count = (int)count;
     return 0;
 }
 
@@ -128,6 +148,7 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->lr.min_lr = a->min_lr;
     cfg->lr.gamma = a->gamma;
     if (parse_milestones(&cfg->lr, a->milestones)) return 2;
+    if (parse_inject_nan(cfg, a->inject_nan)) return 2;
     if (cfg->lr.kind == COMINE_LR_STEP && cfg->lr.n_milestones == 0)
         return cli_error("train", "option --lr-schedule step needs --milestones");
     cfg->momentum = a->momentum;
@@ -223,6 +244,8 @@ int comine_cmd_train(int argc, char **argv)
 {
     train_args a;
     cli_opt *opts;
+    /* past a file-size limit (ulimit -f), writes fail with EFBIG and are reported */
+    signal(SIGXFSZ, SIG_IGN);
     int rc = parse(&a, &opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
     uint8_t *replay = NULL;

@@ -45,39 +45,57 @@ void comine_dataset_free(comine_dataset *ds)
     free(ds);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* A folder entry: its name and what readdir says it is (DT_UNKNOWN: ask stat). */
+typedef struct entry {
+    char *name;
+    unsigned char type;
+} entry;
+
+static int cmp_entry(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
 }
 
-/* Sorted names of the entries of a folder (no "." entries, no hidden files). */
-static comine_status list_folder(const char *dir, char ***names, int *count)
+/* Sorted entries of a folder (no "." entries, no hidden files). */
+static comine_status list_folder(const char *dir, entry **out, int *count)
 {
-    *names = NULL;
+    *out = NULL;
     *count = 0;
     DIR *d = opendir(dir);
     if (!d) return comine_fail(COMINE_ERR_IO, "%s: cannot open folder: %s", dir, strerror(errno));
     int cap = 0, n = 0;
-    char **v = NULL;
+    entry *v = NULL;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            v = comine_realloc(v, sizeof(char *) * cap);
+            v = comine_realloc(v, sizeof(entry) * cap);
         }
-        v[n++] = comine_strdup(e->d_name);
+        v[n].name = comine_strdup(e->d_name);
+        v[n].type = e->d_type;
+        n++;
     }
     closedir(d);
-    if (n) qsort(v, n, sizeof(char *), cmp_str);
-    *names = v;
+    if (n) qsort(v, n, sizeof(entry), cmp_entry);
+    *out = v;
     *count = n;
     return COMINE_OK;
 }
 
-static void free_names(char **v, int n)
+/* Is the entry a folder / a regular file?  readdir's type when it knows, else stat. */
+static bool entry_is(const entry *e, const char *path, bool want_dir)
 {
-    for (int i = 0; i < n; i++) free(v[i]);
+    if (e->type == DT_DIR) return want_dir;
+    if (e->type == DT_REG) return !want_dir;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return false;
+    return want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode);
+}
+
+static void free_entries(entry *v, int n)
+{
+    for (int i = 0; i < n; i++) free(v[i].name);
     free(v);
 }
 
@@ -96,20 +114,19 @@ static void add_sample(comine_dataset *ds, int *cap, char *path, int label, int 
 
 static comine_status open_folder(comine_dataset *ds, const char *root)
 {
-    char **ids;
+    entry *ids;
     int nids;
     comine_status st = list_folder(root, &ids, &nids);
     if (st != COMINE_OK) return st;
     int cap = 0;
     for (int i = 0; i < nids; i++) {
-        char *idpath = comine_path_join(root, ids[i]);
-        struct stat sb;
-        if (stat(idpath, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        char *idpath = comine_path_join(root, ids[i].name);
+        if (!entry_is(&ids[i], idpath, true)) {
             comine_dataset_add_problem(ds, "%s: not in an identity folder, ignored", idpath);
             free(idpath);
             continue;
         }
-        char **files;
+        entry *files;
         int nfiles;
         st = list_folder(idpath, &files, &nfiles);
         if (st != COMINE_OK) {
@@ -119,30 +136,27 @@ static comine_status open_folder(comine_dataset *ds, const char *root)
         }
         int label = ds->num_classes, before = ds->n;
         for (int f = 0; f < nfiles; f++) {
-            char *path = comine_path_join(idpath, files[f]);
-            if (stat(path, &sb) != 0) {
-                comine_dataset_add_problem(ds, "%s: cannot stat: %s, ignored", path, strerror(errno));
-                free(path);
-            } else if (S_ISDIR(sb.st_mode)) {
-                comine_dataset_add_problem(ds, "%s: a folder inside an identity folder, ignored", path);
-                free(path);
-            } else if (!comine_image_path_has_ext(path)) {
+            char *path = comine_path_join(idpath, files[f].name);
+            if (!comine_image_path_has_ext(path)) {
                 comine_dataset_add_problem(ds, "%s: not an image file (extension), ignored", path);
+                free(path);
+            } else if (!entry_is(&files[f], path, false)) {
+                comine_dataset_add_problem(ds, "%s: not a regular file (a folder, or a broken link), ignored", path);
                 free(path);
             } else {
                 add_sample(ds, &cap, path, label, COMINE_TRUTH_UNKNOWN);
             }
         }
-        free_names(files, nfiles);
+        free_entries(files, nfiles);
         if (ds->n == before) {
             comine_dataset_add_problem(ds, "%s: empty identity folder (no images), skipped: it gets no label", idpath);
         } else {
             ds->class_names = comine_realloc(ds->class_names, sizeof(char *) * (ds->num_classes + 1));
-            ds->class_names[ds->num_classes++] = comine_strdup(ids[i]);
+            ds->class_names[ds->num_classes++] = comine_strdup(ids[i].name);
         }
         free(idpath);
     }
-    free_names(ids, nids);
+    free_entries(ids, nids);
     if (ds->n == 0) return comine_fail(COMINE_ERR_FORMAT, "%s: no images in identity folders (one folder per identity expected)", root);
     return COMINE_OK;
 }
@@ -197,6 +211,15 @@ static void list_problem(problem_log *pl, const char *fmt, ...)
 comine_status comine_dataset_check_gaps(const comine_dataset *ds, const char *source)
 {
     if (ds->num_classes <= 0) return COMINE_OK;
+    if (ds->num_classes > 4 * ds->n + 4096) {
+        /* Fewer samples than labels: gaps for sure; say so without counting to a huge label. */
+        int top = 0;
+        for (int i = 1; i < ds->n; i++)
+            if (ds->samples[i].label > ds->samples[top].label) top = i;
+        return comine_fail(COMINE_ERR_FORMAT,
+                           "%s: labels must be 0..C-1 without gaps, but the largest label is %d with only %d sample(s) "
+                           "(%s)", source, ds->samples[top].label, ds->n, comine_dataset_sample_name(ds, top));
+    }
     int *seen = comine_calloc(ds->num_classes, sizeof(int));
     for (int i = 0; i < ds->n; i++) seen[ds->samples[i].label]++;
     int missing = 0;

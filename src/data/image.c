@@ -103,7 +103,12 @@ static comine_status decode_png(comine_image *img, const uint8_t *data, size_t s
         png_image_free(&pi);
         return comine_fail(COMINE_ERR_FORMAT, "%s: PNG size %ux%u out of range", name, pi.width, pi.height);
     }
-    pi.format = PNG_FORMAT_RGB;
+    /* libpng's simplified API takes 16-bit files as linear light: read those as 16-bit linear and
+     * scale, so that 16-bit values map to v * 255 / 65535 (no gamma curve).  8-bit files with alpha:
+     * read RGBA (not premultiplied at 8 bits) and drop alpha, as PIL's convert("RGB") does. */
+    bool wide = (pi.format & PNG_FORMAT_FLAG_LINEAR) != 0;
+    bool alpha = !wide && (pi.format & PNG_FORMAT_FLAG_ALPHA) != 0;
+    pi.format = wide ? PNG_FORMAT_LINEAR_RGB : alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
     size_t bytes = PNG_IMAGE_SIZE(pi);
     uint8_t *rgb = comine_malloc(bytes);
     if (!png_image_finish_read(&pi, NULL, rgb, 0, NULL)) {
@@ -111,6 +116,19 @@ static comine_status decode_png(comine_image *img, const uint8_t *data, size_t s
         png_image_free(&pi);
         free(rgb);
         return st;
+    }
+    if (wide) {
+        size_t n = (size_t)pi.width * pi.height * 3;
+        const uint16_t *v = (const uint16_t *)rgb;
+        for (size_t i = 0; i < n; i++) rgb[i] = (uint8_t)(((uint32_t)v[i] * 255u + 32767u) / 65535u);
+    }
+    if (alpha) {
+        size_t n = (size_t)pi.width * pi.height;
+        for (size_t i = 0; i < n; i++) {
+            rgb[3 * i] = rgb[4 * i];
+            rgb[3 * i + 1] = rgb[4 * i + 1];
+            rgb[3 * i + 2] = rgb[4 * i + 2];
+        }
     }
     img->w = (int)pi.width;
     img->h = (int)pi.height;
@@ -286,36 +304,43 @@ comine_status comine_image_encode_jpeg(const comine_image *img, int quality, uin
 }
 
 /* ---- resampling ------------------------------------------------------------------------
- * One axis: output pixel j reads source pixels first[j] .. first[j] + count[j] - 1 with
+ * One axis: output pixel j reads source pixels first[j] .. first[j] + taps - 1 with
  * weights w[j * taps + k].  Shrinking (scale > 1) uses area weights: the overlap of the
  * output pixel's source interval with each source pixel; growing uses bilinear weights at
  * the centre (j + 0.5) * scale - 0.5 (PyTorch's align_corners=False, OpenCV's INTER_LINEAR). */
 typedef struct axis_weights {
-    int taps;
-    int *first;
-    int *count;
-    float *w;
+    int taps;            /* pixels read per output (the same for all) */
+    int *first;          /* (dst) first source pixel */
+    float *w;            /* (dst, taps) weights, zero where unused */
 } axis_weights;
+
+static void axis_set(axis_weights *a, int j, int f, int count, const double *w, int src)
+{
+    /* Every output reads exactly `taps` pixels: shift the window inside the image, zero-pad. */
+    int taps = a->taps, start = f + taps <= src ? f : src - taps;
+    float *dst = a->w + (size_t)j * taps;
+    for (int k = 0; k < taps; k++) dst[k] = 0;
+    for (int k = 0; k < count; k++) dst[f - start + k] = (float)w[k];
+    a->first[j] = start;
+}
 
 static void axis_build(axis_weights *a, float x0, float len, int src, int dst)
 {
     float scale = len / (float)dst;
-    int taps = scale > 1.0f ? (int)ceilf(scale) + 2 : 2;
+    int taps = scale > 1.0f ? (int)ceilf(scale) + 1 : 2;
+    if (taps > src) taps = src;
     a->taps = taps;
     a->first = comine_malloc(sizeof(int) * dst);
-    a->count = comine_malloc(sizeof(int) * dst);
     a->w = comine_calloc((size_t)dst * taps, sizeof(float));
+    double *w = comine_malloc(sizeof(double) * (taps + 2));
     for (int j = 0; j < dst; j++) {
-        float *w = a->w + (size_t)j * taps;
         if (scale > 1.0f) {
             double lo = x0 + (double)j * scale, hi = lo + scale;
             if (lo < 0) lo = 0;
             if (hi > src) hi = src;
             if (hi <= lo) { /* a box entirely outside: take the nearest edge pixel */
-                int e = lo >= src ? src - 1 : 0;
-                a->first[j] = e;
-                a->count[j] = 1;
-                w[0] = 1.0f;
+                w[0] = 1.0;
+                axis_set(a, j, lo >= src ? src - 1 : 0, 1, w, src);
                 continue;
             }
             int f = (int)floor(lo), l = (int)ceil(hi);
@@ -324,13 +349,11 @@ static void axis_build(axis_weights *a, float x0, float len, int src, int dst)
             double total = 0;
             for (int k = f; k < l; k++) {
                 double a0 = k > lo ? k : lo, a1 = k + 1 < hi ? k + 1 : hi;
-                double v = a1 > a0 ? a1 - a0 : 0;
-                w[k - f] = (float)v;
-                total += v;
+                w[k - f] = a1 > a0 ? a1 - a0 : 0;
+                total += w[k - f];
             }
-            for (int k = 0; k < l - f; k++) w[k] = (float)(w[k] / total);
-            a->first[j] = f;
-            a->count[j] = l - f;
+            for (int k = 0; k < l - f; k++) w[k] /= total;
+            axis_set(a, j, f, l - f, w, src);
         } else {
             double c = x0 + ((double)j + 0.5) * scale - 0.5;
             if (c < 0) c = 0;
@@ -341,23 +364,17 @@ static void axis_build(axis_weights *a, float x0, float len, int src, int dst)
                 f = src - 1;
                 t = 0;
             }
-            a->first[j] = f;
-            if (t == 0) {
-                a->count[j] = 1;
-                w[0] = 1.0f;
-            } else {
-                a->count[j] = 2;
-                w[0] = (float)(1.0 - t);
-                w[1] = (float)t;
-            }
+            w[0] = 1.0 - t;
+            w[1] = t;
+            axis_set(a, j, f, t == 0 ? 1 : 2, w, src);
         }
     }
+    free(w);
 }
 
 static void axis_free(axis_weights *a)
 {
     free(a->first);
-    free(a->count);
     free(a->w);
 }
 
@@ -379,16 +396,25 @@ void comine_image_box_to_input(float *out, const comine_image *img, float x0, fl
     /* The common case (an aligned face already at the input size) is a plain conversion. */
     if (W == size && H == size && x0 == 0 && y0 == 0 && bw == W && bh == H) {
         const float off = 127.5f * inv;
-        float row[3 * 1024];
         for (int y = 0; y < size; y++) {
-            const uint8_t *src = img->rgb + (size_t)y * W * 3;
-            float *dst = out + (size_t)y * size * 3;
+            const uint8_t *restrict src = img->rgb + (size_t)y * W * 3;
+            float *restrict dst = out + (size_t)y * size * 3;
             if (!flip) {
-                for (int i = 0; i < size * 3; i++) dst[i] = (float)src[i] * inv - off; /* vectorises */
-                continue;
+                for (int i = 0; i < size * 3; i++) dst[i] = (float)src[i] * inv - off;
+            } else if (size > 1024) {
+                for (int x = 0; x < size; x++)
+                    for (int c = 0; c < 3; c++) dst[3 * x + c] = (float)src[3 * (size - 1 - x) + c] * inv - off;
+            } else {
+                /* Mirror the bytes first (cheap), then the same vectorised conversion. */
+                uint8_t mirrored[3 * 1024];
+                for (int x = 0; x < size; x++) {
+                    const uint8_t *restrict p = src + 3 * (size - 1 - x);
+                    mirrored[3 * x] = p[0];
+                    mirrored[3 * x + 1] = p[1];
+                    mirrored[3 * x + 2] = p[2];
+                }
+                for (int i = 0; i < size * 3; i++) dst[i] = (float)mirrored[i] * inv - off;
             }
-            for (int i = 0; i < size * 3; i++) row[i] = (float)src[i] * inv - off;
-            for (int x = 0; x < size; x++) memcpy(dst + 3 * x, row + 3 * (size - 1 - x), 3 * sizeof(float));
         }
         return;
     }
@@ -397,29 +423,35 @@ void comine_image_box_to_input(float *out, const comine_image *img, float x0, fl
     axis_build(&ay, y0, bh, H, size);
     /* Vertical pass into a (size, W, 3) float buffer over the columns the horizontal pass reads. */
     float *tmp = comine_malloc(sizeof(float) * (size_t)size * W * 3);
-    int cx0 = ax.first[0], cx1 = ax.first[size - 1] + ax.count[size - 1];
+    const int tx = ax.taps, ty = ay.taps;
+    int cx0 = ax.first[0], cx1 = ax.first[0] + tx;
+    for (int j = 0; j < size; j++) {
+        if (ax.first[j] < cx0) cx0 = ax.first[j];
+        if (ax.first[j] + tx > cx1) cx1 = ax.first[j] + tx;
+    }
     for (int y = 0; y < size; y++) {
-        float *row = tmp + (size_t)y * W * 3;
-        const float *w = ay.w + (size_t)y * ay.taps;
+        float *restrict row = tmp + (size_t)y * W * 3;
+        const float *w = ay.w + (size_t)y * ty;
         for (int x = cx0 * 3; x < cx1 * 3; x++) row[x] = 0;
-        for (int k = 0; k < ay.count[y]; k++) {
-            const uint8_t *src = img->rgb + (size_t)(ay.first[y] + k) * W * 3;
-            float wk = w[k];
+        for (int k = 0; k < ty; k++) {
+            const uint8_t *restrict src = img->rgb + (size_t)(ay.first[y] + k) * W * 3;
+            const float wk = w[k];
+            if (wk == 0) continue;
             for (int x = cx0 * 3; x < cx1 * 3; x++) row[x] += wk * (float)src[x];
         }
     }
     for (int y = 0; y < size; y++) {
-        const float *row = tmp + (size_t)y * W * 3;
-        float *dst = out + (size_t)y * size * 3;
+        const float *restrict row = tmp + (size_t)y * W * 3;
+        float *restrict dst = out + (size_t)y * size * 3;
         for (int x = 0; x < size; x++) {
             int sx = flip ? size - 1 - x : x;
-            const float *w = ax.w + (size_t)sx * ax.taps;
+            const float *restrict w = ax.w + (size_t)sx * tx;
+            const float *restrict p = row + (size_t)ax.first[sx] * 3;
             float r = 0, g = 0, b = 0;
-            for (int k = 0; k < ax.count[sx]; k++) {
-                const float *p = row + (size_t)(ax.first[sx] + k) * 3;
-                r += w[k] * p[0];
-                g += w[k] * p[1];
-                b += w[k] * p[2];
+            for (int k = 0; k < tx; k++) {
+                r += w[k] * p[3 * k];
+                g += w[k] * p[3 * k + 1];
+                b += w[k] * p[3 * k + 2];
             }
             dst[3 * x] = (r - 127.5f) * inv;
             dst[3 * x + 1] = (g - 127.5f) * inv;

@@ -28,6 +28,11 @@ void comine_noise_samples_free(comine_sample *s, int n)
     free(s);
 }
 
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Give every chosen sample (indices `idx`, m of them) a label of another chosen sample so
  * that none keeps its own: shuffle the chosen labels, then repair each fixed point by a swap
  * with a position j where neither sample would get its own label back.  Such a j exists
@@ -132,7 +137,8 @@ comine_status comine_corrupt(comine_sample **out, int *out_n, const comine_sampl
     for (int i = 0; i < n; i++) {
         s[i].path = comine_strdup(train[i].path);
         s[i].label = train[i].label;
-        s[i].truth = COMINE_TRUTH_CLEAN;
+        /* untouched samples keep a known flag (noise added on top of noise stays recorded) */
+        s[i].truth = train[i].truth > 0 ? train[i].truth : COMINE_TRUTH_CLEAN;
         s[i].rec_offset = train[i].rec_offset;
     }
     /* flips: the first nflip samples of the order */
@@ -162,6 +168,21 @@ comine_status comine_corrupt(comine_sample **out, int *out_n, const comine_sampl
         free(pick);
     }
     free(order);
+    /* a distractor image that is also a training image would appear twice (list readers reject that) */
+    const char **paths = comine_malloc(sizeof(char *) * (size_t)total);
+    for (int i = 0; i < total; i++) paths[i] = s[i].path;
+    qsort(paths, (size_t)total, sizeof(char *), cmp_strp);
+    const char *dup = NULL;
+    for (int i = 1; i < total && !dup; i++)
+        if (!strcmp(paths[i - 1], paths[i])) dup = paths[i];
+    if (dup) {
+        comine_status st = comine_fail(COMINE_ERR_ARG, "corrupt: %s would appear twice in the output: a distractor "
+                                       "image is also a training image", dup);
+        free(paths);
+        comine_noise_samples_free(s, total);
+        return st;
+    }
+    free(paths);
     /* an identity that had samples must keep at least one (a list with a label gap does not read back) */
     int *before = comine_calloc((size_t)num_classes, sizeof(int)), *after = comine_calloc((size_t)num_classes, sizeof(int));
     for (int i = 0; i < n; i++) before[train[i].label]++;

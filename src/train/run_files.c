@@ -3,9 +3,12 @@
  * and cos_epoch<E>.csv (each sample's cos(theta_y) under both peers). */
 #include "train/trainer_impl.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* RFC 4180: quote a field holding a comma, a quote or a line break. */
 static void csv_field(FILE *fp, const char *s)
@@ -108,4 +111,28 @@ comine_status comine_run_trim_metrics(const char *path, int epoch)
 {
     if (!comine_path_exists(path)) return COMINE_OK;
     return rewrite_metrics(path, epoch, NULL);
+}
+
+/* NAME.tmp.<digits>, as comine_atomic_open names its temporary files. */
+static bool is_temporary(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name) return false;
+    for (t += 5; *t; t++)
+        if (!isdigit((unsigned char)*t)) return false;
+    return t[-1] != '.';
+}
+
+void comine_run_remove_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_temporary(e->d_name)) continue;
+        char *path = comine_path_join(dir, e->d_name);
+        if (unlink(path) == 0) comine_info("%s: removed a temporary file left by an interrupted run", path);
+        free(path);
+    }
+    closedir(d);
 }

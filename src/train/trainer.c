@@ -238,8 +238,15 @@ static comine_status train_step(trainer *t, const comine_batch *b, float drop_ra
             if (p->weight[i] == 0.0f) continue;
             objective[k] += (double)p->weight[i] * p->train_loss[i];
         }
-        if (!isfinite(objective[k])) finite = false;
     }
+    int64_t global_step = (int64_t)t->epoch * t->steps_per_epoch + b->step + 1;
+    if (cfg->inject_nan_step > 0 && global_step >= cfg->inject_nan_step &&
+        global_step < cfg->inject_nan_step + cfg->inject_nan_count) {
+        comine_warn("epoch %d step %d: --inject-nan: the loss is set to NaN", t->epoch + 1, b->step + 1);
+        for (int k = 0; k < t->n_peers; k++) objective[k] = NAN;
+    }
+    for (int k = 0; k < t->n_peers; k++)
+        if (!isfinite(objective[k])) finite = false;
     for (int k = 0; k < t->n_peers && finite; k++) {
         peer *p = &t->peers[k];
         size_t np = comine_model_num_params(p->model);
@@ -479,6 +486,11 @@ static comine_status run_epochs(trainer *t, comine_pairs *val, comine_train_summ
             comine_status st = comine_loader_next(t->loader, &b);
             if (st != COMINE_OK) return st;
             if (!b) break;
+            if (b->n == 0) { /* every image of the batch was bad (skipped and listed) */
+                comine_loader_release(t->loader, b);
+                t->step++;
+                continue;
+            }
             lr = comine_lr_at(&cfg->lr, t->epoch + (double)t->step / t->steps_per_epoch);
             st = train_step(t, b, drop_rate, lr);
             comine_loader_release(t->loader, b);
@@ -559,7 +571,14 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
         free(path);
     }
     char *ckpt = comine_path_join(cfg->out, "checkpoint.bin");
-    if (st == COMINE_OK && cfg->resume) {
+    if (st == COMINE_OK && cfg->resume) comine_run_remove_temporaries(cfg->out);
+    if (st == COMINE_OK && cfg->resume && !comine_path_exists(ckpt)) {
+        /* stopped before its first checkpoint: nothing to continue, start over */
+        if (!cfg->quiet) comine_info("%s: no checkpoint yet: starting the run from the beginning", cfg->out);
+        char *metrics = comine_path_join(cfg->out, "metrics.jsonl");
+        st = comine_run_trim_metrics(metrics, 0);
+        free(metrics);
+    } else if (st == COMINE_OK && cfg->resume) {
         st = comine_checkpoint_load(&t, ckpt);
         if (st == COMINE_OK) {
             char *metrics = comine_path_join(cfg->out, "metrics.jsonl");

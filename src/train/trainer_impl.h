@@ -63,5 +63,7 @@ comine_status comine_run_write_cos_csv(const trainer *t, const char *path);
 comine_status comine_run_append_metrics(const char *path, int epoch, const char *json_line);
 /* Keep only the lines of epochs < epoch (after a resume). */
 comine_status comine_run_trim_metrics(const char *path, int epoch);
+/* Remove the temporary files (NAME.tmp.<pid>) an interrupted writer left in the run folder. */
+void comine_run_remove_temporaries(const char *dir);
 
 #endif
