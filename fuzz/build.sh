@@ -20,7 +20,8 @@ cmake --build "$out/lib" -j "$jobs" --target comine_train comine_eval comine_dat
 libs=""
 for a in train eval data loss models nn core; do libs="$libs $out/lib/libcomine_$a.a"; done
 plplot=""
-if grep -q "COMINE_HAVE_PLPLOT" "$out/lib/CMakeCache.txt" 2>/dev/null || [ -e /usr/include/plplot/plplot.h ]; then
+# comine_eval links PLplot when CMake found it (the report's plots)
+if grep -q '^PLPLOT_LIBRARY:FILEPATH=/' "$out/lib/CMakeCache.txt" && grep -q '^PLPLOT_INCLUDE_DIR:PATH=/' "$out/lib/CMakeCache.txt"; then
   plplot="-lplplot"
 fi
 for f in "$src"/fuzz/fuzz_*.c; do

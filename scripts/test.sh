@@ -6,14 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
-run() { # name, cmake options...
-  local dir=build/$1; shift
+run() { # name, ctest options, cmake options...
+  local dir=build/$1 ctest_opts=$2; shift 2
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
-  (cd "$dir" && ctest --output-on-failure -j 1)
+  (cd "$dir" && ctest --output-on-failure -j 1 $ctest_opts)
 }
-run release
+run release ""
 if [ "${1:-}" = "--all" ]; then
-  run sanitize -DCOMINE_SANITIZE=ON -DCOMINE_NATIVE=ON
-  run noopenmp -DCOMINE_OPENMP=OFF
+  # the minutes-long end-to-end training (label "long") runs in the release build only
+  run sanitize "-LE long" -DCOMINE_SANITIZE=ON
+  run noopenmp "-LE long" -DCOMINE_OPENMP=OFF
 fi

@@ -5,8 +5,9 @@
 #  2. a run killed with SIGKILL at several random moments and continued each time with
 #     `comine train --resume` (which must always succeed: the checkpoint is never corrupt)
 #     ends with the same bytes, and its metrics.jsonl has each epoch exactly once;
-#  3. --resume of a run killed before its first checkpoint starts it over; stale temporary
-#     files are removed.
+#  3. SIGTERM / SIGINT write a checkpoint and exit 130, and the run continues to the same end;
+#  4. --resume of a run killed before its first checkpoint starts it over; stale temporary
+#     files are removed; a corrupted or truncated checkpoint is refused clearly.
 # usage: bash test_train_resume.sh <comine binary> <source dir>   (COMINE_KILLS: kills, default 6)
 set -u
 BIN=$1
@@ -44,6 +45,7 @@ check "metrics.jsonl of the reference: epochs 0 1 2" test "$(epochs_of "$TMP/ref
 RUN=$TMP/killed
 kills=${COMINE_KILLS:-6}
 RANDOM=$$
+echo "     kill moments drawn with RANDOM seed $$"
 hits=0 resumes=0 resume_failures=0
 inode() { stat -c %i "$RUN/checkpoint.bin" 2>/dev/null || echo none; }
 wait_checkpoints() { # PID N: until the checkpoint was replaced N times or PID ended
@@ -57,6 +59,8 @@ wait_checkpoints() { # PID N: until the checkpoint was replaced N times or PID e
 }
 "$BIN" train "${TRAIN[@]}" --checkpoint-every 1 --out "$RUN" >>"$TMP/killed.log" 2>&1 &
 pid=$!
+# (a run killed before it recorded args.txt is not a run yet: there is nothing to resume)
+while [ ! -e "$RUN/args.txt" ] && kill -0 $pid 2>/dev/null; do sleep 0.005; done
 while :; do
     if [ $hits -lt "$kills" ]; then
         if [ $((RANDOM % 3)) = 0 ]; then
@@ -93,7 +97,25 @@ check "metrics.jsonl has epochs 0 1 2 once each" test "$(epochs_of "$RUN/metrics
 check "metrics.jsonl equal to the uninterrupted run's (timing aside)" same_metrics "$TMP/ref/metrics.jsonl" "$RUN/metrics.jsonl"
 check "no temporary files left" test -z "$(ls "$RUN" | grep '\.tmp\.')"
 
-# 3. killed before the first checkpoint: --resume starts over; stale temporaries removed
+# SIGTERM (and SIGINT): a checkpoint, exit status 130, then --resume ends the same
+for sig in TERM INT; do
+    R=$TMP/sig$sig
+    "$BIN" train "${TRAIN[@]}" --out "$R" >"$TMP/sig.log" 2>&1 &
+    pid=$!
+    while [ ! -e "$R/checkpoint.bin" ] && kill -0 $pid 2>/dev/null; do sleep 0.005; done
+    kill -$sig $pid 2>/dev/null
+    wait $pid
+    rc=$?
+    check "SIG$sig after the first epoch: exit $rc = 130, 'checkpoint saved'" \
+        bash -c "[ $rc = 130 ] && grep -q 'interrupted at epoch .*: checkpoint saved; continue with comine train --resume' '$TMP/sig.log'"
+    "$BIN" train --resume "$R" >/dev/null 2>&1
+    check "  ... --resume finishes" test $? = 0
+    for f in peer_a.model peer_b.model noise.csv; do
+        check "  ... with the uninterrupted run's $f" same "$TMP/ref/$f" "$R/$f"
+    done
+done
+
+# 4. killed before the first checkpoint: --resume starts over; stale temporaries removed
 R3=$TMP/early
 mkdir -p "$R3"
 printf '%s\n' "${TRAIN[@]}" --out "$R3" >"$R3/args.txt"

@@ -50,6 +50,10 @@ bool comine_mode_parse(const char *s, comine_mode *mode);
 const char *comine_reweight_name(comine_reweight r);
 bool comine_reweight_parse(const char *s, comine_reweight *r);
 
+/* The collapse of METHOD.md: a peer whose mean target cosine and mean negative cosine are
+ * both below -0.5 has driven every cosine towards -1 and stopped learning. */
+bool comine_collapsed(double mean_target_cos, double mean_negative_cos);
+
 /* In:  loss_a, loss_b (n): per-sample plain ArcFace losses (loss_b unused for 1-peer modes);
  *      truth_noisy (n): 1 where the label is known wrong (oracle only; may be NULL otherwise).
  * Out: form_a, weight_a (n) and form_b, weight_b (n; untouched for 1-peer modes): the loss

@@ -42,6 +42,11 @@ void comine_conv2d_forward(comine_conv2d *l, float *out, const float *in, const 
 /* dinp is (N, H, W, C) or NULL; dweight like weight; dbias (OC) or NULL; all accumulate */
 void comine_conv2d_backward(comine_conv2d *l, float *dinp, float *dweight, float *dbias,
                             const float *dout, const float *in, const float *weight, int N);
+/* The same, except that dinp (when not NULL) is OVERWRITTEN with the input gradient rather
+ * than accumulated into: for a gradient this layer is the first to write, it saves
+ * clearing dinp and a pass over it.  dweight and dbias accumulate as above. */
+void comine_conv2d_backward_overwrite(comine_conv2d *l, float *dinp, float *dweight, float *dbias,
+                                      const float *dout, const float *in, const float *weight, int N);
 
 /* ---- batch norm (2-d over N*H*W rows, 1-d over N rows: the same op in NHWC) ------------ */
 /* out, in are (rows, C); gamma, beta, running_mean, running_var, save_mean, save_rstd are (C).

@@ -45,6 +45,8 @@ struct comine_backend {
     void (*conv_forward)(void *plan, float *out, const float *in, const float *weight, const float *bias, int N);
     /* dinp += d out / d in */
     void (*conv_backward_data)(void *plan, float *dinp, const float *dout, const float *weight, int N);
+    /* dinp = d out / d in (overwritten: no clearing and no extra pass when dinp is fresh) */
+    void (*conv_backward_data_write)(void *plan, float *dinp, const float *dout, const float *weight, int N);
     /* dweight += ..., dbias += ... (either may be NULL) */
     void (*conv_backward_weights)(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
                                   int N);

@@ -426,6 +426,7 @@ static const comine_backend cpu_backend = {
     .conv_plan_free = comine_cpu_conv_plan_free,
     .conv_forward = comine_cpu_conv_forward,
     .conv_backward_data = comine_cpu_conv_backward_data,
+    .conv_backward_data_write = comine_cpu_conv_backward_data_write,
     .conv_backward_weights = comine_cpu_conv_backward_weights,
     .batchnorm_forward = cpu_batchnorm_forward,
     .batchnorm_backward = cpu_batchnorm_backward,

@@ -9,6 +9,7 @@ void *comine_cpu_conv_plan_create(const comine_conv_geom *g);
 void comine_cpu_conv_plan_free(void *plan);
 void comine_cpu_conv_forward(void *plan, float *out, const float *in, const float *weight, const float *bias, int N);
 void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, const float *weight, int N);
+void comine_cpu_conv_backward_data_write(void *plan, float *dinp, const float *dout, const float *weight, int N);
 void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
                                       int N);
 

@@ -2,12 +2,19 @@
  *
  * A plan is one convolution geometry; it caches, per batch size N (a few at a time,
  * least recently used replaced), the forward, backward-data and backward-weights
- * primitives, the reorders between PyTorch's weight layout (OC, C/groups, KH, KW) and
- * the format each primitive prefers, and the scratch those need, so that a call
- * allocates nothing.  Activations are NHWC on both sides (no reorder).  Backward
- * accumulates: oneDNN writes the input gradient into a per-thread scratch shared by all
- * plans (grown to the largest input gradient seen), then a vectorised add; the weight
- * gradient is reordered into the caller's buffer with a sum post-op.
+ * primitives and the reorders between PyTorch's weight layout (OC, C/groups, KH, KW) and
+ * the format each primitive prefers, so that a call allocates nothing once its scratch
+ * has grown.  Activations are NHWC on both sides (no reorder).  The weights in a
+ * primitive's format live only during a call, in a per-thread scratch shared by all
+ * plans (grown to the largest weight seen): no plan keeps copies of the network's
+ * weights.  Backward accumulates: oneDNN writes the input gradient into a per-thread
+ * scratch shared by all plans (grown to the largest input gradient seen), then a
+ * vectorised add (or straight into the caller's buffer when asked to overwrite it); the
+ * weight gradient is reordered into the caller's buffer with a sum post-op.
+ * Grouped convolutions that oneDNN can only run forward through its slow gemm path
+ * (MobileFaceNet's 3x3 with 2 channels per group), stride 1 and no bias, run forward as
+ * the backward-data pass of the transposed convolution (in and out channels swapped,
+ * kernel flipped, padding K-1-pad), which oneDNN has a direct kernel for.
  * A plan is used by one thread at a time. */
 #include "backend/cpu.h"
 
@@ -42,9 +49,9 @@ static void engine_init(void)
 typedef struct weight_io {
     bool direct;
     dnnl_memory_t user;   /* the caller's plain weights (handle set per call) */
-    dnnl_memory_t prim;   /* what the primitive reads or writes */
+    dnnl_memory_t prim;   /* what the primitive reads or writes (handle: the weight scratch) */
     dnnl_primitive_t reorder;
-    float *buf;
+    size_t floats;        /* size of prim */
 } weight_io;
 
 typedef struct conv_entry {
@@ -56,6 +63,10 @@ typedef struct conv_entry {
     dnnl_primitive_t fwd;
     dnnl_memory_t fwd_src, fwd_dst, fwd_bias;
     weight_io fwd_w;
+    /* forward as the transposed convolution's backward data (see the top) */
+    bool flipped;
+    dnnl_memory_t flip_in, flip_out;
+    weight_io flip_w;
     /* backward data */
     dnnl_primitive_t bwd_data;
     dnnl_memory_t bd_dsrc, bd_ddst;
@@ -70,25 +81,32 @@ typedef struct conv_entry {
 typedef struct conv_plan {
     comine_conv_geom g;
     dnnl_memory_desc_t user_w_md, bias_md;
+    dnnl_memory_desc_t flip_w_md; /* (groups, C/groups, OC/groups, KH, KW): the transposed weights */
     dnnl_dims_t strides, pad_l, pad_r;
     unsigned long tick;
     conv_entry entries[MAX_ENTRIES];
     int n_entries;
 } conv_plan;
 
-/* The input-gradient scratch of this thread, at least n floats. */
-static _Thread_local float *scratch;
-static _Thread_local size_t scratch_cap;
+/* The input-gradient and weight scratches of this thread, at least n floats. */
+static _Thread_local float *scratch, *wscratch;
+static _Thread_local size_t scratch_cap, wscratch_cap;
 
-static float *thread_scratch(size_t n)
+static float *grow(float **buf, size_t *cap, size_t n)
 {
-    if (n > scratch_cap) {
-        comine_free_floats(scratch);
-        scratch_cap = n + n / 8;
-        scratch = comine_alloc_floats(scratch_cap);
+    if (n > *cap) {
+        comine_free_floats(*buf);
+        *cap = n + n / 8;
+        *buf = comine_alloc_floats(*cap);
     }
-    return scratch;
+    return *buf;
 }
+
+static float *thread_scratch(size_t n) { return grow(&scratch, &scratch_cap, n); }
+static float *thread_wscratch(size_t n) { return grow(&wscratch, &wscratch_cap, n + 16); }
+
+static _Thread_local float *fscratch;
+static _Thread_local size_t fscratch_cap;
 
 /* ---- descriptors ---------------------------------------------------------------------- */
 
@@ -126,8 +144,8 @@ static void weight_io_init(weight_io *w, const dnnl_memory_desc_t *user_md, cons
     w->direct = to_prim && dnnl_memory_desc_equal(user_md, prim_md);
     w->user = make_memory(user_md, DNNL_MEMORY_NONE);
     if (w->direct) return;
-    w->buf = comine_alloc_floats(md_floats(prim_md) + 16);
-    w->prim = make_memory(prim_md, w->buf);
+    w->floats = md_floats(prim_md);
+    w->prim = make_memory(prim_md, DNNL_MEMORY_NONE);
     dnnl_primitive_desc_t pd;
     if (to_prim) {
         DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, user_md, engine, prim_md, engine, NULL));
@@ -151,7 +169,6 @@ static void weight_io_destroy(weight_io *w)
     if (w->user) dnnl_memory_destroy(w->user);
     if (w->prim) dnnl_memory_destroy(w->prim);
     if (w->reorder) dnnl_primitive_destroy(w->reorder);
-    comine_free_floats(w->buf);
     memset(w, 0, sizeof *w);
 }
 
@@ -167,6 +184,7 @@ static dnnl_memory_t weights_in(weight_io *w, const float *user)
 {
     DNNL_CHECK(dnnl_memory_set_data_handle(w->user, (void *)user));
     if (w->direct) return w->user;
+    DNNL_CHECK(dnnl_memory_set_data_handle(w->prim, thread_wscratch(w->floats)));
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, w->user}, {DNNL_ARG_TO, w->prim}};
     execute(w->reorder, 2, args);
     return w->prim;
@@ -200,7 +218,7 @@ void *comine_cpu_conv_plan_create(const comine_conv_geom *g)
 static void entry_destroy(conv_entry *e)
 {
     dnnl_memory_t mems[] = {e->fwd_src, e->fwd_dst, e->fwd_bias, e->bd_dsrc, e->bd_ddst,
-                            e->bw_src, e->bw_ddst, e->bw_dbias};
+                            e->bw_src, e->bw_ddst, e->bw_dbias, e->flip_in, e->flip_out};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i]) dnnl_memory_destroy(mems[i]);
     dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
@@ -208,6 +226,7 @@ static void entry_destroy(conv_entry *e)
         if (prims[i]) dnnl_primitive_destroy(prims[i]);
     if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
     weight_io_destroy(&e->fwd_w);
+    weight_io_destroy(&e->flip_w);
     weight_io_destroy(&e->bd_w);
     weight_io_destroy(&e->bw_dw);
     comine_free_floats(e->dbias_buf);
@@ -255,6 +274,70 @@ static conv_entry *get_entry(conv_plan *p, int N)
     return e;
 }
 
+/* The forward of a grouped, stride-1, bias-free convolution as the backward-data pass of
+ * the transposed convolution, when oneDNN's own forward would be its gemm fallback and
+ * the transposed pass has a direct kernel; false (nothing made) otherwise. */
+static bool flipped_forward_create(conv_plan *p, conv_entry *e)
+{
+    const comine_conv_geom *g = &p->g;
+    if (g->groups == 1 || g->stride != 1 || g->has_bias || g->pad > g->KH - 1 || g->pad > g->KW - 1 ||
+        g->KH != g->KW)
+        return false;
+    const char *impl = NULL;
+    DNNL_CHECK(dnnl_primitive_desc_query(e->fwd_pd, dnnl_query_impl_info_str, 0, &impl));
+    if (!impl || !strstr(impl, "gemm")) return false;
+    int G = g->groups, K = g->KH, fp = K - 1 - g->pad;
+    dnnl_dims_t wdims = {G, g->C / G, g->OC / G, K, K};
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&p->flip_w_md, 5, wdims, dnnl_f32, dnnl_goihw));
+    dnnl_memory_desc_t w_any;
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&w_any, 5, wdims, dnnl_f32, dnnl_format_tag_any));
+    /* the transposed convolution: src = our output (OC), dst = our input (C) */
+    dnnl_dims_t st = {1, 1}, pad = {fp, fp};
+    dnnl_convolution_desc_t cd;
+    DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &e->dst_md,
+                                                  &w_any, NULL, &e->src_md, st, pad, pad));
+    dnnl_primitive_desc_t hint, pd;
+    DNNL_CHECK(dnnl_primitive_desc_create(&hint, &cd, NULL, engine, NULL));
+    DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->dst_md, &w_any,
+                                                        &e->src_md, st, pad, pad));
+    DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, NULL, engine, hint));
+    const char *bimpl = NULL;
+    DNNL_CHECK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &bimpl));
+    bool ok = bimpl && !strstr(bimpl, "gemm") && !strstr(bimpl, "ref");
+    if (ok) {
+        DNNL_CHECK(dnnl_primitive_create(&e->fwd, pd));
+        weight_io_init(&e->flip_w, &p->flip_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), true);
+        e->flip_in = make_memory(&e->src_md, DNNL_MEMORY_NONE);
+        e->flip_out = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
+        e->flipped = true;
+    }
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_desc_destroy(hint);
+    return ok;
+}
+
+/* out (N, OH, OW, OC) = conv(in, weight) through the transposed convolution's backward data. */
+static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float *in, const float *weight)
+{
+    const comine_conv_geom *g = &p->g;
+    int G = g->groups, icg = g->C / G, ocg = g->OC / G, K = g->KH;
+    size_t n_w = (size_t)g->OC * icg * K * K;
+    float *tw = grow(&fscratch, &fscratch_cap, n_w);
+    /* tw[gr][c][o][kh][kw] = weight[gr][o][c][K-1-kh][K-1-kw] */
+    for (int gr = 0; gr < G; gr++)
+        for (int c = 0; c < icg; c++)
+            for (int o = 0; o < ocg; o++)
+                for (int kh = 0; kh < K; kh++)
+                    for (int kw = 0; kw < K; kw++)
+                        tw[((((size_t)gr * icg + c) * ocg + o) * K + kh) * K + kw] =
+                            weight[((((size_t)gr * ocg + o) * icg + c) * K + (K - 1 - kh)) * K + (K - 1 - kw)];
+    dnnl_memory_t wm = weights_in(&e->flip_w, tw);
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->flip_in, (void *)in));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->flip_out, out));
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, e->flip_in}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->flip_out}};
+    execute(e->fwd, 3, args);
+}
+
 void comine_cpu_conv_forward(void *plan, float *out, const float *in, const float *weight, const float *bias, int N)
 {
     conv_plan *p = plan;
@@ -262,13 +345,17 @@ void comine_cpu_conv_forward(void *plan, float *out, const float *in, const floa
     if (N == 0) return;
     COMINE_ASSERT(!p->g.has_bias || bias != NULL);
     conv_entry *e = get_entry(p, N);
-    if (!e->fwd) {
+    if (!e->fwd && !flipped_forward_create(p, e)) {
         DNNL_CHECK(dnnl_primitive_create(&e->fwd, e->fwd_pd));
         weight_io_init(&e->fwd_w, &p->user_w_md, dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0),
                        true);
         e->fwd_src = make_memory(&e->src_md, DNNL_MEMORY_NONE);
         e->fwd_dst = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
         if (p->g.has_bias) e->fwd_bias = make_memory(&p->bias_md, DNNL_MEMORY_NONE);
+    }
+    if (e->flipped) {
+        flipped_forward(p, e, out, in, weight);
+        return;
     }
     dnnl_memory_t wm = weights_in(&e->fwd_w, weight);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->fwd_src, (void *)in));
@@ -282,9 +369,9 @@ void comine_cpu_conv_forward(void *plan, float *out, const float *in, const floa
     execute(e->fwd, nargs, args);
 }
 
-void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, const float *weight, int N)
+/* dinp += (or, overwrite: dinp =) d out / d in */
+static void backward_data(conv_plan *p, float *dinp, const float *dout, const float *weight, int N, bool overwrite)
 {
-    conv_plan *p = plan;
     COMINE_ASSERT(N >= 0);
     if (N == 0 || !dinp) return;
     const comine_conv_geom *g = &p->g;
@@ -304,13 +391,23 @@ void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, c
         e->bd_ddst = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
     }
     size_t n_in = (size_t)N * g->H * g->W * g->C;
-    float *dsrc = thread_scratch(n_in);
+    float *dsrc = overwrite ? dinp : thread_scratch(n_in);
     dnnl_memory_t wm = weights_in(&e->bd_w, weight);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->bd_ddst, (void *)dout));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->bd_dsrc, dsrc));
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, e->bd_ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->bd_dsrc}};
     execute(e->bwd_data, 3, args);
-    comine_cpu_accumulate(dinp, dsrc, n_in);
+    if (!overwrite) comine_cpu_accumulate(dinp, dsrc, n_in);
+}
+
+void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, const float *weight, int N)
+{
+    backward_data(plan, dinp, dout, weight, N, false);
+}
+
+void comine_cpu_conv_backward_data_write(void *plan, float *dinp, const float *dout, const float *weight, int N)
+{
+    backward_data(plan, dinp, dout, weight, N, true);
 }
 
 void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
@@ -341,6 +438,7 @@ void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, 
             e->bw_dbias = make_memory(&p->bias_md, e->dbias_buf);
         }
     }
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->bw_dw.prim, thread_wscratch(e->bw_dw.floats)));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->bw_src, (void *)in));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->bw_ddst, (void *)dout));
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->bw_src}, {DNNL_ARG_DIFF_DST, e->bw_ddst},

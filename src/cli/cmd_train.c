@@ -229,7 +229,7 @@ static void print_summary(const comine_train_cfg *cfg, const comine_train_summar
         printf("noise report: %d of %d samples flagged (score >= %.2f): %s/noise.csv\n", s->flagged, s->samples,
                cfg->vote_threshold, cfg->out);
         if (s->has_truth)
-            printf("detection against the ground truth: precision %.3f recall %.3f F1 %.3f\n", s->det_precision,
+            printf("detection against the ground truth: precision %.4f recall %.4f F1 %.4f\n", s->det_precision,
                    s->det_recall, s->det_f1);
     }
     if (isfinite(s->val_acc_a)) {

@@ -489,6 +489,30 @@ comine_status comine_model_create_uninit(comine_model **out, const comine_arch *
     return COMINE_OK;
 }
 
+static void free_table(model_table *t);
+
+comine_model *comine_model_plan(const comine_arch *arch)
+{
+    if (comine_arch_check(arch) != COMINE_OK) return NULL;
+    comine_model *m = comine_calloc(1, sizeof *m);
+    m->arch = *arch;
+    m->max_batch = 1;
+    int ir = iresnet_index(arch->name);
+    if (ir >= 0) build_iresnet(m, iresnet_variants[ir].layers);
+    else build_mobilefacenet(m);
+    return m;
+}
+
+void comine_model_plan_free(comine_model *m)
+{
+    if (!m) return;
+    free_table(&m->params_table);
+    free_table(&m->bufs);
+    free(m->values);
+    free(m->ops);
+    free(m);
+}
+
 comine_status comine_model_create(comine_model **out, const comine_arch *arch, const comine_backend *be,
                                   int max_batch)
 {
@@ -662,7 +686,9 @@ void comine_model_backward(comine_model *m, const float *demb, int N)
     for (int i = m->n_ops - 1; i >= 0; i--) {
         model_op *op = &m->ops[i];
         size_t in_n = m->values[op->in].size * (size_t)N;
-        if (op->zero_in) comine_backend_zero(be, DVAL(op->in), in_n);
+        /* a convolution overwrites the gradient it is the first to write: no clearing */
+        bool conv_writes = op->kind == MODEL_OP_CONV && op->zero_in && op->in > 0;
+        if (op->zero_in && !conv_writes) comine_backend_zero(be, DVAL(op->in), in_n);
         if (op->in2 >= 0 && op->zero_in2) comine_backend_zero(be, DVAL(op->in2), m->values[op->in2].size * (size_t)N);
         float *dinp = op->in > 0 ? DVAL(op->in) : NULL;
         const float *dout = DVAL(op->out);
@@ -670,8 +696,12 @@ void comine_model_backward(comine_model *m, const float *demb, int N)
         size_t rows = (size_t)m->values[op->in].H * m->values[op->in].W * (size_t)N;
         switch (op->kind) {
         case MODEL_OP_CONV:
-            comine_conv2d_backward(&op->conv, dinp, GRAD(op->w), op->b >= 0 ? GRAD(op->b) : NULL, dout, in,
-                                   PARAM(op->w), N);
+            if (conv_writes)
+                comine_conv2d_backward_overwrite(&op->conv, dinp, GRAD(op->w), op->b >= 0 ? GRAD(op->b) : NULL, dout,
+                                                 in, PARAM(op->w), N);
+            else
+                comine_conv2d_backward(&op->conv, dinp, GRAD(op->w), op->b >= 0 ? GRAD(op->b) : NULL, dout, in,
+                                       PARAM(op->w), N);
             break;
         case MODEL_OP_BN: {
             const float *save_mean = m->stats + op->stats_offset, *save_rstd = save_mean + op->C;

@@ -331,13 +331,31 @@ comine_status comine_model_read(comine_model **out, FILE *fp, const char *name, 
         snprintf(why, sizeof why, "%s", comine_last_error());
         return comine_fail(COMINE_ERR_FORMAT, "%s: %s", r.name, why);
     }
-    comine_model *m = NULL;
-    st = comine_model_create_uninit(&m, &arch, be, max_batch);
-    if (st == COMINE_OK) st = check_table(&c, &m->params_table, r.name, "parameter");
-    if (st == COMINE_OK) st = check_table(&c, &m->bufs, r.name, "buffer");
+    /* The tables are checked on the plan of the architecture, and a seekable stream must hold
+     * its numbers, before the model is allocated: a few-byte header cannot make comine
+     * reserve gigabytes. */
+    comine_model *plan = comine_model_plan(&arch);
+    st = check_table(&c, &plan->params_table, r.name, "parameter");
+    if (st == COMINE_OK) st = check_table(&c, &plan->bufs, r.name, "buffer");
     if (st == COMINE_OK && c.at != c.n)
         st = comine_fail(COMINE_ERR_FORMAT, "%s: %zu unexpected bytes after the tensor tables", r.name, c.n - c.at);
+    uint64_t need = ((uint64_t)plan->params_table.total + plan->bufs.total) * 4 + 4;
+    comine_model_plan_free(plan);
     free(hdr);
+    long here = st == COMINE_OK ? ftell(fp) : -1;
+    if (here >= 0 && fseek(fp, 0, SEEK_END) == 0) {
+        long end = ftell(fp);
+        if (fseek(fp, here, SEEK_SET) != 0)
+            return comine_fail(COMINE_ERR_IO, "%s: cannot seek back: %s", r.name, strerror(errno));
+        uint64_t left = end > here ? (uint64_t)(end - here) : 0;
+        if (need > left)
+            return comine_fail(COMINE_ERR_FORMAT,
+                               "%s: truncated model file: the parameters and buffers need %llu bytes, %llu are left",
+                               r.name, (unsigned long long)need, (unsigned long long)left);
+    }
+    if (st != COMINE_OK) return st;
+    comine_model *m = NULL;
+    st = comine_model_create_uninit(&m, &arch, be, max_batch);
     if (st == COMINE_OK) st = read_floats(&r, be, m->params, m->params_table.total, "the parameters");
     if (st == COMINE_OK) st = read_floats(&r, be, m->buffers, m->bufs.total, "the buffers");
     uint32_t whole = r.crc;

@@ -76,5 +76,10 @@ struct comine_model {
 /* comine_model_create without the initialisation (parameters zero): for load. */
 comine_status comine_model_create_uninit(comine_model **out, const comine_arch *arch, const comine_backend *be,
                                          int max_batch);
+/* The layer graph and tensor tables of an architecture, without any arena allocated (what a
+ * model file is checked against before the model is created); NULL when the architecture is
+ * invalid.  Free with comine_model_plan_free. */
+comine_model *comine_model_plan(const comine_arch *arch);
+void comine_model_plan_free(comine_model *m);
 
 #endif

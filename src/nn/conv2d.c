@@ -43,3 +43,12 @@ void comine_conv2d_backward(comine_conv2d *l, float *dinp, float *dweight, float
     if (dweight || (dbias && l->has_bias))
         l->be->conv_backward_weights(l->plan, dweight, l->has_bias ? dbias : NULL, dout, in, N);
 }
+
+void comine_conv2d_backward_overwrite(comine_conv2d *l, float *dinp, float *dweight, float *dbias, const float *dout,
+                                      const float *in, const float *weight, int N)
+{
+    COMINE_ASSERT(l->plan != NULL && N >= 0);
+    if (dinp) l->be->conv_backward_data_write(l->plan, dinp, dout, weight, N);
+    if (dweight || (dbias && l->has_bias))
+        l->be->conv_backward_weights(l->plan, dweight, l->has_bias ? dbias : NULL, dout, in, N);
+}

@@ -81,8 +81,10 @@ comine_status comine_checkpoint_save(const trainer *t, const char *path)
         const peer *p = &t->peers[k];
         st = comine_model_write(p->model, fp);
         if (st != COMINE_OK) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", comine_last_error());
             comine_atomic_abort(&af);
-            return st;
+            return comine_fail(st, "%s: cannot write the checkpoint (%s); the previous one is kept", path, why);
         }
         ok = put_floats(fp, p->momentum, comine_model_num_params(p->model)) && put_floats(fp, p->head_weight, kd) &&
              put_floats(fp, p->head_momentum, kd);
@@ -103,10 +105,18 @@ comine_status comine_checkpoint_save(const trainer *t, const char *path)
         return st;
     }
     if (!put_u32(fp, crc)) {
+        int e = errno;
         comine_atomic_abort(&af);
-        return comine_fail(COMINE_ERR_IO, "%s: cannot write the checkpoint; the previous one is kept", path);
+        return comine_fail(COMINE_ERR_IO, "%s: cannot write the checkpoint (%s); the previous one is kept", path,
+                           strerror(e ? e : EIO));
     }
-    return comine_atomic_commit(&af);
+    st = comine_atomic_commit(&af);
+    if (st != COMINE_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", comine_last_error());
+        return comine_fail(st, "cannot write the checkpoint: %s", why);
+    }
+    return COMINE_OK;
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */
@@ -176,9 +186,10 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
                            path, n_peers, K, D, (unsigned long long)n, (unsigned long long)seed, t->n_peers, t->K,
                            t->D, t->ds->n, (unsigned long long)t->cfg->seed);
     }
-    if (epoch < 0 || step < 0 || step > t->steps_per_epoch) {
+    if (epoch < 0 || epoch > t->cfg->epochs || step < 0 || step > t->steps_per_epoch || bad < 0) {
         free(data);
-        return comine_fail(COMINE_ERR_FORMAT, "%s: bad position (epoch %d step %d)", path, epoch, step);
+        return comine_fail(COMINE_ERR_FORMAT, "%s: bad position (epoch %d step %d, %d bad steps; the run has %d epochs)",
+                           path, epoch, step, bad, t->cfg->epochs);
     }
     get(&r, &t->acc, sizeof t->acc);
     size_t kd = (size_t)K * D;

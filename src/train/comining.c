@@ -43,6 +43,11 @@ static const char *const mode_names[] = {"arcface", "self", "nld", "coteach", "c
 static const char *const reweight_names[] = {"margin", "weight", "mv"};
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+bool comine_collapsed(double mean_target_cos, double mean_negative_cos)
+{
+    return mean_target_cos < -0.5 && mean_negative_cos < -0.5;
+}
+
 const char *comine_mode_name(comine_mode mode)
 {
     return (int)mode >= 0 && (int)mode < COUNT(mode_names) ? mode_names[mode] : "unknown";

@@ -409,7 +409,7 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     }
     /* the collapse trap of METHOD.md: every cosine driven towards -1 */
     for (int k = 0; k < t->n_peers; k++) {
-        bool collapsed = a->cos_target[k] / nb < -0.5 && a->cos_negative[k] / nb < -0.5;
+        bool collapsed = comine_collapsed(a->cos_target[k] / nb, a->cos_negative[k] / nb);
         json_bool(line, sizeof line, &len, k == 0 ? "collapse_a" : "collapse_b", collapsed);
         if (collapsed)
             fprintf(stderr,

@@ -1,0 +1,270 @@
+/* bench.c: `comine bench` as a library call (bench.h): times training steps and eval
+ * forwards of one network or two Co-Mining peers on synthetic images and labels.
+ *
+ * The timed step is the trainer's step (trainer.c, train_step) without its bookkeeping:
+ * per peer forward, ArcFace forward and per-sample loss; the selection (comining.h);
+ * per peer the loss under the assigned forms, gradient zeroing, ArcFace backward,
+ * backbone backward, the finiteness check, SGD on backbone and head.  Both peers read the
+ * same batch.  Nothing is allocated inside the timed loop. */
+#include "comine/bench.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "comine/backend.h"
+#include "comine/comining.h"
+#include "comine/loss.h"
+#include "comine/optim.h"
+
+#define BENCH_LR 0.01f
+#define BENCH_MOMENTUM 0.9f
+#define BENCH_WEIGHT_DECAY 5e-4f
+#define BENCH_DROP_RATE 0.2f
+
+typedef struct bench_peer {
+    comine_model *model;
+    float *momentum;       /* (num_params) */
+    comine_arcface head;
+    float *head_weight, *head_grad, *head_momentum; /* (K, D) */
+    float *emb, *demb;     /* (B, D) */
+    float *loss, *train_loss, *weight; /* (B) */
+    uint8_t *form;         /* (B) */
+    comine_rng dropout_rng;
+} bench_peer;
+
+void comine_bench_cfg_default(comine_bench_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    comine_arch_default(&cfg->arch, "iresnet18");
+    cfg->batch = 32;
+    cfg->classes = 10575;
+    cfg->steps = 10;
+    cfg->warmup = 2;
+    cfg->seed = 1;
+}
+
+static void peer_free(const comine_backend *be, bench_peer *p)
+{
+    comine_model_free(p->model);
+    comine_arcface_free(&p->head);
+    float *bufs[] = {p->momentum, p->head_weight, p->head_grad, p->head_momentum, p->emb, p->demb};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) comine_backend_free(be, bufs[i]);
+    free(p->loss);
+    free(p->train_loss);
+    free(p->weight);
+    free(p->form);
+    memset(p, 0, sizeof *p);
+}
+
+static comine_status peer_create(bench_peer *p, const comine_bench_cfg *cfg, const comine_backend *be, int k)
+{
+    memset(p, 0, sizeof *p);
+    comine_status st = comine_model_create(&p->model, &cfg->arch, be, cfg->batch);
+    if (st != COMINE_OK) return st;
+    comine_model_init(p->model, cfg->seed + (uint64_t)k);
+    int D = cfg->arch.emb_dim, K = cfg->classes, B = cfg->batch;
+    size_t np = comine_model_num_params(p->model), kd = (size_t)K * D;
+    p->momentum = comine_backend_alloc(be, np);
+    comine_arcface_init(&p->head, be, D, K, B);
+    p->head_weight = comine_backend_alloc(be, kd);
+    p->head_grad = comine_backend_alloc(be, kd);
+    p->head_momentum = comine_backend_alloc(be, kd);
+    p->emb = comine_backend_alloc(be, (size_t)B * D);
+    p->demb = comine_backend_alloc(be, (size_t)B * D);
+    p->loss = comine_malloc((size_t)B * sizeof(float));
+    p->train_loss = comine_malloc((size_t)B * sizeof(float));
+    p->weight = comine_malloc((size_t)B * sizeof(float));
+    p->form = comine_malloc((size_t)B);
+    /* ArcFace weights ~ normal(0, 0.01), as the trainer's */
+    float *w = comine_malloc(kd * sizeof(float));
+    comine_rng r;
+    comine_rng_seed(&r, cfg->seed + 100 + (uint64_t)k, COMINE_STREAM_INIT);
+    for (size_t i = 0; i < kd; i++) w[i] = 0.01f * comine_rng_normal(&r);
+    comine_backend_upload(be, p->head_weight, w, kd);
+    free(w);
+    comine_rng_seed(&p->dropout_rng, cfg->seed + (uint64_t)k, COMINE_STREAM_DROPOUT);
+    return COMINE_OK;
+}
+
+static bool all_finite(const float *x, size_t n)
+{
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++) acc += x[i] * 0.0f; /* NaN or inf make it NaN */
+    return acc == 0.0f;
+}
+
+/* One training step; returns false when a loss or gradient was not finite (the update
+ * is skipped, as the trainer does). */
+static bool train_step(bench_peer *peers, int n_peers, const comine_backend *be, const float *images,
+                       const int *labels, uint8_t *noisy, int B, int K, const comine_select_cfg *sel,
+                       const comine_arcface_cfg *head_cfg)
+{
+    for (int k = 0; k < n_peers; k++) {
+        bench_peer *p = &peers[k];
+        comine_model_forward(p->model, p->emb, images, B, true, &p->dropout_rng);
+        comine_arcface_forward(&p->head, p->emb, p->head_weight, B);
+        comine_arcface_loss(&p->head, p->loss, labels, NULL, B, head_cfg);
+    }
+    comine_sets sets;
+    bench_peer *A = &peers[0], *Bp = n_peers == 2 ? &peers[1] : NULL;
+    comine_select(A->form, A->weight, Bp ? Bp->form : NULL, Bp ? Bp->weight : NULL, noisy, &sets, A->loss,
+                  Bp ? Bp->loss : NULL, NULL, B, BENCH_DROP_RATE, sel);
+    bool finite = true;
+    for (int k = 0; k < n_peers && finite; k++) {
+        bench_peer *p = &peers[k];
+        comine_arcface_loss(&p->head, p->train_loss, labels, p->form, B, head_cfg);
+        double objective = 0;
+        for (int i = 0; i < B; i++)
+            if (p->weight[i] != 0.0f) objective += (double)p->weight[i] * p->train_loss[i];
+        if (!isfinite(objective)) finite = false;
+    }
+    size_t kd = (size_t)K * A->head.D;
+    for (int k = 0; k < n_peers && finite; k++) {
+        bench_peer *p = &peers[k];
+        comine_model_zero_grad(p->model);
+        comine_backend_zero(be, p->head_grad, kd);
+        comine_backend_zero(be, p->demb, (size_t)B * p->head.D);
+        comine_arcface_backward(&p->head, p->demb, p->head_grad, p->emb, p->head_weight, labels, p->form, p->weight,
+                                B, head_cfg);
+        comine_model_backward(p->model, p->demb, B);
+        if (!all_finite(comine_model_grads(p->model), comine_model_num_params(p->model)) ||
+            !all_finite(p->head_grad, kd))
+            finite = false;
+    }
+    if (!finite) return false;
+    for (int k = 0; k < n_peers; k++) {
+        bench_peer *p = &peers[k];
+        comine_sgd_step(be, comine_model_params(p->model), p->momentum, comine_model_grads(p->model),
+                        comine_model_num_params(p->model), BENCH_LR, BENCH_MOMENTUM, BENCH_WEIGHT_DECAY);
+        comine_sgd_step(be, p->head_weight, p->head_momentum, p->head_grad, kd, BENCH_LR, BENCH_MOMENTUM,
+                        BENCH_WEIGHT_DECAY);
+    }
+    return true;
+}
+
+/* CPU seconds of the whole process (all threads): a figure that load on the machine
+ * disturbs far less than wall time. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result *res)
+{
+    memset(res, 0, sizeof *res);
+    comine_status st = comine_arch_check(&cfg->arch);
+    if (st != COMINE_OK) return st;
+    if (cfg->batch < 1) return comine_fail(COMINE_ERR_ARG, "bench: batch must be >= 1 (got %d)", cfg->batch);
+    if (cfg->classes < 2) return comine_fail(COMINE_ERR_ARG, "bench: classes must be >= 2 (got %d)", cfg->classes);
+    if (cfg->steps < 1) return comine_fail(COMINE_ERR_ARG, "bench: steps must be >= 1 (got %d)", cfg->steps);
+    if (cfg->warmup < 1) return comine_fail(COMINE_ERR_ARG, "bench: warmup must be >= 1 (got %d)", cfg->warmup);
+    const comine_backend *be = comine_backend_cpu();
+    comine_backend_set_threads(be, cfg->threads);
+    const int B = cfg->batch, K = cfg->classes, S = cfg->arch.input, n_peers = cfg->comining ? 2 : 1;
+
+    bench_peer peers[2];
+    memset(peers, 0, sizeof peers);
+    for (int k = 0; k < n_peers && st == COMINE_OK; k++) st = peer_create(&peers[k], cfg, be, k);
+    if (st != COMINE_OK) {
+        for (int k = 0; k < n_peers; k++) peer_free(be, &peers[k]);
+        return st;
+    }
+    /* synthetic batch: normalised pixels in [-1, 1), uniform labels */
+    size_t n_pix = (size_t)B * S * S * 3;
+    float *images = comine_malloc(n_pix * sizeof(float));
+    int *labels = comine_malloc((size_t)B * sizeof(int));
+    uint8_t *noisy = comine_malloc((size_t)B);
+    comine_rng rng;
+    comine_rng_seed(&rng, cfg->seed, COMINE_STREAM_SYNTH);
+    for (size_t i = 0; i < n_pix; i++) images[i] = 2.0f * comine_rng_uniform(&rng) - 1.0f;
+    for (int i = 0; i < B; i++) labels[i] = (int)comine_rng_below(&rng, (uint32_t)K);
+    comine_select_cfg sel = {.mode = cfg->comining ? COMINE_MODE_COMINING : COMINE_MODE_ARCFACE,
+                             .reweight = COMINE_REWEIGHT_MARGIN, .w = 1.0f};
+    comine_arcface_cfg head_cfg;
+    comine_arcface_cfg_default(&head_cfg);
+
+    double *times = comine_malloc(2 * (size_t)cfg->steps * sizeof(double)), *cpu = times + cfg->steps;
+    for (int s = 0; s < cfg->warmup; s++)
+        train_step(peers, n_peers, be, images, labels, noisy, B, K, &sel, &head_cfg);
+    for (int s = 0; s < cfg->steps; s++) {
+        double t0 = comine_now(), c0 = cpu_seconds();
+        train_step(peers, n_peers, be, images, labels, noisy, B, K, &sel, &head_cfg);
+        times[s] = comine_now() - t0;
+        cpu[s] = cpu_seconds() - c0;
+    }
+    res->train_step_cpu_s = median(cpu, cfg->steps);
+    res->train_step_s = median(times, cfg->steps);
+    res->train_step_min_s = times[0];
+    res->train_step_max_s = times[cfg->steps - 1];
+
+    /* inference: eval forwards of one network (embeddings) */
+    bench_peer *A = &peers[0];
+    comine_model_forward(A->model, A->emb, images, B, false, NULL);
+    for (int s = 0; s < cfg->steps; s++) {
+        double t0 = comine_now();
+        comine_model_forward(A->model, A->emb, images, B, false, NULL);
+        times[s] = comine_now() - t0;
+    }
+    res->infer_batch_s = median(times, cfg->steps);
+
+    double D = cfg->arch.emb_dim;
+    res->num_params = comine_model_num_params(A->model);
+    res->flops_per_image = comine_model_flops(A->model);
+    res->train_flops_per_step = n_peers * (3.0 * res->flops_per_image * B + 6.0 * B * (double)K * D);
+    res->train_images_per_s = B / res->train_step_s;
+    res->infer_images_per_s = B / res->infer_batch_s;
+    res->gflops = res->train_flops_per_step / res->train_step_s * 1e-9;
+    res->infer_gflops = res->flops_per_image * B / res->infer_batch_s * 1e-9;
+    res->peak_rss_mb = (double)comine_peak_rss_bytes() / (1024.0 * 1024.0);
+    res->threads = comine_num_threads();
+
+    free(times);
+    free(images);
+    free(labels);
+    free(noisy);
+    for (int k = 0; k < n_peers; k++) peer_free(be, &peers[k]);
+    return COMINE_OK;
+}
+
+double comine_bench_sgemm_gflops(int n, int reps)
+{
+    COMINE_ASSERT(n >= 1 && reps >= 1);
+    const comine_backend *be = comine_backend_cpu();
+    size_t nn = (size_t)n * n;
+    float *a = comine_backend_alloc(be, nn), *b = comine_backend_alloc(be, nn), *c = comine_backend_alloc(be, nn);
+    comine_rng rng;
+    comine_rng_seed(&rng, 7, COMINE_STREAM_SYNTH);
+    for (size_t i = 0; i < nn; i++) {
+        a[i] = comine_rng_uniform(&rng) - 0.5f;
+        b[i] = comine_rng_uniform(&rng) - 0.5f;
+    }
+    double *times = comine_malloc((size_t)reps * sizeof(double));
+    comine_backend_gemm(be, 0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    for (int r = 0; r < reps; r++) {
+        double t0 = comine_now();
+        comine_backend_gemm(be, 0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        times[r] = comine_now() - t0;
+    }
+    double t = median(times, reps);
+    free(times);
+    comine_backend_free(be, a);
+    comine_backend_free(be, b);
+    comine_backend_free(be, c);
+    return 2.0 * (double)n * n * n / t * 1e-9;
+}
