@@ -64,6 +64,9 @@ void comine_atomic_abort(comine_atomic_file *af);           /* closes and remove
 /* Convenience: write one buffer atomically. */
 comine_status comine_write_file_atomic(const char *path, const void *data, size_t size);
 
+/* Write one CSV field, quoted as RFC 4180 when it holds a comma, a quote or a line break. */
+void comine_csv_field(FILE *fp, const char *s);
+
 /* mkdir -p; returns COMINE_OK when the folder exists afterwards. */
 comine_status comine_mkdirs(const char *path);
 bool comine_path_is_dir(const char *path);

@@ -61,6 +61,10 @@ void comine_batchnorm_forward(const comine_backend *be, float *out, float *save_
 void comine_batchnorm_backward(const comine_backend *be, float *dinp, float *dgamma, float *dbeta,
                                const float *dout, const float *in, const float *save_mean,
                                const float *save_rstd, const float *gamma, size_t rows, int C);
+/* the same with dinp OVERWRITTEN (=), for the first writer of a gradient; dgamma and dbeta accumulate */
+void comine_batchnorm_backward_overwrite(const comine_backend *be, float *dinp, float *dgamma, float *dbeta,
+                                         const float *dout, const float *in, const float *save_mean,
+                                         const float *save_rstd, const float *gamma, size_t rows, int C);
 
 /* ---- PReLU (one slope per channel) and ReLU ----------------------------------------------- */
 /* out, in are (rows, C), alpha is (C) */
@@ -68,6 +72,9 @@ void comine_prelu_forward(const comine_backend *be, float *out, const float *in,
                           size_t rows, int C);
 void comine_prelu_backward(const comine_backend *be, float *dinp, float *dalpha, const float *dout,
                            const float *in, const float *alpha, size_t rows, int C);
+/* the same with dinp OVERWRITTEN (=), for the first writer of a gradient; dalpha accumulates */
+void comine_prelu_backward_overwrite(const comine_backend *be, float *dinp, float *dalpha, const float *dout,
+                                     const float *in, const float *alpha, size_t rows, int C);
 void comine_relu_forward(const comine_backend *be, float *out, const float *in, size_t n);
 void comine_relu_backward(const comine_backend *be, float *dinp, const float *dout, const float *in, size_t n);
 

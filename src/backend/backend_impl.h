@@ -58,11 +58,17 @@ struct comine_backend {
     void (*batchnorm_backward)(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
                                const float *save_mean, const float *save_rstd, const float *gamma, size_t rows,
                                int C);
+    /* the same with dinp overwritten (=), for the first writer of a gradient */
+    void (*batchnorm_backward_write)(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
+                                     const float *save_mean, const float *save_rstd, const float *gamma, size_t rows,
+                                     int C);
 
     /* activations */
     void (*prelu_forward)(float *out, const float *in, const float *alpha, size_t rows, int C);
     void (*prelu_backward)(float *dinp, float *dalpha, const float *dout, const float *in, const float *alpha,
                            size_t rows, int C);
+    void (*prelu_backward_write)(float *dinp, float *dalpha, const float *dout, const float *in, const float *alpha,
+                                 size_t rows, int C); /* dinp overwritten */
     void (*relu_forward)(float *out, const float *in, size_t n);
     void (*relu_backward)(float *dinp, const float *dout, const float *in, size_t n);
 

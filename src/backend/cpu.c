@@ -107,40 +107,35 @@ static void cpu_batchnorm_forward(float *out, float *save_mean, float *save_rstd
         return;
     }
     size_t nb = num_blocks(rows);
-    double *part = comine_malloc((nb + 2) * (size_t)C * sizeof(double));
-    double *mean = part + nb * (size_t)C, *var = mean + C;
+    double *part = comine_malloc((2 * nb + 2) * (size_t)C * sizeof(double));
+    double *part_sq = part + nb * (size_t)C;
+    double *mean = part_sq + nb * (size_t)C, *var = mean + C;
     size_t omp_work = rows * (size_t)C;
     (void)omp_work;
-    /* pass 1: mean */
+    /* one pass: sums of d and d^2 with d = x - x[0] (shifting by the first row keeps
+     * E[d^2] - E[d]^2 free of cancellation when |mean| >> std) */
+    const float *shift0 = in;
     OMP_PARALLEL_FOR
     for (size_t b = 0; b < nb; b++) {
-        double *acc = part + b * (size_t)C;
-        for (int c = 0; c < C; c++) acc[c] = 0.0;
-        size_t r1 = (b + 1) * BLOCK_ROWS < rows ? (b + 1) * BLOCK_ROWS : rows;
-        for (size_t r = b * BLOCK_ROWS; r < r1; r++) {
-            const float *x = in + r * C;
-            for (int c = 0; c < C; c++) acc[c] += x[c];
-        }
-    }
-    sum_blocks(mean, part, nb, C);
-    for (int c = 0; c < C; c++) mean[c] /= (double)rows;
-    /* pass 2: biased variance around the mean */
-    OMP_PARALLEL_FOR
-    for (size_t b = 0; b < nb; b++) {
-        double *acc = part + b * (size_t)C;
-        for (int c = 0; c < C; c++) acc[c] = 0.0;
+        double *acc = part + b * (size_t)C, *acc_sq = part_sq + b * (size_t)C;
+        for (int c = 0; c < C; c++) acc[c] = acc_sq[c] = 0.0;
         size_t r1 = (b + 1) * BLOCK_ROWS < rows ? (b + 1) * BLOCK_ROWS : rows;
         for (size_t r = b * BLOCK_ROWS; r < r1; r++) {
             const float *x = in + r * C;
             for (int c = 0; c < C; c++) {
-                double d = x[c] - mean[c];
-                acc[c] += d * d;
+                double d = (double)x[c] - shift0[c];
+                acc[c] += d;
+                acc_sq[c] += d * d;
             }
         }
     }
-    sum_blocks(var, part, nb, C);
+    sum_blocks(mean, part, nb, C);
+    sum_blocks(var, part_sq, nb, C);
     for (int c = 0; c < C; c++) {
-        double v = var[c] / (double)rows;
+        double md = mean[c] / (double)rows;
+        double v = var[c] / (double)rows - md * md;
+        v = v > 0.0 ? v : 0.0;
+        mean[c] = md + shift0[c];
         double rstd = 1.0 / sqrt(v + eps);
         double s = (gamma ? gamma[c] : 1.0) * rstd;
         scale[c] = (float)s;
@@ -156,9 +151,10 @@ static void cpu_batchnorm_forward(float *out, float *save_mean, float *save_rstd
     free(scale);
 }
 
-static void cpu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
-                                   const float *save_mean, const float *save_rstd, const float *gamma, size_t rows,
-                                   int C)
+/* overwrite: dinp = the input gradient, instead of dinp += (the first writer of a gradient) */
+static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
+                               const float *save_mean, const float *save_rstd, const float *gamma, size_t rows, int C,
+                               bool overwrite)
 {
     if (rows == 0 || C == 0) return;
     size_t nb = num_blocks(rows);
@@ -195,7 +191,14 @@ static void cpu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, con
         kb[c] = (float)(a * k3);
         kc[c] = (float)(a * (k3 * save_mean[c] - sum_dy[c] / (double)rows));
     }
-    if (dinp) {
+    if (dinp && overwrite) {
+        OMP_PARALLEL_FOR
+        for (size_t r = 0; r < rows; r++) {
+            const float *x = in + r * C, *dy = dout + r * C;
+            float *dx = dinp + r * C;
+            for (int c = 0; c < C; c++) dx[c] = ka[c] * dy[c] - kb[c] * x[c] + kc[c];
+        }
+    } else if (dinp) {
         OMP_PARALLEL_FOR
         for (size_t r = 0; r < rows; r++) {
             const float *x = in + r * C, *dy = dout + r * C;
@@ -205,6 +208,20 @@ static void cpu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, con
     }
     free(k);
     free(part);
+}
+
+static void cpu_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
+                                   const float *save_mean, const float *save_rstd, const float *gamma, size_t rows,
+                                   int C)
+{
+    batchnorm_backward(dinp, dgamma, dbeta, dout, in, save_mean, save_rstd, gamma, rows, C, false);
+}
+
+static void cpu_batchnorm_backward_write(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
+                                         const float *save_mean, const float *save_rstd, const float *gamma,
+                                         size_t rows, int C)
+{
+    batchnorm_backward(dinp, dgamma, dbeta, dout, in, save_mean, save_rstd, gamma, rows, C, true);
 }
 
 /* ---- activations --------------------------------------------------------------------- */
@@ -225,8 +242,9 @@ static void cpu_prelu_forward(float *out, const float *in, const float *alpha, s
     }
 }
 
-static void cpu_prelu_backward(float *dinp, float *dalpha, const float *dout, const float *in, const float *alpha,
-                               size_t rows, int C)
+/* overwrite: dinp = the input gradient, instead of dinp += */
+static void prelu_backward(float *dinp, float *dalpha, const float *dout, const float *in, const float *alpha,
+                           size_t rows, int C, bool overwrite)
 {
     if (rows == 0 || C == 0) return;
     size_t omp_work = rows * (size_t)C;
@@ -237,10 +255,10 @@ static void cpu_prelu_backward(float *dinp, float *dalpha, const float *dout, co
         for (size_t r = 0; r < rows; r++) {
             const float *x = in + r * C, *dy = dout + r * C;
             float *dx = dinp + r * C;
-            for (int c = 0; c < C; c++) {
-                float slope = x[c] > 0.0f ? 1.0f : alpha[c];
-                dx[c] += slope * dy[c];
-            }
+            if (overwrite)
+                for (int c = 0; c < C; c++) dx[c] = (x[c] > 0.0f ? 1.0f : alpha[c]) * dy[c];
+            else
+                for (int c = 0; c < C; c++) dx[c] += (x[c] > 0.0f ? 1.0f : alpha[c]) * dy[c];
         }
         return;
     }
@@ -263,7 +281,14 @@ static void cpu_prelu_backward(float *dinp, float *dalpha, const float *dout, co
                     const float *x = in + r * C + c0, *dy = dout + r * C + c0;
                     float *dx = dinp ? dinp + r * C + c0 : NULL;
                     const float *al = alpha + c0;
-                    if (dx)
+                    if (dx && overwrite)
+                        for (int c = 0; c < cn; c++) {
+                            bool pos = x[c] > 0.0f;
+                            float slope = pos ? 1.0f : al[c], xneg = pos ? 0.0f : x[c];
+                            dx[c] = slope * dy[c];
+                            acc[c] += xneg * dy[c];
+                        }
+                    else if (dx)
                         for (int c = 0; c < cn; c++) {
                             bool pos = x[c] > 0.0f;
                             float slope = pos ? 1.0f : al[c], xneg = pos ? 0.0f : x[c];
@@ -283,6 +308,18 @@ static void cpu_prelu_backward(float *dinp, float *dalpha, const float *dout, co
     sum_blocks(total, part, nb, C);
     for (int c = 0; c < C; c++) dalpha[c] += (float)total[c];
     free(part);
+}
+
+static void cpu_prelu_backward(float *dinp, float *dalpha, const float *dout, const float *in, const float *alpha,
+                               size_t rows, int C)
+{
+    prelu_backward(dinp, dalpha, dout, in, alpha, rows, C, false);
+}
+
+static void cpu_prelu_backward_write(float *dinp, float *dalpha, const float *dout, const float *in,
+                                     const float *alpha, size_t rows, int C)
+{
+    prelu_backward(dinp, dalpha, dout, in, alpha, rows, C, true);
 }
 
 static void cpu_relu_forward(float *out, const float *in, size_t n)
@@ -430,8 +467,10 @@ static const comine_backend cpu_backend = {
     .conv_backward_weights = comine_cpu_conv_backward_weights,
     .batchnorm_forward = cpu_batchnorm_forward,
     .batchnorm_backward = cpu_batchnorm_backward,
+    .batchnorm_backward_write = cpu_batchnorm_backward_write,
     .prelu_forward = cpu_prelu_forward,
     .prelu_backward = cpu_prelu_backward,
+    .prelu_backward_write = cpu_prelu_backward_write,
     .relu_forward = cpu_relu_forward,
     .relu_backward = cpu_relu_backward,
     .add_bias = cpu_add_bias,

@@ -334,7 +334,8 @@ static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float
     dnnl_memory_t wm = weights_in(&e->flip_w, tw);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->flip_in, (void *)in));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->flip_out, out));
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, e->flip_in}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->flip_out}};
+    dnnl_exec_arg_t args[3] = {
+        {DNNL_ARG_DIFF_DST, e->flip_in}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->flip_out}};
     execute(e->fwd, 3, args);
 }
 
@@ -395,7 +396,8 @@ static void backward_data(conv_plan *p, float *dinp, const float *dout, const fl
     dnnl_memory_t wm = weights_in(&e->bd_w, weight);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->bd_ddst, (void *)dout));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->bd_dsrc, dsrc));
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, e->bd_ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->bd_dsrc}};
+    dnnl_exec_arg_t args[3] = {
+        {DNNL_ARG_DIFF_DST, e->bd_ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->bd_dsrc}};
     execute(e->bwd_data, 3, args);
     if (!overwrite) comine_cpu_accumulate(dinp, dsrc, n_in);
 }

@@ -62,12 +62,14 @@ int comine_cmd_bench(int argc, char **argv)
     if (json) {
         printf("{\"net\": \"%s\", \"width\": %g, \"input\": %d, \"batch\": %d, \"classes\": %d, \"mode\": \"%s\", "
                "\"threads\": %d, \"steps\": %d, \"params\": %zu, \"gflop_per_image\": %.6f, "
-               "\"train_step_s\": %.6f, \"train_step_min_s\": %.6f, \"train_step_max_s\": %.6f, \"train_step_cpu_s\": %.6f, "
+               "\"train_step_s\": %.6f, \"train_step_min_s\": %.6f, \"train_step_max_s\": %.6f, "
+               "\"train_step_cpu_s\": %.6f, "
                "\"infer_batch_s\": %.6f, \"train_images_per_s\": %.3f, \"infer_images_per_s\": %.3f, "
                "\"gflops\": %.3f, \"infer_gflops\": %.3f, \"peak_rss_mb\": %.1f",
                cfg.arch.name, (double)cfg.arch.width, cfg.arch.input, batch, classes, mode, r.threads, steps,
-               r.num_params, r.flops_per_image * 1e-9, r.train_step_s, r.train_step_min_s, r.train_step_max_s, r.train_step_cpu_s,
-               r.infer_batch_s, r.train_images_per_s, r.infer_images_per_s, r.gflops, r.infer_gflops, r.peak_rss_mb);
+               r.num_params, r.flops_per_image * 1e-9, r.train_step_s, r.train_step_min_s, r.train_step_max_s,
+               r.train_step_cpu_s, r.infer_batch_s, r.train_images_per_s, r.infer_images_per_s, r.gflops,
+               r.infer_gflops, r.peak_rss_mb);
         if (sgemm_n > 0) printf(", \"sgemm_gflops\": %.3f", sgemm);
         printf("}\n");
         return 0;

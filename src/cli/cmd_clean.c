@@ -11,20 +11,6 @@
 
 const char comine_cmd_clean_summary[] = "rank suspected wrong labels of a run and write a cleaned list";
 
-static void csv_field(FILE *fp, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, fp);
-        return;
-    }
-    fputc('"', fp);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', fp);
-        fputc(*s, fp);
-    }
-    fputc('"', fp);
-}
-
 int comine_cmd_clean(int argc, char **argv)
 {
     const char *run_dir, *out, *suspects_path;
@@ -65,7 +51,7 @@ int comine_cmd_clean(int argc, char **argv)
     for (int r = 0; r < n_sus; r++) {
         const comine_noise_row *row = &t->rows[order[r]];
         fprintf(af.fp, "%d,%d,", r + 1, row->index);
-        csv_field(af.fp, row->path);
+        comine_csv_field(af.fp, row->path);
         fprintf(af.fp, ",%d,%d,%d,%.6g,", row->label, row->votes, row->rounds, row->score);
         if (row->truth >= 0) fprintf(af.fp, "%d", row->truth);
         fputc('\n', af.fp);

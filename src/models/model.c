@@ -686,9 +686,11 @@ void comine_model_backward(comine_model *m, const float *demb, int N)
     for (int i = m->n_ops - 1; i >= 0; i--) {
         model_op *op = &m->ops[i];
         size_t in_n = m->values[op->in].size * (size_t)N;
-        /* a convolution overwrites the gradient it is the first to write: no clearing */
-        bool conv_writes = op->kind == MODEL_OP_CONV && op->zero_in && op->in > 0;
-        if (op->zero_in && !conv_writes) comine_backend_zero(be, DVAL(op->in), in_n);
+        /* convolution, batch norm and PReLU overwrite a gradient they are the first to
+         * write (no clearing, no extra pass); the other ops accumulate into a cleared one */
+        bool writes = op->zero_in && op->in > 0 &&
+                      (op->kind == MODEL_OP_CONV || op->kind == MODEL_OP_BN || op->kind == MODEL_OP_PRELU);
+        if (op->zero_in && !writes) comine_backend_zero(be, DVAL(op->in), in_n);
         if (op->in2 >= 0 && op->zero_in2) comine_backend_zero(be, DVAL(op->in2), m->values[op->in2].size * (size_t)N);
         float *dinp = op->in > 0 ? DVAL(op->in) : NULL;
         const float *dout = DVAL(op->out);
@@ -696,7 +698,7 @@ void comine_model_backward(comine_model *m, const float *demb, int N)
         size_t rows = (size_t)m->values[op->in].H * m->values[op->in].W * (size_t)N;
         switch (op->kind) {
         case MODEL_OP_CONV:
-            if (conv_writes)
+            if (writes)
                 comine_conv2d_backward_overwrite(&op->conv, dinp, GRAD(op->w), op->b >= 0 ? GRAD(op->b) : NULL, dout,
                                                  in, PARAM(op->w), N);
             else
@@ -706,11 +708,18 @@ void comine_model_backward(comine_model *m, const float *demb, int N)
         case MODEL_OP_BN: {
             const float *save_mean = m->stats + op->stats_offset, *save_rstd = save_mean + op->C;
             const float *gamma = op->fixed_gamma ? BUF(op->w) : PARAM(op->w);
-            comine_batchnorm_backward(be, dinp, op->fixed_gamma ? NULL : GRAD(op->w), GRAD(op->b), dout, in,
-                                      save_mean, save_rstd, gamma, rows, op->C);
+            if (writes)
+                comine_batchnorm_backward_overwrite(be, dinp, op->fixed_gamma ? NULL : GRAD(op->w), GRAD(op->b), dout,
+                                                    in, save_mean, save_rstd, gamma, rows, op->C);
+            else
+                comine_batchnorm_backward(be, dinp, op->fixed_gamma ? NULL : GRAD(op->w), GRAD(op->b), dout, in,
+                                          save_mean, save_rstd, gamma, rows, op->C);
             break;
         }
-        case MODEL_OP_PRELU: comine_prelu_backward(be, dinp, GRAD(op->w), dout, in, PARAM(op->w), rows, op->C); break;
+        case MODEL_OP_PRELU:
+            if (writes) comine_prelu_backward_overwrite(be, dinp, GRAD(op->w), dout, in, PARAM(op->w), rows, op->C);
+            else comine_prelu_backward(be, dinp, GRAD(op->w), dout, in, PARAM(op->w), rows, op->C);
+            break;
         case MODEL_OP_ADD:
             if (dinp) comine_accumulate(be, dinp, dout, in_n);
             if (op->in2 > 0) comine_accumulate(be, DVAL(op->in2), dout, in_n);

@@ -19,6 +19,14 @@ void comine_prelu_backward(const comine_backend *be, float *dinp, float *dalpha,
     be->prelu_backward(dinp, dalpha, dout, in, alpha, rows, C);
 }
 
+void comine_prelu_backward_overwrite(const comine_backend *be, float *dinp, float *dalpha, const float *dout,
+                                     const float *in, const float *alpha, size_t rows, int C)
+{
+    COMINE_ASSERT(C >= 0);
+    if (!dinp && !dalpha) return;
+    be->prelu_backward_write(dinp, dalpha, dout, in, alpha, rows, C);
+}
+
 void comine_relu_forward(const comine_backend *be, float *out, const float *in, size_t n)
 {
     be->relu_forward(out, in, n);

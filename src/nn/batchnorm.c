@@ -23,3 +23,12 @@ void comine_batchnorm_backward(const comine_backend *be, float *dinp, float *dga
     if (!dinp && !dgamma && !dbeta) return;
     be->batchnorm_backward(dinp, dgamma, dbeta, dout, in, save_mean, save_rstd, gamma, rows, C);
 }
+
+void comine_batchnorm_backward_overwrite(const comine_backend *be, float *dinp, float *dgamma, float *dbeta,
+                                         const float *dout, const float *in, const float *save_mean,
+                                         const float *save_rstd, const float *gamma, size_t rows, int C)
+{
+    COMINE_ASSERT(C >= 0);
+    if (!dinp && !dgamma && !dbeta) return;
+    be->batchnorm_backward_write(dinp, dgamma, dbeta, dout, in, save_mean, save_rstd, gamma, rows, C);
+}

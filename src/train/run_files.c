@@ -10,21 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* RFC 4180: quote a field holding a comma, a quote or a line break. */
-static void csv_field(FILE *fp, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, fp);
-        return;
-    }
-    fputc('"', fp);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', fp);
-        fputc(*s, fp);
-    }
-    fputc('"', fp);
-}
-
 static void csv_truth(FILE *fp, int truth)
 {
     if (truth >= 0) fprintf(fp, "%d", truth);
@@ -41,7 +26,7 @@ comine_status comine_run_write_noise_csv(const trainer *t, const char *path)
         const comine_sample *s = &t->ds->samples[i];
         double score = t->rounds[i] > 0 ? (double)t->votes[i] / t->rounds[i] : 0.0;
         fprintf(fp, "%d,", i);
-        csv_field(fp, s->path);
+        comine_csv_field(fp, s->path);
         fprintf(fp, ",%d,%d,%d,%.4f,%d,", s->label, t->votes[i], t->rounds[i], score,
                 t->rounds[i] > 0 && score >= t->cfg->vote_threshold);
         csv_truth(fp, s->truth);
