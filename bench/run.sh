@@ -8,12 +8,15 @@
 # rate measured by comine in the same run.  Prints per configuration the medians and
 # spread (min..max over repetitions) of training and inference images/s, GFLOP/s, peak
 # memory, the comine/PyTorch ratios, training GFLOP/s as a share of the sgemm peak, the
-# parameter-count check, and the load average before and after.  Not a test: it takes
-# minutes and wants a quiet machine (1-minute load well below the thread count).
+# parameter-count check, and the load average before and after.  CPU s/step (CPU time of
+# all threads per training step, lower is better) is the figure that load disturbs least.
+# Not a test: it takes minutes and wants a quiet machine (1-minute load well below the
+# thread count).
 #
 # usage: bash bench/run.sh [COMINE_BINARY]      (default: build/comine)
 # environment: REPS (3), STEPS (8), WARMUP (2), THREADS (2), SGEMM_N (2048),
-#              ONLY (a substring: run only matching configurations), OUT (raw results file)
+#              ONLY (an extended regex: run only the configurations it matches, e.g.
+#              'mobilefacenet|w0.25'), OUT (raw results file)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 comine=${1:-$here/../build/comine}
@@ -38,7 +41,7 @@ for ((rep = 0; rep < REPS; rep++)); do
   i=0
   for c in "${configs[@]}"; do
     name=${c%%|*} opts=${c#*|}
-    [ -n "$ONLY" ] && [[ "$name" != *"$ONLY"* ]] && continue
+    [ -n "$ONLY" ] && ! [[ "$name" =~ $ONLY ]] && continue
     for mode in "${modes[@]}"; do
       extra=""
       [ "$name" = "iresnet18@112" ] && [ "$mode" = arcface ] && extra="--sgemm $SGEMM_N"
@@ -63,7 +66,8 @@ if sgemm:
     print("OpenBLAS sgemm peak (comine's backend, %d threads): median %.1f GFLOP/s (%.1f..%.1f)"
           % (rows[0]["result"]["threads"], peak, min(sgemm), max(sgemm)))
 keys = [("train_images_per_s", "train img/s", "%.1f"), ("infer_images_per_s", "infer img/s", "%.1f"),
-        ("gflops", "train GFLOP/s", "%.1f"), ("peak_rss_mb", "peak MiB", "%.0f")]
+        ("gflops", "train GFLOP/s", "%.1f"), ("peak_rss_mb", "peak MiB", "%.0f"),
+        ("train_step_cpu_s", "CPU s/step", "%.3f")]
 seen = []
 for r in rows:
     k = (r["config"], r["result"]["mode"])

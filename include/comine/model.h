@@ -76,6 +76,10 @@ int comine_model_find_tensor(const comine_model *m, const char *name, bool *is_b
 double comine_model_flops(const comine_model *m);
 /* Floats preallocated for activations and their gradients (max_batch images). */
 size_t comine_model_activation_floats(const comine_model *m);
+/* Let m use `lender`'s activation-gradient arena (the scratch of a backward) instead of its
+ * own, which is freed: for networks that never run backward at the same time (the two
+ * Co-Mining peers).  Does nothing when lender's arena is smaller.  lender must outlive m. */
+void comine_model_share_grad_scratch(comine_model *m, comine_model *lender);
 
 /* emb is (N, emb_dim), images (N, S, S, 3); N <= max_batch.  training = batch-statistics BN,
  * running-stat update, dropout from dropout_rng (may be NULL when dropout is 0). */

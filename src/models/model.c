@@ -470,11 +470,35 @@ comine_status comine_model_create_uninit(comine_model **out, const comine_arch *
                            op->b >= 0);
         COMINE_ASSERT(op->conv.OH == m->values[op->out].H && op->conv.OW == m->values[op->out].W);
     }
+    /* A residual add writes in place over an operand that nothing else reads: no op's
+     * backward reads its own output, and the add's backward reads no input, so that
+     * operand (the branch's last BN output) is dead once added. */
+    int *uses = comine_calloc((size_t)m->n_values, sizeof *uses);
+    int *alias = comine_malloc((size_t)m->n_values * sizeof *alias);
+    for (int i = 0; i < m->n_ops; i++) {
+        uses[m->ops[i].in]++;
+        if (m->ops[i].in2 >= 0) uses[m->ops[i].in2]++;
+    }
+    for (int v = 0; v < m->n_values; v++) alias[v] = -1;
+    for (int i = 0; i < m->n_ops; i++) {
+        const model_op *op = &m->ops[i];
+        if (op->kind != MODEL_OP_ADD || op->in == op->in2) continue;
+        if (op->in > 0 && uses[op->in] == 1 && m->values[op->in].size == m->values[op->out].size)
+            alias[op->out] = op->in;
+        else if (op->in2 > 0 && uses[op->in2] == 1 && m->values[op->in2].size == m->values[op->out].size)
+            alias[op->out] = op->in2;
+    }
     size_t total = 0;
     for (int v = 0; v < m->n_values; v++) {
+        if (alias[v] >= 0) {
+            m->values[v].offset = m->values[alias[v]].offset;
+            continue;
+        }
         m->values[v].offset = total;
         total += (m->values[v].size * (size_t)max_batch + 15) & ~(size_t)15;
     }
+    free(uses);
+    free(alias);
     m->n_acts = total;
     plan_grad_slots(m);
 
@@ -538,7 +562,7 @@ void comine_model_free(comine_model *m)
     comine_backend_free(m->be, m->grads);
     comine_backend_free(m->be, m->buffers);
     comine_backend_free(m->be, m->acts);
-    comine_backend_free(m->be, m->dacts);
+    if (!m->dacts_borrowed) comine_backend_free(m->be, m->dacts);
     comine_backend_free(m->be, m->stats);
     free(m->masks);
     free_table(&m->params_table);
@@ -624,6 +648,15 @@ int comine_model_find_tensor(const comine_model *m, const char *name, bool *is_b
 double comine_model_flops(const comine_model *m) { return m->flops; }
 
 size_t comine_model_activation_floats(const comine_model *m) { return m->n_acts + m->n_dacts; }
+
+void comine_model_share_grad_scratch(comine_model *m, comine_model *lender)
+{
+    COMINE_ASSERT(m->be == lender->be && !lender->dacts_borrowed);
+    if (m == lender || m->dacts == lender->dacts || lender->n_dacts < m->n_dacts) return;
+    if (!m->dacts_borrowed) comine_backend_free(m->be, m->dacts);
+    m->dacts = lender->dacts;
+    m->dacts_borrowed = true;
+}
 
 void comine_model_zero_grad(comine_model *m)
 {

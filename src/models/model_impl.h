@@ -67,6 +67,7 @@ struct comine_model {
     model_op *ops;
     size_t n_acts, n_dacts, n_stats, n_mask;
     float *params, *grads, *buffers, *acts, *dacts, *stats;
+    bool dacts_borrowed; /* dacts belongs to another model (comine_model_share_grad_scratch) */
     uint8_t *masks;
     double flops;
     int last_N;

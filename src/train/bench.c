@@ -88,11 +88,15 @@ static comine_status peer_create(bench_peer *p, const comine_bench_cfg *cfg, con
     return COMINE_OK;
 }
 
+/* As the trainer's check: NaN or Inf anywhere makes the sum NaN. */
 static bool all_finite(const float *x, size_t n)
 {
-    float acc = 0.0f;
-    for (size_t i = 0; i < n; i++) acc += x[i] * 0.0f; /* NaN or inf make it NaN */
-    return acc == 0.0f;
+    float s = 0.0f;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for reduction(+ : s) schedule(static)
+#endif
+    for (size_t i = 0; i < n; i++) s += x[i] * 0.0f;
+    return s == 0.0f;
 }
 
 /* One training step; returns false when a loss or gradient was not finite (the update
@@ -182,9 +186,11 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     memset(peers, 0, sizeof peers);
     for (int k = 0; k < n_peers && st == COMINE_OK; k++) st = peer_create(&peers[k], cfg, be, k);
     if (st != COMINE_OK) {
-        for (int k = 0; k < n_peers; k++) peer_free(be, &peers[k]);
+        for (int k = n_peers - 1; k >= 0; k--) peer_free(be, &peers[k]);
         return st;
     }
+    /* the peers run backward one after the other: one gradient scratch serves both */
+    if (n_peers == 2) comine_model_share_grad_scratch(peers[1].model, peers[0].model);
     /* synthetic batch: normalised pixels in [-1, 1), uniform labels */
     size_t n_pix = (size_t)B * S * S * 3;
     float *images = comine_malloc(n_pix * sizeof(float));
@@ -238,7 +244,7 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     free(images);
     free(labels);
     free(noisy);
-    for (int k = 0; k < n_peers; k++) peer_free(be, &peers[k]);
+    for (int k = n_peers - 1; k >= 0; k--) peer_free(be, &peers[k]);
     return COMINE_OK;
 }
 
