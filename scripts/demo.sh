@@ -33,8 +33,8 @@ if [ -d "$lfw/images" ] && [ -f "$lfw/lists/pairsDevTest.txt" ]; then
 else
   echo "== data: synthetic faces (no LFW found at $lfw), 30% noise (15% label flips + 15% outliers)"
   "$bin" synth --out "$work/synth" --ids 60 --per-id 40 --size 32 --seed 1 --quiet
-  "$bin" synth --out "$work/others" --ids 40 --per-id 10 --size 32 --seed 2 --quiet
-  "$bin" synth --out "$work/test" --ids 60 --per-id 10 --size 32 --seed 3 --quiet
+  "$bin" synth --out "$work/others" --first-id 60 --ids 40 --per-id 10 --size 32 --seed 1 --quiet
+  "$bin" synth --out "$work/test" --first-id 100 --ids 60 --per-id 10 --size 32 --seed 1 --quiet
   data="$work/train.txt"
   "$bin" corrupt --data "$work/synth" --flip 0.15 --outlier 0.15 --distractors "$work/others" --seed 1 --out "$data"
   pairs="$work/test_pairs.txt"

@@ -87,6 +87,7 @@ typedef enum { COMINE_SYNTH_PNG, COMINE_SYNTH_JPEG } comine_synth_format;
 
 typedef struct comine_synth_opts {
     int ids;             /* identities */
+    int first_id;        /* index of the first identity (a set of others: first_id past this set's end) */
     int per_id;          /* images per identity */
     int size;            /* image side in pixels (16 .. 1024) */
     uint64_t seed;

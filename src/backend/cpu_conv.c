@@ -18,10 +18,6 @@
  * GFLOP/s, 128ch 28x28 47 vs 79, 512ch 7x7 42 vs 67) and grouped ones that its forward
  * can only run through the gemm fallback (MobileFaceNet's 3x3 with 2 channels per group:
  * 3.4 vs 9.4).
- * The weight gradient of a bias-free convolution, with T > 1 threads and a batch that T
- * divides, runs as T single-threaded passes over 1/T of the batch each, at the same time,
- * whose results are summed into the caller's buffer: oneDNN's own threading of that pass
- * barely scales here (3x3 256ch 14x14 batch 32: 60 GFLOP/s on one core, 68 on two).
  * A plan is used by one thread at a time. */
 #include "backend/cpu.h"
 
@@ -30,11 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef COMINE_HAVE_OPENMP
-#include <omp.h>
-#endif
 
-enum { MAX_ENTRIES = 4, MAX_SPLIT = 16 };
+enum { MAX_ENTRIES = 4 };
 
 static dnnl_engine_t engine;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
@@ -86,12 +79,6 @@ typedef struct conv_entry {
     dnnl_memory_t bw_src, bw_ddst, bw_dbias;
     weight_io bw_dw;
     float *dbias_buf;
-    /* backward weights split over the batch (see the top): parts threads, N / parts images each */
-    int split_parts;
-    dnnl_primitive_t split_bw;
-    dnnl_memory_t split_src[MAX_SPLIT], split_ddst[MAX_SPLIT], split_dw[MAX_SPLIT], split_scratch[MAX_SPLIT];
-    size_t split_scratch_floats; /* each part's oneDNN scratchpad (its own, in a thread scratch) */
-    weight_io split_io; /* the reorder (with sum) of one part into the caller's buffer */
 } conv_entry;
 
 typedef struct conv_plan {
@@ -123,10 +110,6 @@ static float *thread_wscratch(size_t n) { return grow(&wscratch, &wscratch_cap, 
 
 static _Thread_local float *fscratch; /* transposed weights */
 static _Thread_local size_t fscratch_cap;
-#ifdef COMINE_HAVE_OPENMP
-static _Thread_local float *pscratch; /* a split weight pass's oneDNN scratchpad */
-static _Thread_local size_t pscratch_cap;
-#endif
 
 /* ---- descriptors ---------------------------------------------------------------------- */
 
@@ -241,14 +224,7 @@ static void entry_destroy(conv_entry *e)
                             e->bw_src, e->bw_ddst, e->bw_dbias, e->flip_in, e->flip_out};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i]) dnnl_memory_destroy(mems[i]);
-    for (int k = 0; k < e->split_parts; k++) {
-        dnnl_memory_destroy(e->split_src[k]);
-        dnnl_memory_destroy(e->split_ddst[k]);
-        dnnl_memory_destroy(e->split_dw[k]);
-        dnnl_memory_destroy(e->split_scratch[k]);
-    }
-    weight_io_destroy(&e->split_io);
-    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights, e->split_bw};
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (prims[i]) dnnl_primitive_destroy(prims[i]);
     if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
@@ -475,77 +451,6 @@ static dnnl_primitive_desc_t backward_weights_pd(const comine_conv_geom *g, cons
     return pd;
 }
 
-#ifdef COMINE_HAVE_OPENMP
-/* Makes the single-threaded backward-weights primitive for N / parts images and the
- * per-part memory objects (the primitive is created while OpenMP allows one thread, so
- * that oneDNN plans it for one). */
-static void split_create(conv_plan *p, conv_entry *e, int parts)
-{
-    const comine_conv_geom *g = &p->g;
-    int n = e->N / parts, saved_threads = comine_num_threads();
-    comine_set_num_threads(1);
-    dnnl_memory_desc_t smd, dmd, w_any;
-    act_md(&smd, n, g->C, g->H, g->W);
-    act_md(&dmd, n, g->OC, g->OH, g->OW);
-    weight_md(&w_any, g, dnnl_format_tag_any);
-    dnnl_convolution_desc_t cd;
-    dnnl_primitive_desc_t hint, pd;
-    DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &smd, &w_any,
-                                                  NULL, &dmd, p->strides, p->pad_l, p->pad_r));
-    DNNL_CHECK(dnnl_primitive_desc_create(&hint, &cd, NULL, engine, NULL));
-    DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &smd, &w_any, NULL, &dmd,
-                                                           p->strides, p->pad_l, p->pad_r));
-    /* the parts run at the same time: each gets its own scratchpad */
-    dnnl_primitive_attr_t attr;
-    DNNL_CHECK(dnnl_primitive_attr_create(&attr));
-    DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-    pd = backward_weights_pd(g, &cd, attr, hint);
-    dnnl_primitive_attr_destroy(attr);
-    DNNL_CHECK(dnnl_primitive_create(&e->split_bw, pd));
-    const dnnl_memory_desc_t *scr_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    e->split_scratch_floats = md_floats(scr_md) + 16;
-    const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
-    weight_io_init(&e->split_io, &p->user_w_md, dw_md, false);
-    for (int k = 0; k < parts; k++) {
-        e->split_src[k] = make_memory(&smd, DNNL_MEMORY_NONE);
-        e->split_ddst[k] = make_memory(&dmd, DNNL_MEMORY_NONE);
-        e->split_dw[k] = make_memory(dw_md, DNNL_MEMORY_NONE);
-        e->split_scratch[k] = make_memory(scr_md, DNNL_MEMORY_NONE);
-    }
-    e->split_parts = parts;
-    dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_desc_destroy(hint);
-    comine_set_num_threads(saved_threads);
-}
-
-/* dweight += the weight gradient, as `parts` concurrent single-threaded passes. */
-static void split_backward_weights(conv_plan *p, conv_entry *e, float *dweight, const float *dout, const float *in)
-{
-    const comine_conv_geom *g = &p->g;
-    int parts = e->split_parts, n = e->N / parts;
-    size_t in_step = (size_t)n * g->H * g->W * g->C, out_step = (size_t)n * g->OH * g->OW * g->OC;
-#pragma omp parallel num_threads(parts)
-    {
-        int k = omp_get_thread_num();
-        DNNL_CHECK(dnnl_memory_set_data_handle(e->split_src[k], (void *)(in + k * in_step)));
-        DNNL_CHECK(dnnl_memory_set_data_handle(e->split_ddst[k], (void *)(dout + k * out_step)));
-        DNNL_CHECK(dnnl_memory_set_data_handle(e->split_dw[k], thread_wscratch(e->split_io.floats)));
-        DNNL_CHECK(dnnl_memory_set_data_handle(e->split_scratch[k],
-                                               grow(&pscratch, &pscratch_cap, e->split_scratch_floats)));
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->split_src[k]},
-                                   {DNNL_ARG_DIFF_DST, e->split_ddst[k]},
-                                   {DNNL_ARG_DIFF_WEIGHTS, e->split_dw[k]},
-                                   {DNNL_ARG_SCRATCHPAD, e->split_scratch[k]}};
-        execute(e->split_bw, 4, args);
-    }
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->split_io.user, dweight));
-    for (int k = 0; k < parts; k++) {
-        dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, e->split_dw[k]}, {DNNL_ARG_TO, e->split_io.user}};
-        execute(e->split_io.reorder, 2, rargs);
-    }
-}
-#endif
-
 void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
                                       int N)
 {
@@ -554,26 +459,6 @@ void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, 
     const comine_conv_geom *g = &p->g;
     if (N == 0 || (!dweight && !(dbias && g->has_bias))) return;
     conv_entry *e = get_entry(p, N);
-#ifdef COMINE_HAVE_OPENMP
-    int threads = comine_num_threads();
-    if (!getenv("COMINE_NO_SPLIT") && !g->has_bias && dweight && threads > 1 && threads <= MAX_SPLIT && N % threads == 0 && !omp_in_parallel()) {
-        if (e->split_parts != threads) {
-            for (int k = 0; k < e->split_parts; k++) {
-                dnnl_memory_destroy(e->split_src[k]);
-                dnnl_memory_destroy(e->split_ddst[k]);
-                dnnl_memory_destroy(e->split_dw[k]);
-                dnnl_memory_destroy(e->split_scratch[k]);
-            }
-            weight_io_destroy(&e->split_io);
-            if (e->split_bw) dnnl_primitive_destroy(e->split_bw);
-            e->split_bw = NULL;
-            e->split_parts = 0;
-            split_create(p, e, threads);
-        }
-        split_backward_weights(p, e, dweight, dout, in);
-        return;
-    }
-#endif
     if (!e->bwd_weights) {
         dnnl_memory_desc_t w_any;
         weight_md(&w_any, g, dnnl_format_tag_any);

@@ -17,12 +17,14 @@ static const char *strip_prefix(const char *msg)
 int comine_cmd_synth(int argc, char **argv)
 {
     const char *out, *format, *grid;
-    int ids, per_id, size, quality, threads, grid_ids, grid_per_id;
+    int ids, first_id, per_id, size, quality, threads, grid_ids, grid_per_id;
     unsigned long long seed;
     bool quiet;
     cli_opt opts[] = {
         {"out", ARG_STR, &out, NULL, "output folder (one folder per identity)", NULL, 0, 0, false},
         {"ids", ARG_INT, &ids, "100", "identities", NULL, 1, 1000000, false},
+        {"first-id", ARG_INT, &first_id, "0", "index of the first identity (another set: start past this one's end)",
+         NULL, 0, 99999, false},
         {"per-id", ARG_INT, &per_id, "20", "images per identity", NULL, 1, 100000, false},
         {"size", ARG_INT, &size, "112", "image side in pixels", NULL, 16, 1024, false},
         {"seed", ARG_U64, &seed, "1", "random seed (same seed, same images)", NULL, 0, 0, false},
@@ -52,7 +54,7 @@ int comine_cmd_synth(int argc, char **argv)
     }
     if (!out) return 0;
     comine_synth_opts so = {
-        .ids = ids, .per_id = per_id, .size = size, .seed = seed,
+        .ids = ids, .first_id = first_id, .per_id = per_id, .size = size, .seed = seed,
         .format = strcmp(format, "jpg") ? COMINE_SYNTH_PNG : COMINE_SYNTH_JPEG,
         .jpeg_quality = quality, .progress = !quiet,
     };

@@ -632,7 +632,10 @@ comine_status comine_synth_write(const char *out_dir, const comine_synth_opts *o
     if (o->size < 16 || o->size > 1024) return comine_fail(COMINE_ERR_ARG, "synth: size %d is outside [16, 1024]", o->size);
     if (o->format == COMINE_SYNTH_JPEG && (o->jpeg_quality < 1 || o->jpeg_quality > 100))
         return comine_fail(COMINE_ERR_ARG, "synth: JPEG quality %d is outside [1, 100]", o->jpeg_quality);
-    for (int id = 0; id < o->ids; id++) {
+    if (o->first_id < 0 || o->first_id > 99999 - o->ids)
+        return comine_fail(COMINE_ERR_ARG, "synth: identities %d .. %d are outside 0 .. 99999", o->first_id,
+                           o->first_id + o->ids - 1);
+    for (int id = o->first_id; id < o->first_id + o->ids; id++) {
         char name[16];
         comine_synth_identity_name(name, sizeof name, id);
         char *dir = comine_path_join(out_dir, name);
@@ -653,7 +656,7 @@ comine_status comine_synth_write(const char *out_dir, const comine_synth_opts *o
     for (int id = 0; id < o->ids; id++) {
         int ok = 1;
         for (int k = 0; k < o->per_id && ok; k++) {
-            comine_status st = write_one(out_dir, o, id, k);
+            comine_status st = write_one(out_dir, o, o->first_id + id, k);
             if (st != COMINE_OK) {
                 ok = 0;
 #ifdef COMINE_HAVE_OPENMP
