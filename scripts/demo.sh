@@ -40,8 +40,8 @@ else
   pairs="$work/test_pairs.txt"
   root="$work/test"
   "$bin" pairs --data "$work/test" --pairs 600 --seed 1 --out "$pairs"
-  train_opts=(--net iresnet18 --width 0.25 --input 32 --batch 64 --epochs 14 --lr 0.1 --s 32 --m 0.5
-              --tau 0.3 --tk 4)
+  train_opts=(--net iresnet18 --width 0.25 --input 32 --batch 64 --epochs 20 --lr 0.1 --s 32 --m 0.2
+              --tau 0.3 --tk 5)
 fi
 
 for mode in comining arcface; do
@@ -62,7 +62,7 @@ for mode in comining arcface; do
     det=$("$bin" clean --run "$work/$mode" --out "$work/$mode/cleaned.txt" |
           sed -n 's/.*precision \([0-9.]*\) recall \([0-9.]*\) F1 \([0-9.]*\).*/P \1  R \2  F1 \3/p' | head -1)
   fi
-  summary+=("$(printf '%-9s verification accuracy %s +- %s   noise detection: %s' "$mode" "$acc" "$std" "${det:--}")")
+  summary+=("$(printf '%-9s verification accuracy %.4f +- %.4f   noise detection: %s' "$mode" "$acc" "$std" "${det:--}")")
 done
 echo
 echo "== summary ($(( $(date +%s) - start )) s)"
