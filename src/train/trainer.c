@@ -104,7 +104,7 @@ static comine_status peer_create(trainer *t, peer *p, int k)
 
 static void trainer_free(trainer *t)
 {
-    for (int k = 0; k < 2; k++) peer_free(t, &t->peers[k]);
+    for (int k = 1; k >= 0; k--) peer_free(t, &t->peers[k]); /* B borrows A's gradient scratch */
     if (t->loader) comine_loader_free(t->loader);
     if (t->ds) comine_dataset_free(t->ds);
     free(t->votes);
@@ -152,6 +152,8 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
         st = peer_create(t, &t->peers[k], k);
         if (st != COMINE_OK) return st;
     }
+    /* the peers run backward one after the other: one gradient scratch serves both */
+    if (t->n_peers == 2) comine_model_share_grad_scratch(t->peers[1].model, t->peers[0].model);
     t->votes = comine_calloc(t->ds->n, sizeof(int32_t));
     t->rounds = comine_calloc(t->ds->n, sizeof(int32_t));
     t->cos_snapshot = comine_calloc((size_t)t->ds->n * 2, sizeof(float));
