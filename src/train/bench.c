@@ -17,22 +17,12 @@
 #include "comine/comining.h"
 #include "comine/loss.h"
 #include "comine/optim.h"
+#include "train/peer.h"
 
 #define BENCH_LR 0.01f
 #define BENCH_MOMENTUM 0.9f
 #define BENCH_WEIGHT_DECAY 5e-4f
 #define BENCH_DROP_RATE 0.2f
-
-typedef struct bench_peer {
-    comine_model *model;
-    float *momentum;       /* (num_params) */
-    comine_arcface head;
-    float *head_weight, *head_grad, *head_momentum; /* (K, D) */
-    float *emb, *demb;     /* (B, D) */
-    float *loss, *train_loss, *weight; /* (B) */
-    uint8_t *form;         /* (B) */
-    comine_rng dropout_rng;
-} bench_peer;
 
 void comine_bench_cfg_default(comine_bench_cfg *cfg)
 {
@@ -45,106 +35,26 @@ void comine_bench_cfg_default(comine_bench_cfg *cfg)
     cfg->seed = 1;
 }
 
-static void peer_free(const comine_backend *be, bench_peer *p)
-{
-    comine_model_free(p->model);
-    comine_arcface_free(&p->head);
-    float *bufs[] = {p->momentum, p->head_weight, p->head_grad, p->head_momentum, p->emb, p->demb};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) comine_backend_free(be, bufs[i]);
-    free(p->loss);
-    free(p->train_loss);
-    free(p->weight);
-    free(p->form);
-    memset(p, 0, sizeof *p);
-}
-
-static comine_status peer_create(bench_peer *p, const comine_bench_cfg *cfg, const comine_backend *be, int k)
-{
-    memset(p, 0, sizeof *p);
-    comine_status st = comine_model_create(&p->model, &cfg->arch, be, cfg->batch);
-    if (st != COMINE_OK) return st;
-    comine_model_init(p->model, cfg->seed + (uint64_t)k);
-    int D = cfg->arch.emb_dim, K = cfg->classes, B = cfg->batch;
-    size_t np = comine_model_num_params(p->model), kd = (size_t)K * D;
-    p->momentum = comine_backend_alloc(be, np);
-    comine_arcface_init(&p->head, be, D, K, B);
-    p->head_weight = comine_backend_alloc(be, kd);
-    p->head_grad = comine_backend_alloc(be, kd);
-    p->head_momentum = comine_backend_alloc(be, kd);
-    p->emb = comine_backend_alloc(be, (size_t)B * D);
-    p->demb = comine_backend_alloc(be, (size_t)B * D);
-    p->loss = comine_malloc((size_t)B * sizeof(float));
-    p->train_loss = comine_malloc((size_t)B * sizeof(float));
-    p->weight = comine_malloc((size_t)B * sizeof(float));
-    p->form = comine_malloc((size_t)B);
-    /* ArcFace weights ~ normal(0, 0.01), as the trainer's */
-    float *w = comine_malloc(kd * sizeof(float));
-    comine_rng r;
-    comine_rng_seed(&r, cfg->seed + 100 + (uint64_t)k, COMINE_STREAM_INIT);
-    for (size_t i = 0; i < kd; i++) w[i] = 0.01f * comine_rng_normal(&r);
-    comine_backend_upload(be, p->head_weight, w, kd);
-    free(w);
-    comine_rng_seed(&p->dropout_rng, cfg->seed + (uint64_t)k, COMINE_STREAM_DROPOUT);
-    return COMINE_OK;
-}
-
-/* As the trainer's check: NaN or Inf anywhere makes the sum NaN. */
-static bool all_finite(const float *x, size_t n)
-{
-    float s = 0.0f;
-#ifdef COMINE_HAVE_OPENMP
-#pragma omp parallel for reduction(+ : s) schedule(static)
-#endif
-    for (size_t i = 0; i < n; i++) s += x[i] * 0.0f;
-    return s == 0.0f;
-}
-
-/* One training step; returns false when a loss or gradient was not finite (the update
- * is skipped, as the trainer does). */
-static bool train_step(bench_peer *peers, int n_peers, const comine_backend *be, const float *images,
-                       const int *labels, uint8_t *noisy, int B, int K, const comine_select_cfg *sel,
+/* One training step through the trainer's phases (train/peer.h); returns false when a loss
+ * or gradient was not finite (the update is skipped, as the trainer does). */
+static bool train_step(comine_peer *peers, int n_peers, const comine_backend *be, const float *images,
+                       const int *labels, uint8_t *noisy, int B, const comine_select_cfg *sel,
                        const comine_arcface_cfg *head_cfg)
 {
-    for (int k = 0; k < n_peers; k++) {
-        bench_peer *p = &peers[k];
-        comine_model_forward(p->model, p->emb, images, B, true, &p->dropout_rng);
-        comine_arcface_forward(&p->head, p->emb, p->head_weight, B);
-        comine_arcface_loss(&p->head, p->loss, labels, NULL, B, head_cfg);
-    }
+    for (int k = 0; k < n_peers; k++) comine_peer_forward(&peers[k], images, labels, B, head_cfg);
     comine_sets sets;
-    bench_peer *A = &peers[0], *Bp = n_peers == 2 ? &peers[1] : NULL;
+    comine_peer *A = &peers[0], *Bp = n_peers == 2 ? &peers[1] : NULL;
     comine_select(A->form, A->weight, Bp ? Bp->form : NULL, Bp ? Bp->weight : NULL, noisy, &sets, A->loss,
                   Bp ? Bp->loss : NULL, NULL, B, BENCH_DROP_RATE, sel);
     bool finite = true;
-    for (int k = 0; k < n_peers && finite; k++) {
-        bench_peer *p = &peers[k];
-        comine_arcface_loss(&p->head, p->train_loss, labels, p->form, B, head_cfg);
-        double objective = 0;
-        for (int i = 0; i < B; i++)
-            if (p->weight[i] != 0.0f) objective += (double)p->weight[i] * p->train_loss[i];
-        if (!isfinite(objective)) finite = false;
+    for (int k = 0; k < n_peers && finite; k++)
+        finite = isfinite(comine_peer_objective(&peers[k], labels, B, head_cfg));
+    for (int k = 0; k < n_peers && finite; k++) finite = comine_peer_backward(&peers[k], be, labels, B, head_cfg);
+    if (!finite) {
+        for (int k = 0; k < n_peers; k++) comine_peer_restore_bn(&peers[k]);
+        return false;
     }
-    size_t kd = (size_t)K * A->head.D;
-    for (int k = 0; k < n_peers && finite; k++) {
-        bench_peer *p = &peers[k];
-        comine_model_zero_grad(p->model);
-        comine_backend_zero(be, p->head_grad, kd);
-        comine_backend_zero(be, p->demb, (size_t)B * p->head.D);
-        comine_arcface_backward(&p->head, p->demb, p->head_grad, p->emb, p->head_weight, labels, p->form, p->weight,
-                                B, head_cfg);
-        comine_model_backward(p->model, p->demb, B);
-        if (!all_finite(comine_model_grads(p->model), comine_model_num_params(p->model)) ||
-            !all_finite(p->head_grad, kd))
-            finite = false;
-    }
-    if (!finite) return false;
-    for (int k = 0; k < n_peers; k++) {
-        bench_peer *p = &peers[k];
-        comine_sgd_step(be, comine_model_params(p->model), p->momentum, comine_model_grads(p->model),
-                        comine_model_num_params(p->model), BENCH_LR, BENCH_MOMENTUM, BENCH_WEIGHT_DECAY);
-        comine_sgd_step(be, p->head_weight, p->head_momentum, p->head_grad, kd, BENCH_LR, BENCH_MOMENTUM,
-                        BENCH_WEIGHT_DECAY);
-    }
+    for (int k = 0; k < n_peers; k++) comine_peer_update(&peers[k], be, BENCH_LR, BENCH_MOMENTUM, BENCH_WEIGHT_DECAY);
     return true;
 }
 
@@ -182,11 +92,11 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     comine_backend_set_threads(be, cfg->threads);
     const int B = cfg->batch, K = cfg->classes, S = cfg->arch.input, n_peers = cfg->comining ? 2 : 1;
 
-    bench_peer peers[2];
+    comine_peer peers[2];
     memset(peers, 0, sizeof peers);
-    for (int k = 0; k < n_peers && st == COMINE_OK; k++) st = peer_create(&peers[k], cfg, be, k);
+    for (int k = 0; k < n_peers && st == COMINE_OK; k++) st = comine_peer_create(&peers[k], be, &cfg->arch, cfg->classes, cfg->batch, cfg->seed, k);
     if (st != COMINE_OK) {
-        for (int k = n_peers - 1; k >= 0; k--) peer_free(be, &peers[k]);
+        for (int k = n_peers - 1; k >= 0; k--) comine_peer_free(be, &peers[k]);
         return st;
     }
     /* the peers run backward one after the other: one gradient scratch serves both */
@@ -207,10 +117,10 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
 
     double *times = comine_malloc(2 * (size_t)cfg->steps * sizeof(double)), *cpu = times + cfg->steps;
     for (int s = 0; s < cfg->warmup; s++)
-        train_step(peers, n_peers, be, images, labels, noisy, B, K, &sel, &head_cfg);
+        train_step(peers, n_peers, be, images, labels, noisy, B, &sel, &head_cfg);
     for (int s = 0; s < cfg->steps; s++) {
         double t0 = comine_now(), c0 = cpu_seconds();
-        train_step(peers, n_peers, be, images, labels, noisy, B, K, &sel, &head_cfg);
+        train_step(peers, n_peers, be, images, labels, noisy, B, &sel, &head_cfg);
         times[s] = comine_now() - t0;
         cpu[s] = cpu_seconds() - c0;
     }
@@ -220,7 +130,7 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     res->train_step_max_s = times[cfg->steps - 1];
 
     /* inference: eval forwards of one network (embeddings) */
-    bench_peer *A = &peers[0];
+    comine_peer *A = &peers[0];
     comine_model_forward(A->model, A->emb, images, B, false, NULL);
     for (int s = 0; s < cfg->steps; s++) {
         double t0 = comine_now();
@@ -244,7 +154,7 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     free(images);
     free(labels);
     free(noisy);
-    for (int k = n_peers - 1; k >= 0; k--) peer_free(be, &peers[k]);
+    for (int k = n_peers - 1; k >= 0; k--) comine_peer_free(be, &peers[k]);
     return COMINE_OK;
 }
 

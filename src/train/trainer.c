@@ -48,63 +48,9 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
 
 /* ---- set-up and tear-down ------------------------------------------------------------ */
 
-static void peer_free(trainer *t, peer *p)
-{
-    const comine_backend *be = t->be;
-    if (p->model) comine_model_free(p->model);
-    comine_arcface_free(&p->head);
-    comine_backend_free(be, p->momentum);
-    comine_backend_free(be, p->head_weight);
-    comine_backend_free(be, p->head_grad);
-    comine_backend_free(be, p->head_momentum);
-    comine_backend_free(be, p->emb);
-    comine_backend_free(be, p->demb);
-    comine_backend_free(be, p->bn_backup);
-    free(p->loss);
-    free(p->train_loss);
-    free(p->form);
-    free(p->weight);
-    memset(p, 0, sizeof *p);
-}
-
-/* Peers are seeded differently: peer k draws its initial weights from stream
- * (seed, INIT + 16 k) and its dropout from (seed, DROPOUT + 16 k). */
-static comine_status peer_create(trainer *t, peer *p, int k)
-{
-    const comine_train_cfg *cfg = t->cfg;
-    const comine_backend *be = t->be;
-    comine_status st = comine_model_create(&p->model, &cfg->arch, be, t->B);
-    if (st != COMINE_OK) return st;
-    uint64_t seed = cfg->seed * 1000003ULL + 7919ULL * (uint64_t)(k + 1);
-    comine_model_init(p->model, seed);
-    size_t np = comine_model_num_params(p->model);
-    p->momentum = comine_backend_alloc(be, np);
-    p->bn_backup = comine_backend_alloc(be, comine_model_num_buffers(p->model) + 1);
-    comine_arcface_init(&p->head, be, t->D, t->K, t->B);
-    size_t kd = (size_t)t->K * t->D;
-    p->head_weight = comine_backend_alloc(be, kd);
-    p->head_grad = comine_backend_alloc(be, kd);
-    p->head_momentum = comine_backend_alloc(be, kd);
-    /* ArcFace weights ~ normal(0, 0.01), as insightface's PyTorch head */
-    float *w = comine_malloc(kd * sizeof(float));
-    comine_rng r;
-    comine_rng_seed(&r, seed, COMINE_STREAM_INIT + 1000);
-    for (size_t i = 0; i < kd; i++) w[i] = 0.01f * comine_rng_normal(&r);
-    comine_backend_upload(be, p->head_weight, w, kd);
-    free(w);
-    p->emb = comine_backend_alloc(be, (size_t)t->B * t->D);
-    p->demb = comine_backend_alloc(be, (size_t)t->B * t->D);
-    p->loss = comine_calloc(t->B, sizeof(float));
-    p->train_loss = comine_calloc(t->B, sizeof(float));
-    p->form = comine_calloc(t->B, 1);
-    p->weight = comine_calloc(t->B, sizeof(float));
-    comine_rng_seed(&p->dropout_rng, seed, COMINE_STREAM_DROPOUT + 16 * (uint64_t)k);
-    return COMINE_OK;
-}
-
 static void trainer_free(trainer *t)
 {
-    for (int k = 1; k >= 0; k--) peer_free(t, &t->peers[k]); /* B borrows A's gradient scratch */
+    for (int k = 1; k >= 0; k--) comine_peer_free(t->be, &t->peers[k]); /* B borrows A's gradient scratch */
     if (t->loader) comine_loader_free(t->loader);
     if (t->ds) comine_dataset_free(t->ds);
     free(t->votes);
@@ -149,7 +95,7 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     t->steps_per_epoch = comine_loader_steps_per_epoch(t->loader);
 
     for (int k = 0; k < t->n_peers; k++) {
-        st = peer_create(t, &t->peers[k], k);
+        st = comine_peer_create(&t->peers[k], t->be, &cfg->arch, t->K, t->B, cfg->seed, k);
         if (st != COMINE_OK) return st;
     }
     /* the peers run backward one after the other: one gradient scratch serves both */
@@ -164,16 +110,6 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
 }
 
 /* ---- one step ---------------------------------------------------------------------- */
-
-static bool all_finite(const float *x, size_t n)
-{
-    float s = 0.0f;
-#ifdef COMINE_HAVE_OPENMP
-#pragma omp parallel for reduction(+ : s) schedule(static)
-#endif
-    for (size_t i = 0; i < n; i++) s += x[i] * 0.0f; /* NaN or Inf anywhere makes s NaN */
-    return s == 0.0f;
-}
 
 /* Votes count in the epochs where the drop rate has reached tau (e >= tk); when the run
  * is shorter than the warm-up, its last epoch counts. */
@@ -193,11 +129,7 @@ static comine_status train_step(trainer *t, const comine_batch *b, float drop_ra
     /* 1. both peers forward the same images; plain per-sample losses */
     for (int k = 0; k < t->n_peers; k++) {
         peer *p = &t->peers[k];
-        size_t nb = comine_model_num_buffers(p->model);
-        memcpy(p->bn_backup, comine_model_buffers(p->model), nb * sizeof(float));
-        comine_model_forward(p->model, p->emb, b->images, n, true, &p->dropout_rng);
-        comine_arcface_forward(&p->head, p->emb, p->head_weight, n);
-        comine_arcface_loss(&p->head, p->loss, b->labels, NULL, n, &cfg->head);
+        comine_peer_forward(p, b->images, b->labels, n, &cfg->head);
         double cos_t, cos_n;
         comine_arcface_cos_stats(&p->head, b->labels, n, &cos_t, &cos_n);
         double correct = 0, loss = 0;
@@ -233,14 +165,8 @@ static comine_status train_step(trainer *t, const comine_batch *b, float drop_ra
     /* 3. losses under the assigned forms, backward, update */
     bool finite = true;
     double objective[2] = {0, 0};
-    for (int k = 0; k < t->n_peers; k++) {
-        peer *p = &t->peers[k];
-        comine_arcface_loss(&p->head, p->train_loss, b->labels, p->form, n, &cfg->head);
-        for (int i = 0; i < n; i++) {
-            if (p->weight[i] == 0.0f) continue;
-            objective[k] += (double)p->weight[i] * p->train_loss[i];
-        }
-    }
+    for (int k = 0; k < t->n_peers; k++)
+        objective[k] = comine_peer_objective(&t->peers[k], b->labels, n, &cfg->head);
     int64_t global_step = (int64_t)t->epoch * t->steps_per_epoch + b->step + 1;
     if (cfg->inject_nan_step > 0 && global_step >= cfg->inject_nan_step &&
         global_step < cfg->inject_nan_step + cfg->inject_nan_count) {
@@ -249,24 +175,10 @@ static comine_status train_step(trainer *t, const comine_batch *b, float drop_ra
     }
     for (int k = 0; k < t->n_peers; k++)
         if (!isfinite(objective[k])) finite = false;
-    for (int k = 0; k < t->n_peers && finite; k++) {
-        peer *p = &t->peers[k];
-        size_t np = comine_model_num_params(p->model);
-        size_t kd = (size_t)t->K * t->D;
-        comine_model_zero_grad(p->model);
-        comine_backend_zero(t->be, p->head_grad, kd);
-        comine_backend_zero(t->be, p->demb, (size_t)n * t->D);
-        comine_arcface_backward(&p->head, p->demb, p->head_grad, p->emb, p->head_weight, b->labels, p->form,
-                                p->weight, n, &cfg->head);
-        comine_model_backward(p->model, p->demb, n);
-        if (!all_finite(comine_model_grads(p->model), np) || !all_finite(p->head_grad, kd)) finite = false;
-    }
+    for (int k = 0; k < t->n_peers && finite; k++)
+        finite = comine_peer_backward(&t->peers[k], t->be, b->labels, n, &cfg->head);
     if (!finite) {
-        for (int k = 0; k < t->n_peers; k++) {
-            peer *p = &t->peers[k];
-            memcpy(comine_model_buffers(p->model), p->bn_backup,
-                   comine_model_num_buffers(p->model) * sizeof(float));
-        }
+        for (int k = 0; k < t->n_peers; k++) comine_peer_restore_bn(&t->peers[k]);
         t->acc.skipped_steps += 1;
         t->bad_in_a_row++;
         comine_warn("epoch %d step %d: non-finite loss or gradient: step skipped (%d in a row)", t->epoch + 1,
@@ -280,12 +192,7 @@ static comine_status train_step(trainer *t, const comine_batch *b, float drop_ra
     }
     t->bad_in_a_row = 0;
     for (int k = 0; k < t->n_peers; k++) {
-        peer *p = &t->peers[k];
-        comine_sgd_step(t->be, comine_model_params(p->model), p->momentum, comine_model_grads(p->model),
-                        comine_model_num_params(p->model), (float)lr, (float)cfg->momentum,
-                        (float)cfg->weight_decay);
-        comine_sgd_step(t->be, p->head_weight, p->head_momentum, p->head_grad, (size_t)t->K * t->D, (float)lr,
-                        (float)cfg->momentum, (float)cfg->weight_decay);
+        comine_peer_update(&t->peers[k], t->be, (float)lr, (float)cfg->momentum, (float)cfg->weight_decay);
         t->acc.objective[k] += objective[k];
     }
 

@@ -4,24 +4,9 @@
 #define COMINE_TRAINER_IMPL_H
 
 #include "comine/trainer.h"
+#include "train/peer.h"
 
-/* One peer network: backbone, ArcFace head and their optimizer state, plus its
- * per-batch buffers. */
-typedef struct peer {
-    comine_model *model;
-    float *momentum;        /* (num_params) */
-    comine_arcface head;
-    float *head_weight;     /* (K, D) */
-    float *head_grad;       /* (K, D) */
-    float *head_momentum;   /* (K, D) */
-    float *emb, *demb;      /* (B, D) */
-    float *loss;            /* (B) plain ArcFace loss: what the selection sees */
-    float *train_loss;      /* (B) loss under the sample's assigned form */
-    uint8_t *form;          /* (B) */
-    float *weight;          /* (B) */
-    float *bn_backup;       /* (num_buffers) running stats before the step (restored on a skipped step) */
-    comine_rng dropout_rng;
-} peer;
+typedef comine_peer peer;
 
 /* Accumulators of the running epoch (checkpointed, so a resumed epoch reports the same). */
 typedef struct epoch_acc {

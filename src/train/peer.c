@@ -1,0 +1,109 @@
+/* peer.c: the phases of a training step for one peer network (peer.h). */
+#include "train/peer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "comine/optim.h"
+
+comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int B,
+                                 uint64_t seed, int k)
+{
+    memset(p, 0, sizeof *p);
+    comine_status st = comine_model_create(&p->model, arch, be, B);
+    if (st != COMINE_OK) return st;
+    /* peers are seeded differently: (seed, k) -> the peer's own init and dropout streams */
+    uint64_t peer_seed = seed * 1000003ULL + 7919ULL * (uint64_t)(k + 1);
+    comine_model_init(p->model, peer_seed);
+    int D = arch->emb_dim;
+    p->momentum = comine_backend_alloc(be, comine_model_num_params(p->model));
+    p->bn_backup = comine_backend_alloc(be, comine_model_num_buffers(p->model) + 1);
+    comine_arcface_init(&p->head, be, D, K, B);
+    size_t kd = (size_t)K * D;
+    p->head_weight = comine_backend_alloc(be, kd);
+    p->head_grad = comine_backend_alloc(be, kd);
+    p->head_momentum = comine_backend_alloc(be, kd);
+    /* ArcFace weights ~ normal(0, 0.01), as insightface's PyTorch head */
+    float *w = comine_malloc(kd * sizeof(float));
+    comine_rng r;
+    comine_rng_seed(&r, peer_seed, COMINE_STREAM_INIT + 1000);
+    for (size_t i = 0; i < kd; i++) w[i] = 0.01f * comine_rng_normal(&r);
+    comine_backend_upload(be, p->head_weight, w, kd);
+    free(w);
+    p->emb = comine_backend_alloc(be, (size_t)B * D);
+    p->demb = comine_backend_alloc(be, (size_t)B * D);
+    p->loss = comine_calloc(B, sizeof(float));
+    p->train_loss = comine_calloc(B, sizeof(float));
+    p->form = comine_calloc(B, 1);
+    p->weight = comine_calloc(B, sizeof(float));
+    comine_rng_seed(&p->dropout_rng, peer_seed, COMINE_STREAM_DROPOUT + 16 * (uint64_t)k);
+    return COMINE_OK;
+}
+
+void comine_peer_free(const comine_backend *be, comine_peer *p)
+{
+    if (p->model) comine_model_free(p->model);
+    comine_arcface_free(&p->head);
+    float *bufs[] = {p->momentum, p->head_weight, p->head_grad, p->head_momentum, p->emb, p->demb, p->bn_backup};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) comine_backend_free(be, bufs[i]);
+    free(p->loss);
+    free(p->train_loss);
+    free(p->form);
+    free(p->weight);
+    memset(p, 0, sizeof *p);
+}
+
+void comine_peer_forward(comine_peer *p, const float *images, const int *labels, int n, const comine_arcface_cfg *cfg)
+{
+    memcpy(p->bn_backup, comine_model_buffers(p->model), comine_model_num_buffers(p->model) * sizeof(float));
+    comine_model_forward(p->model, p->emb, images, n, true, &p->dropout_rng);
+    comine_arcface_forward(&p->head, p->emb, p->head_weight, n);
+    comine_arcface_loss(&p->head, p->loss, labels, NULL, n, cfg);
+}
+
+double comine_peer_objective(comine_peer *p, const int *labels, int n, const comine_arcface_cfg *cfg)
+{
+    comine_arcface_loss(&p->head, p->train_loss, labels, p->form, n, cfg);
+    double objective = 0;
+    for (int i = 0; i < n; i++)
+        if (p->weight[i] != 0.0f) objective += (double)p->weight[i] * p->train_loss[i];
+    return objective;
+}
+
+/* NaN or Inf anywhere makes the sum NaN. */
+static bool all_finite(const float *x, size_t n)
+{
+    float s = 0.0f;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for reduction(+ : s) schedule(static)
+#endif
+    for (size_t i = 0; i < n; i++) s += x[i] * 0.0f;
+    return s == 0.0f;
+}
+
+bool comine_peer_backward(comine_peer *p, const comine_backend *be, const int *labels, int n,
+                          const comine_arcface_cfg *cfg)
+{
+    size_t kd = (size_t)p->head.K * p->head.D;
+    comine_model_zero_grad(p->model);
+    comine_backend_zero(be, p->head_grad, kd);
+    comine_backend_zero(be, p->demb, (size_t)n * p->head.D);
+    comine_arcface_backward(&p->head, p->demb, p->head_grad, p->emb, p->head_weight, labels, p->form, p->weight, n,
+                            cfg);
+    comine_model_backward(p->model, p->demb, n);
+    return all_finite(comine_model_grads(p->model), comine_model_num_params(p->model)) &&
+           all_finite(p->head_grad, kd);
+}
+
+void comine_peer_restore_bn(comine_peer *p)
+{
+    memcpy(comine_model_buffers(p->model), p->bn_backup, comine_model_num_buffers(p->model) * sizeof(float));
+}
+
+void comine_peer_update(comine_peer *p, const comine_backend *be, float lr, float momentum, float weight_decay)
+{
+    comine_sgd_step(be, comine_model_params(p->model), p->momentum, comine_model_grads(p->model),
+                    comine_model_num_params(p->model), lr, momentum, weight_decay);
+    comine_sgd_step(be, p->head_weight, p->head_momentum, p->head_grad, (size_t)p->head.K * p->head.D, lr, momentum,
+                    weight_decay);
+}
