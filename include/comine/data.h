@@ -97,6 +97,8 @@ typedef struct comine_image {
 comine_status comine_image_decode(comine_image *img, const uint8_t *data, size_t size, const char *name);
 comine_status comine_image_load(comine_image *img, const char *path);
 void comine_image_free(comine_image *img);
+/* Read and decode sample i (messages name the sample); thread-safe. */
+comine_status comine_dataset_decode(const comine_dataset *ds, int i, comine_image *img);
 /* Encoders (for synth, pack and tests): PNG and JPEG (quality 1..100), atomically. */
 comine_status comine_image_save_png(const comine_image *img, const char *path);
 comine_status comine_image_encode_jpeg(const comine_image *img, int quality, uint8_t **data, size_t *size);

@@ -89,14 +89,8 @@ int comine_cmd_inspect(int argc, char **argv)
     char **bad_items = NULL;
     double t0 = comine_now(), last = t0;
     for (int i = 0; i < ds->n; i++) {
-        uint8_t *bytes;
-        size_t size;
         comine_image img = {0};
-        comine_status st = comine_dataset_read(ds, i, &bytes, &size);
-        if (st == COMINE_OK) {
-            st = comine_image_decode(&img, bytes, size, comine_dataset_sample_name(ds, i));
-            free(bytes);
-        }
+        comine_status st = comine_dataset_decode(ds, i, &img);
         if (st != COMINE_OK) {
             bad_items = comine_realloc(bad_items, sizeof(char *) * (bad + 1));
             bad_items[bad++] = comine_strdup(comine_last_error());

@@ -39,14 +39,8 @@ int comine_cmd_pack(int argc, char **argv)
     for (int i = 0; i < ds->n; i++) {
         keep[i] = true;
         if (no_check) continue;
-        uint8_t *bytes;
-        size_t size;
         comine_image img = {0};
-        comine_status st = comine_dataset_read(ds, i, &bytes, &size);
-        if (st == COMINE_OK) {
-            st = comine_image_decode(&img, bytes, size, comine_dataset_sample_name(ds, i));
-            free(bytes);
-        }
+        comine_status st = comine_dataset_decode(ds, i, &img);
         if (st != COMINE_OK) {
             fprintf(stderr, "comine pack: bad image: %s\n", comine_last_error());
             if (!strcmp(on_bad, "fail")) {

@@ -513,3 +513,14 @@ comine_status comine_people_load(comine_people *out, const char *path)
     if (st != COMINE_OK) comine_people_free(out);
     return st;
 }
+
+comine_status comine_dataset_decode(const comine_dataset *ds, int i, comine_image *img)
+{
+    uint8_t *data;
+    size_t size;
+    comine_status st = comine_dataset_read(ds, i, &data, &size);
+    if (st != COMINE_OK) return st;
+    st = comine_image_decode(img, data, size, comine_dataset_sample_name(ds, i));
+    free(data);
+    return st;
+}

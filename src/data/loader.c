@@ -102,14 +102,7 @@ static comine_status get_image(comine_loader *l, int index, comine_image *img, b
             return COMINE_OK;
         }
     }
-    uint8_t *data;
-    size_t size;
-    const char *name = comine_dataset_sample_name(l->ds, index);
-    comine_status st = comine_dataset_read(l->ds, index, &data, &size);
-    if (st == COMINE_OK) {
-        st = comine_image_decode(img, data, size, name);
-        free(data);
-    }
+    comine_status st = comine_dataset_decode(l->ds, index, img);
     if (st == COMINE_OK && l->cache) {
         /* Each sample is decoded by one worker per epoch, so this slot has one writer. */
         l->cache[index] = *img;
