@@ -5,8 +5,8 @@
  *  - embeddings of a list of images, written as NumPy .npy;
  *  - the noise report of a run (noise.csv): ranked suspects, a cleaned list, detection
  *    precision / recall / F1 and average precision against ground truth;
- *  - small readers for the trainer's outputs (metrics.jsonl, cos_epoch<E>.csv) and the
- *    run report (PLplot PNGs + index.html).
+ *  - small readers for the trainer's outputs (metrics.jsonl, cos_epoch<E>.csv), the
+ *    run report (PLplot PNGs + index.html) and line charts of tab-separated tables.
  * Metrics are pure functions of score arrays (no model needed); only comine_embed_files and
  * comine_verify_models run networks. */
 #ifndef COMINE_EVAL_H
@@ -148,7 +148,7 @@ double comine_jsonl_get(const comine_jsonl *j, int row, const char *key);
 typedef struct comine_cos_table {
     int n;
     int *index, *label, *truth;   /* truth -1 when unknown */
-    double *cos_a, *cos_b;        /* cos_b NAN when empty */
+    double *cos_a, *cos_b;        /* NAN when empty: no peer B, or the sample not seen that epoch */
     bool has_b;
 } comine_cos_table;
 comine_status comine_cos_load(comine_cos_table **out, const char *path);
@@ -157,6 +157,28 @@ void comine_cos_free(comine_cos_table *c);
 /* The run report: PNG plots (when built with PLplot) and index.html in out_dir.
  * plots_made (may be NULL) gets the number of PNGs written. */
 comine_status comine_report_write(const char *run_dir, const char *out_dir, int *plots_made);
+/* Built with PLplot and its pngcairo driver is installed: PNG charts can be drawn. */
 bool comine_report_have_plots(void);
+
+/* ---- line charts of a table ------------------------------------------------------------ */
+#define COMINE_PLOT_MAX_SERIES 8
+typedef struct comine_plot_spec {
+    const char *table;            /* tab-separated; the first line names the columns; blank and '#' lines ignored */
+    const char *x, *y;            /* numeric columns */
+    const char *err;              /* numeric column (>= 0): bars from y - err to y + err; NULL: none */
+    const char *group;            /* column whose distinct values (first-seen order) are the series, each with a
+                                     legend entry; NULL: one series, no legend */
+    const char *out;              /* the PNG (its folder is made; written through a temp file) */
+    const char *title;            /* NULL: none */
+    const char *xlabel, *ylabel;  /* NULL: the column names */
+    double ymin, ymax;            /* the y range when both are finite (ymin < ymax); NAN: from the data */
+} comine_plot_spec;
+/* A line chart (pngcairo) of y against x: the points of each series sorted by x, joined by a
+ * line, with error bars when spec->err.  Errors name the table and, where it applies, the line
+ * and column: a missing or empty file, an unknown column (the available ones listed), a value
+ * that is not a finite number, a row with another field count than the header, more than
+ * COMINE_PLOT_MAX_SERIES series, no data rows; the table is checked before plots are known to
+ * be available (comine_report_have_plots), so a bad table is reported either way. */
+comine_status comine_plot_table(const comine_plot_spec *spec);
 
 #endif

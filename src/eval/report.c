@@ -1,8 +1,9 @@
 /* report.c: the report of a training run folder: PNG plots drawn with PLplot's C API
  * (pngcairo) of the per-epoch metrics (metrics.jsonl) and of the cos(theta_y) histograms of
  * clean and noisy samples (cos_epoch<E>.csv), plus index.html with the plots and the tables.
- * PLplot keeps global state, so one plot is drawn at a time under a mutex; without PLplot
- * (COMINE_HAVE_PLPLOT undefined) only index.html is written. */
+ * PLplot keeps global state, so one plot is drawn at a time under comine_plot_lock (the
+ * helpers shared with plot.c are in plot_impl.h); without PLplot (COMINE_HAVE_PLPLOT
+ * undefined) only index.html is written. */
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
@@ -12,10 +13,7 @@
 #include <unistd.h>
 
 #include "comine/eval.h"
-
-#ifdef COMINE_HAVE_PLPLOT
-#include <plplot.h>
-#endif
+#include "eval/plot_impl.h"
 
 typedef struct series { const char *key, *label; } series;
 
@@ -33,115 +31,6 @@ typedef struct report {
     plot_entry plots[64];
     int n_plots;
 } report;
-
-#ifdef COMINE_HAVE_PLPLOT
-static pthread_mutex_t plot_lock = PTHREAD_MUTEX_INITIALIZER;
-static int have_pngcairo = -1;  /* unknown until first asked */
-#endif
-
-/* Built with PLplot and its pngcairo driver is installed (plinit would otherwise ask for a
- * device on stdin). */
-bool comine_report_have_plots(void)
-{
-#ifdef COMINE_HAVE_PLPLOT
-    pthread_mutex_lock(&plot_lock);
-    if (have_pngcairo < 0) {
-        const char *menu[128], *devs[128];
-        const char **pm = menu, **pd = devs;
-        int n = 128;
-        plgDevs(&pm, &pd, &n);
-        have_pngcairo = 0;
-        for (int i = 0; i < n; i++)
-            if (devs[i] && !strcmp(devs[i], "pngcairo")) have_pngcairo = 1;
-    }
-    bool ok = have_pngcairo == 1;
-    pthread_mutex_unlock(&plot_lock);
-    return ok;
-#else
-    return false;
-#endif
-}
-
-#ifdef COMINE_HAVE_PLPLOT
-
-/* cmap0: 0 background white, 1 axes black, then the series colours. */
-static void plot_begin(const char *tmp_path)
-{
-    static const PLINT r[] = {255, 0, 31, 255, 44, 214, 148, 127, 23};
-    static const PLINT g[] = {255, 0, 119, 127, 160, 39, 103, 127, 190};
-    static const PLINT b[] = {255, 0, 180, 14, 44, 40, 189, 127, 207};
-    plsdev("pngcairo");
-    plsfnam(tmp_path);
-    plspage(0, 0, 900, 560, 0, 0);
-    plscmap0(r, g, b, 9);
-    plinit();
-    plschr(0, 0.9);
-}
-
-static void plot_frame(double xmin, double xmax, double ymin, double ymax, const char *xl, const char *yl,
-                       const char *title)
-{
-    pladv(0);
-    plvpor(0.09, 0.97, 0.11, 0.92);
-    plwind(xmin, xmax, ymin, ymax);
-    plcol0(7);
-    plwidth(0.5);
-    plbox("g", 0, 0, "g", 0, 0);
-    plcol0(1);
-    plwidth(1.0);
-    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
-    pllab(xl, yl, title);
-}
-
-/* The legend in the top right corner, or the bottom right one when `bottom`. */
-static void plot_legend(int n, const char *const *labels, const PLINT *colors, bool bottom)
-{
-    PLINT opt[8], tcol[8], lsty[8];
-    PLFLT lw[8];
-    for (int i = 0; i < n; i++) {
-        opt[i] = PL_LEGEND_LINE;
-        tcol[i] = 1;
-        lsty[i] = 1;
-        lw[i] = 2.0;
-    }
-    PLFLT w, h;
-    pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_RIGHT | (bottom ? PL_POSITION_BOTTOM : PL_POSITION_TOP) |
-             PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 0, 1, 1, 0, 0, n, opt, 1.0, 0.9, 2.0, 0.0, tcol, labels, NULL,
-             NULL, NULL, NULL, colors, lsty, lw, NULL, NULL, NULL, NULL);
-}
-
-/* Move the finished temp PNG into place. */
-static bool plot_end(const char *tmp_path, const char *path)
-{
-    plend();
-    if (!comine_path_exists(tmp_path)) return false;
-    if (rename(tmp_path, path)) {
-        unlink(tmp_path);
-        return false;
-    }
-    return true;
-}
-
-static void range_pad(double *lo, double *hi)
-{
-    if (!(*hi > *lo)) {
-        double c = *lo;
-        *lo = c - (fabs(c) > 0 ? 0.1 * fabs(c) : 0.5);
-        *hi = c + (fabs(c) > 0 ? 0.1 * fabs(c) : 0.5);
-        return;
-    }
-    double pad = 0.05 * (*hi - *lo);
-    *lo -= pad;
-    *hi += pad;
-}
-
-/* Raise the top of the y range so that a legend of n lines sits above the data. */
-static void legend_room(double lo, double *hi, int n)
-{
-    double room = 0.06 + 0.055 * n;
-    *hi = lo + (*hi - lo) / (1.0 - room);
-}
-#endif
 
 static char *out_path(const char *dir, const char *file)
 {
@@ -178,16 +67,16 @@ static bool plot_series(report *r, const char *file, const char *title, const ch
         ymin = -0.02;
         ymax = 1.02;
     } else {
-        range_pad(&ymin, &ymax);
-        legend_room(ymin, &ymax, ns);
+        comine_plot_range_pad(&ymin, &ymax);
+        comine_plot_legend_room(ymin, &ymax, ns);
     }
     PLFLT *x = comine_malloc((size_t)j->n_rows * sizeof(PLFLT)), *y = comine_malloc((size_t)j->n_rows * sizeof(PLFLT));
     const char *labels[8];
     PLINT colors[8];
     int nl = 0;
-    pthread_mutex_lock(&plot_lock);
-    plot_begin(tmp);
-    plot_frame(xmin, xmax, ymin, ymax, "epoch", ylabel, title);
+    pthread_mutex_lock(&comine_plot_lock);
+    comine_plot_begin(tmp);
+    comine_plot_frame(xmin, xmax, ymin, ymax, "epoch", ylabel, title);
     for (int k = 0; k < ns && nl < 8; k++) {
         int any = 0;
         PLINT col = 2 + k % 7;
@@ -212,9 +101,9 @@ static bool plot_series(report *r, const char *file, const char *title, const ch
         }
     }
     plwidth(1.0);
-    plot_legend(nl, labels, colors, whole);
-    bool ok = plot_end(tmp, path);
-    pthread_mutex_unlock(&plot_lock);
+    comine_plot_legend(nl, labels, colors, whole);
+    bool ok = comine_plot_end(tmp, path);
+    pthread_mutex_unlock(&comine_plot_lock);
     free(x);
     free(y);
     free(tmp);
@@ -270,11 +159,11 @@ static bool plot_hist(report *r, const cos_file *cf, bool peer_b)
     const char *labels[3];
     PLINT colors[3];
     int nl = 0;
-    pthread_mutex_lock(&plot_lock);
-    plot_begin(tmp);
+    pthread_mutex_lock(&comine_plot_lock);
+    comine_plot_begin(tmp);
     double top = ymax * 1.05;
-    legend_room(0.0, &top, nl_groups);
-    plot_frame(-1.0, 1.0, 0.0, top, "cos(#gh#dy#u)", "fraction of the group", title);
+    comine_plot_legend_room(0.0, &top, nl_groups);
+    comine_plot_frame(-1.0, 1.0, 0.0, top, "cos(#gh#dy#u)", "fraction of the group", title);
     for (int g = 0; g < 3; g++) {
         if (!total[g]) continue;
         PLINT col = g == 0 ? 4 : (g == 1 ? 5 : 7);
@@ -294,9 +183,9 @@ static bool plot_hist(report *r, const cos_file *cf, bool peer_b)
         colors[nl++] = col;
     }
     plwidth(1.0);
-    plot_legend(nl, labels, colors, false);
-    bool ok = plot_end(tmp, path);
-    pthread_mutex_unlock(&plot_lock);
+    comine_plot_legend(nl, labels, colors, false);
+    bool ok = comine_plot_end(tmp, path);
+    pthread_mutex_unlock(&comine_plot_lock);
     free(tmp);
     free(path);
     if (ok && r->n_plots < 64) {

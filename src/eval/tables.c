@@ -200,7 +200,7 @@ comine_status comine_cos_load(comine_cos_table **out, const char *path)
         double ca, cb;
         if (!field_int(f[0], &index) || !field_int(f[1], &label) ||
             (f[2][0] && (!field_int(f[2], &truth) || truth < 0 || truth > 2)) || !field_double(f[3], &ca) ||
-            !f[3][0] || !field_double(f[4], &cb)) {
+            !field_double(f[4], &cb)) {
             st = comine_fail(COMINE_ERR_FORMAT, "%s:%d: bad number", path, r.line);
             goto fail;
         }
@@ -217,7 +217,7 @@ comine_status comine_cos_load(comine_cos_table **out, const char *path)
         c->truth[c->n] = (int)truth;
         c->cos_a[c->n] = ca;
         c->cos_b[c->n] = cb;
-        if (!isnan(cb)) c->has_b = true;
+        if (!isnan(cb)) c->has_b = true;  /* an empty field (NaN): not seen in that epoch */
         c->n++;
     }
     free(data);

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# run.sh: the LFW experiment of docs/EXPERIMENTS.md, from scratch, resumable.
+#
+#   experiments/run.sh [options] [STAGE...]
+#
+# Stages (default: data main val table):
+#   data   the noisy training lists (0%, 20%, 40%: half label flips, half outliers) and the
+#          validation split (training identities only)
+#   main   the table: every mode x noise rate x seed, trained, verified on pairsDevTest, and
+#          scored for noise detection
+#   val    the hyper-parameter study on the validation split (never on pairsDevTest)
+#   table  results/table.md, results/summary.tsv, plots
+#
+# Options:
+#   --work DIR     where runs and results go (default runs/experiments)
+#   --lfw DIR      the LFW folder (default ../shared/data/lfw112, or $COMINE_LFW)
+#   --seeds "S.."  training seeds (default "1 2 3")
+#   --jobs N       runs at a time, each on one thread (default: the number of cores)
+#   --epochs N     epochs of every run (default 24)
+#   --only REGEX   main/val: only the runs whose name matches (e.g. 'n40_')
+#
+# A finished run leaves RUN/result.tsv and is skipped next time; an interrupted one is
+# continued from its checkpoint (`comine train --resume`).  Each run's log is RUN.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+work=runs/experiments
+lfw=${COMINE_LFW:-../shared/data/lfw112}
+seeds="1 2 3"
+jobs=$(nproc 2>/dev/null || echo 2)
+epochs=24
+only=""
+stages=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --work) work=$2; shift 2 ;;
+    --lfw) lfw=$2; shift 2 ;;
+    --seeds) seeds=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    data|main|val|table) stages+=("$1"); shift ;;
+    *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ ${#stages[@]} -gt 0 ] || stages=(data main val table)
+
+if [ ! -f "$lfw/lists/pairsDevTest.txt" ] || [ ! -d "$lfw/images" ]; then
+  echo "run.sh: no LFW at '$lfw' (expected images/ and lists/pairsDevTest.txt); set --lfw or COMINE_LFW" >&2
+  exit 2
+fi
+
+bin=${COMINE_BIN:-$root/build/release/comine}
+if [ -z "${COMINE_BIN:-}" ]; then
+  scripts/deps.sh
+  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target comine >/dev/null
+fi
+mkdir -p "$work/data" "$work/runs" "$work/results"
+data=$work/data
+images=$lfw/images
+pairs=$lfw/lists/pairsDevTest.txt
+
+# The common training set-up: METHOD.md's PyTorch reference run.
+common=(--net iresnet18 --width 0.25 --input 64 --batch 64 --epochs "$epochs" --lr 0.1 --lr-schedule cosine
+        --warmup 1 --s 32 --m 0.5 --fallback easy --tk 5 --threads 1 --loader-threads 1 --quiet)
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# ---- data ----------------------------------------------------------------------------------
+# Training identities: DevTrain people with >= 5 images, at most 60 each (298 people, 3,678
+# images); outliers are images of the DevTrain people with fewer than 5 images.  The noisy sets
+# use one data seed, so every training seed sees the same noisy labels.
+# The validation split: every 6th training identity (in the people file's order) is held out,
+# its images (clean) make verification pairs; the other identities, noised at 40%, train.
+stage_data() {
+  local people=$lfw/lists/peopleDevTrain.txt
+  for n in 0 20 40; do
+    local f; f=$(awk -v n="$n" 'BEGIN { printf "%.2f", n / 200 }')
+    [ -s "$data/train_n$n.txt" ] && continue
+    "$bin" corrupt --data "$images" --people "$people" --min-per-id 5 --max-per-id 60 \
+      --flip "$f" --outlier "$f" --seed 1 --out "$data/train_n$n.txt.tmp"
+    mv "$data/train_n$n.txt.tmp" "$data/train_n$n.txt"
+  done
+  if [ ! -s "$data/val_pairs.txt" ]; then
+    # people with >= 5 images in the order of the people file; every 6th is a validation identity
+    awk 'NR > 1 && $2 >= 5 { k++; if (k % 6 == 0) print > "'"$data/people_val.body"'"; else print > "'"$data/people_fit.body"'" }
+         NR > 1 && $2 < 5 { print > "'"$data/people_fit.body"'" }' "$people"
+    for s in val fit; do
+      { wc -l < "$data/people_$s.body" | tr -d ' '; cat "$data/people_$s.body"; } > "$data/people_$s.txt"
+      rm "$data/people_$s.body"
+    done
+    "$bin" corrupt --data "$images" --people "$data/people_fit.txt" --min-per-id 5 --max-per-id 60 \
+      --flip 0.2 --outlier 0.2 --seed 1 --out "$data/fit_n40.txt"
+    "$bin" corrupt --data "$images" --people "$data/people_val.txt" --min-per-id 5 --max-per-id 60 \
+      --seed 1 --out "$data/val.txt"
+    "$bin" pairs --data "$data/val.txt" --pairs 600 --seed 1 --out "$data/val_pairs.txt.tmp"
+    mv "$data/val_pairs.txt.tmp" "$data/val_pairs.txt"
+  fi
+}
+
+# ---- one run --------------------------------------------------------------------------------
+# run_one NAME DATA PAIRS PAIRS_ROOT NOISE MODE SEED [train options...]
+# Trains (or resumes), verifies peer A and, with two peers, A+B, scores detection, and writes
+# RUN/result.tsv: name noise mode seed acc_a std_a acc_ab std_ab precision recall f1 train_s
+run_one() {
+  local name=$1 list=$2 vpairs=$3 vroot=$4 noise=$5 mode=$6 seed=$7
+  shift 7
+  local dir=$work/runs/$name
+  [ -s "$dir/result.tsv" ] && return 0
+  local logf=$work/runs/$name.log
+  if [ ! -f "$dir/trained" ]; then
+    if [ -f "$dir/checkpoint.bin" ]; then
+      log "resume $name"
+      "$bin" train --resume "$dir" >> "$logf" 2>&1 || { log "FAILED $name (see $logf)"; return 1; }
+    else
+      log "start  $name"
+      rm -rf "$dir"
+      "$bin" train --data "$list" --out "$dir" --mode "$mode" --seed "$seed" "${common[@]}" "$@" > "$logf" 2>&1 ||
+        { log "FAILED $name (see $logf)"; return 1; }
+    fi
+    touch "$dir/trained"
+  fi
+  local a ab="-	-" det="-	-	-"
+  a=$("$bin" eval --model "$dir/peer_a.model" --pairs "$vpairs" --root "$vroot" --threads 1 --decode-threads 1 --json |
+      sed -n 's/.*"accuracy": *\([0-9.]*\).*"accuracy_std": *\([0-9.]*\).*/\1\t\2/p')
+  if [ -f "$dir/peer_b.model" ]; then
+    ab=$("$bin" eval --model "$dir/peer_a.model" --model "$dir/peer_b.model" --pairs "$vpairs" --root "$vroot" \
+         --threads 1 --decode-threads 1 --json |
+         sed -n 's/.*"accuracy": *\([0-9.]*\).*"accuracy_std": *\([0-9.]*\).*/\1\t\2/p')
+  fi
+  if [ "$mode" != arcface ] && [ "$mode" != oracle ] && [ "$noise" != 0 ]; then
+    det=$("$bin" clean --run "$dir" --out "$dir/cleaned.txt" --top 0 |
+          sed -n 's/.*precision \([0-9.]*\) recall \([0-9.]*\) F1 \([0-9.]*\).*/\1\t\2\t\3/p' | head -1)
+  fi
+  local secs
+  secs=$(sed -n 's/.*"seconds": *\([0-9.]*\).*/\1/p' "$dir/metrics.jsonl" | awk '{ s += $1 } END { printf "%.0f", s }')
+  if [ -z "$a" ] || [ -z "$ab" ] || [ -z "$det" ]; then log "FAILED $name: evaluation gave no figure"; return 1; fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$noise" "$mode" "$seed" "$a" "$ab" "$det" "$secs" > "$dir/result.tsv.tmp"
+  mv "$dir/result.tsv.tmp" "$dir/result.tsv"
+  log "done   $name: $(cut -f5- "$dir/result.tsv" | tr '\t' ' ')"
+}
+
+# Runs the queued jobs (lines: run_one arguments) $jobs at a time, in order.
+queue=()
+enqueue() { local IFS=$'\x1f'; queue+=("$*"); }
+drain() {
+  local failed=0 item
+  for item in "${queue[@]}"; do
+    local IFS=$'\x1f'
+    # shellcheck disable=SC2086
+    set -- $item
+    unset IFS
+    if [ -n "$only" ] && ! [[ $1 =~ $only ]]; then continue; fi
+    [ -s "$work/runs/$1/result.tsv" ] && continue
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || failed=1; done
+    run_one "$@" &
+  done
+  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=1; done
+  queue=()
+  return $failed
+}
+
+# tau: the drop rate after warm-up is the noise rate (the paper's setting: the rate is taken as
+# known); on clean data a user who does not know would still drop some: 0.1.
+tau_for() { case "$1" in 0) echo 0.1 ;; 20) echo 0.2 ;; 40) echo 0.4 ;; esac; }
+
+# The order is the order of importance: METHOD.md's reference (40%) first, then 0%, then 20%.
+stage_main() {
+  local n mode s
+  for n in 40 0 20; do
+    local modes="arcface comining coteach oracle nld"
+    [ "$n" = 40 ] && modes="$modes self"
+    [ "$n" = 0 ] && modes="arcface comining coteach nld"   # oracle on clean data is arcface
+    for s in $seeds; do
+      for mode in $modes; do
+        enqueue "n${n}_${mode}_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" "$mode" "$s" --tau "$(tau_for "$n")"
+      done
+    done
+  done
+  drain
+}
+
+# The validation study: what the defaults could change, at 40% noise, one seed, scored on the
+# validation pairs.  Each line is a run name and its options.
+stage_val() {
+  local s=1
+  while read -r name mode opts; do
+    [ -n "$name" ] || continue
+    # shellcheck disable=SC2086
+    enqueue "val_${name}" "$data/fit_n40.txt" "$data/val_pairs.txt" "$data" 40 "$mode" "$s" $opts
+  done <<'EOF'
+arcface           arcface  --tau 0.4
+coteach           coteach  --tau 0.4
+comining_margin   comining --tau 0.4 --reweight margin --dm 0.2
+comining_weight   comining --tau 0.4 --reweight weight --w 2
+comining_tau30    comining --tau 0.3 --reweight margin --dm 0.2
+comining_m02      comining --tau 0.4 --reweight margin --dm 0.2 --m 0.2
+EOF
+  drain
+}
+
+# ---- table ----------------------------------------------------------------------------------
+stage_table() {
+  local res=$work/results
+  cat "$work"/runs/*/result.tsv 2>/dev/null | sort > "$res/all.tsv" || true
+  if [ ! -s "$res/all.tsv" ]; then echo "run.sh: no finished runs yet" >&2; return 0; fi
+  { printf 'name\tnoise\tmode\tseed\tacc_a\tstd_a\tacc_ab\tstd_ab\tprecision\trecall\tf1\ttrain_s\n'
+    cat "$res/all.tsv"; } > "$res/runs.tsv"
+  # mean and standard deviation (over seeds) per (noise, mode); '-' where a figure does not apply
+  awk -F'\t' '
+    function add(key, col, v) { if (v != "-") { S[key, col] += v; Q[key, col] += v * v; N[key, col]++ } }
+    function ms(key, col,   m, v) {
+      if (!N[key, col]) return "-\t-"
+      m = S[key, col] / N[key, col]; v = Q[key, col] / N[key, col] - m * m
+      return sprintf("%.4f\t%.4f", m, N[key, col] > 1 ? sqrt(v > 0 ? v * N[key, col] / (N[key, col] - 1) : 0) : 0)
+    }
+    $1 !~ /^val_/ {
+      key = $2 SUBSEP $3
+      if (!(key in seen)) { seen[key] = 1; order[++k] = key }
+      runs[key]++; secs[key] += $12
+      add(key, "a", $5); add(key, "ab", $7); add(key, "p", $9); add(key, "r", $10); add(key, "f", $11)
+    }
+    END {
+      print "noise\tmode\tseeds\tacc_a\tacc_a_std\tacc_ab\tacc_ab_std\tprecision\tprecision_std\trecall\trecall_std\tf1\tf1_std\ttrain_min"
+      for (i = 1; i <= k; i++) {
+        split(order[i], p, SUBSEP)
+        printf "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f\n", p[1], p[2], runs[order[i]], ms(order[i], "a"), ms(order[i], "ab"),
+               ms(order[i], "p"), ms(order[i], "r"), ms(order[i], "f"), secs[order[i]] / 60
+      }
+    }' "$res/all.tsv" | sort -t$'\t' -k1,1n -k2,2 > "$res/summary.tsv.body"
+  { head -1 "$res/summary.tsv.body" | grep '^noise' || true; grep -v '^noise' "$res/summary.tsv.body"; } > "$res/summary.tsv"
+  rm -f "$res/summary.tsv.body"
+  awk -F'\t' 'NR == 1 {
+      print "| noise | mode | seeds | DevTest peer A | DevTest A+B | detection P | R | F1 | train min (sum) |"
+      print "|---|---|---|---|---|---|---|---|---|"; next }
+    function pm(m, s) { return m == "-" ? "-" : sprintf("%.1f +- %.1f", 100 * m, 100 * s) }
+    function pr(m, s) { return m == "-" ? "-" : sprintf("%.3f +- %.3f", m, s) }
+    { printf "| %s%% | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, pm($4, $5), pm($6, $7), pr($8, $9),
+             pr($10, $11), pr($12, $13), $14 }' "$res/summary.tsv" > "$res/table.md"
+  # the validation study, one line per run
+  { echo "| validation run | val peer A | val A+B | detection P | R | F1 |"; echo "|---|---|---|---|---|---|"
+    awk -F'\t' '$1 ~ /^val_/ { printf "| %s | %.1f | %s | %s | %s | %s |\n", substr($1, 5), 100 * $5,
+                 $7 == "-" ? "-" : sprintf("%.1f", 100 * $7), $9, $10, $11 }' "$res/all.tsv"; } > "$res/validation.md"
+  # plots: accuracy vs noise per mode (peer A, and A+B for the two-peer modes); histograms
+  if "$bin" plot --help >/dev/null 2>&1; then
+    "$bin" plot --table "$res/summary.tsv" --x noise --y acc_a --err acc_a_std --group mode \
+      --title "LFW DevTest: one network (peer A)" --xlabel "noise rate (%)" --ylabel "verification accuracy" \
+      --out "$res/accuracy_vs_noise.png" || true
+    awk -F'\t' 'NR == 1 || $6 != "-"' "$res/summary.tsv" > "$res/summary_ab.tsv"
+    "$bin" plot --table "$res/summary_ab.tsv" --x noise --y acc_ab --err acc_ab_std --group mode \
+      --title "LFW DevTest: two peers (A+B)" --xlabel "noise rate (%)" --ylabel "verification accuracy" \
+      --out "$res/accuracy_vs_noise_ab.png" || true
+  fi
+  local r
+  for r in n40_arcface_s1 n40_coteach_s1 n40_comining_s1; do
+    [ -s "$work/runs/$r/result.tsv" ] || continue
+    "$bin" report --run "$work/runs/$r" --out "$work/runs/$r/report" >/dev/null || continue
+    local last; last=$(ls "$work/runs/$r"/report/cos_epoch*_a.png 2>/dev/null | sort -V | tail -1)
+    [ -n "$last" ] && cp "$last" "$res/cos_hist_${r}.png"
+  done
+  log "table: $res/table.md ($(($(wc -l < "$res/table.md") - 2)) rows), $res/validation.md"
+  cat "$res/table.md"
+}
+
+status=0
+for st in "${stages[@]}"; do
+  log "stage $st"
+  "stage_$st" || status=1
+done
+exit $status
