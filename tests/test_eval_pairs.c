@@ -170,13 +170,19 @@ int main(void)
     }
     /* cos csv and metrics.jsonl */
     {
-        write_text("cos_epoch4.csv", "index,label,truth,cos_a,cos_b\n0,1,0,0.5,\n1,2,,-0.25,\n");
+        /* row 2: a sample the epoch did not reach (its batch was dropped): both fields empty */
+        write_text("cos_epoch4.csv", "index,label,truth,cos_a,cos_b\n0,1,0,0.5,\n1,2,,-0.25,\n2,2,0,,\n");
         char *f = tpath("cos_epoch4.csv");
         comine_cos_table *c;
         comine_status st = comine_cos_load(&c, f);
-        FX_EXPECT(!st && c->n == 2 && !c->has_b && c->truth[1] == -1 && c->cos_a[1] == -0.25, "cos csv parsed wrong");
+        FX_EXPECT(!st && c->n == 3 && !c->has_b && c->truth[1] == -1 && c->cos_a[1] == -0.25 && isnan(c->cos_a[2]),
+                  "cos csv parsed wrong");
         if (!st) comine_cos_free(c);
-        printf("%s cos_epoch csv (single peer)\n", st ? "FAIL" : "ok  ");
+        printf("%s cos_epoch csv (single peer, a sample not seen)\n", st ? "FAIL" : "ok  ");
+        write_text("cos_epoch4.csv", "index,label,truth,cos_a,cos_b\n0,1,0,0.5,\n1,2,,x,\n");
+        st = comine_cos_load(&c, f);
+        FX_EXPECT(st && strstr(comine_last_error(), ":3:"), "a bad cos value must fail naming line 3");
+        printf("%s bad cos csv -> %s\n", st ? "ok  " : "FAIL", st ? comine_last_error() : "(accepted)");
         free(f);
         write_text("m.jsonl", "{\"epoch\": 0, \"loss_a\": 2.5, \"loss_b\": null}\n\n"
                               "{\"epoch\":1,\"loss_a\":1.5e0,\"det_f1\":0.75, \"mode\": \"comining\"}\n");
