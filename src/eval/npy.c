@@ -1,6 +1,7 @@
 /* npy.c: NumPy .npy version 1.0 writer for float32 matrices (what `comine embed` writes):
  * magic, version 1.0, u16 header length, the header dict padded with spaces to a 64-byte
  * boundary and ending in '\n', then the little-endian float32 data, row-major. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,8 +35,9 @@ comine_status comine_npy_write_f32(const char *path, const float *data, int rows
     COMINE_ASSERT(*(const uint8_t *)&probe == 1);
     if (ok && n) ok = fwrite(data, sizeof(float), n, af.fp) == n;
     if (!ok) {
+        int err = errno;
         comine_atomic_abort(&af);
-        return comine_fail(COMINE_ERR_IO, "%s: write failed", path);
+        return comine_fail(COMINE_ERR_IO, "%s: write failed: %s", path, strerror(err ? err : EIO));
     }
     return comine_atomic_commit(&af);
 }
