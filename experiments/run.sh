@@ -21,7 +21,9 @@
 #
 # A finished run leaves RUN/result.tsv and is skipped next time; an interrupted one is
 # continued from its checkpoint (`comine train --resume`).  Each run's log is RUN.log.
+# (The whole script is one block, read before it runs: editing it during a run is safe.)
 set -euo pipefail
+{
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -254,7 +256,20 @@ stage_table() {
       --title "LFW DevTest: two peers (A+B)" --xlabel "noise rate (%)" --ylabel "verification accuracy" \
       --out "$res/accuracy_vs_noise_ab.png" || true
   fi
-  local r
+  # detection F1 of the noisy set N per epoch, 40% noise, seed 1, one line per mode
+  local r m
+  { printf 'mode\tepoch\tf1\tprecision\trecall\n'
+    for m in self nld coteach comining; do
+      r=$work/runs/n40_${m}_s1/metrics.jsonl
+      [ -s "$work/runs/n40_${m}_s1/result.tsv" ] || continue
+      sed -n 's/.*"epoch": *\([0-9]*\).*"det_precision": *\([0-9.e-]*\), *"det_recall": *\([0-9.e-]*\), *"det_f1": *\([0-9.e-]*\).*/\1\t\4\t\2\t\3/p' "$r" |
+        awk -v m="$m" '{ print m "\t" $0 }'
+    done; } > "$res/detection_n40_s1.tsv"
+  if [ "$(wc -l < "$res/detection_n40_s1.tsv")" -gt 1 ] && "$bin" plot --help >/dev/null 2>&1; then
+    "$bin" plot --table "$res/detection_n40_s1.tsv" --x epoch --y f1 --group mode --ymin 0 --ymax 1 \
+      --title "40% noise, seed 1: F1 of the dropped set N per epoch" --xlabel "epoch" --ylabel "F1 against the truth" \
+      --out "$res/detection_f1_n40_s1.png" || true
+  fi
   for r in n40_arcface_s1 n40_coteach_s1 n40_comining_s1; do
     [ -s "$work/runs/$r/result.tsv" ] || continue
     "$bin" report --run "$work/runs/$r" --out "$work/runs/$r/report" >/dev/null || continue
@@ -271,3 +286,4 @@ for st in "${stages[@]}"; do
   "stage_$st" || status=1
 done
 exit $status
+}
