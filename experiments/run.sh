@@ -24,11 +24,13 @@
 # (The whole script is one block, read before it runs: editing it during a run is safe.)
 set -euo pipefail
 {
+caller=$PWD
 cd "$(dirname "$0")/.."
 root=$PWD
+abs() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$caller" "$1" ;; esac; }
 
-work=runs/experiments
-lfw=${COMINE_LFW:-../shared/data/lfw112}
+work=$root/runs/experiments
+lfw=$(abs "${COMINE_LFW:-$root/../shared/data/lfw112}")
 seeds="1 2 3"
 jobs=$(nproc 2>/dev/null || echo 2)
 epochs=24
@@ -36,8 +38,8 @@ only=""
 stages=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --work) work=$2; shift 2 ;;
-    --lfw) lfw=$2; shift 2 ;;
+    --work) work=$(abs "$2"); shift 2 ;;
+    --lfw) lfw=$(abs "$2"); shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
@@ -54,7 +56,7 @@ if [ ! -f "$lfw/lists/pairsDevTest.txt" ] || [ ! -d "$lfw/images" ]; then
   exit 2
 fi
 
-bin=${COMINE_BIN:-$root/build/release/comine}
+bin=$(abs "${COMINE_BIN:-$root/build/release/comine}")
 if [ -z "${COMINE_BIN:-}" ]; then
   scripts/deps.sh
   cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -149,7 +151,7 @@ run_one() {
 queue=()
 enqueue() { local IFS=$'\x1f'; queue+=("$*"); }
 drain() {
-  local failed=0 item
+  local failed=0 item pid pids=()
   for item in "${queue[@]}"; do
     local IFS=$'\x1f'
     # shellcheck disable=SC2086
@@ -157,10 +159,11 @@ drain() {
     unset IFS
     if [ -n "$only" ] && ! [[ $1 =~ $only ]]; then continue; fi
     [ -s "$work/runs/$1/result.tsv" ] && continue
-    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || failed=1; done
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
     run_one "$@" &
+    pids+=($!)
   done
-  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=1; done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done   # bash keeps each status
   queue=()
   return $failed
 }
@@ -283,7 +286,12 @@ stage_table() {
 status=0
 for st in "${stages[@]}"; do
   log "stage $st"
-  "stage_$st" || status=1
+  # a subshell outside any || list, so that set -e holds inside the stage
+  set +e
+  ( set -e; "stage_$st" )
+  rc=$?
+  set -e
+  [ $rc -eq 0 ] || { log "stage $st failed"; status=1; }
 done
 exit $status
 }
