@@ -114,6 +114,12 @@ void comine_image_box_to_input(float *out, const comine_image *img, float x0, fl
  * (a fixed number of draws whatever the options, so the stream does not depend on them). */
 void comine_image_augment_to_input(float *out, const comine_image *img, int size, bool flip, float jitter,
                                    comine_rng *rng);
+/* The loader's fast path: when `data` is a YCbCr (4:4:4, 4:2:2, 4:2:0) or grayscale JPEG of
+ * exactly size x size, decode it straight to the network input, the same floats as
+ * comine_image_decode + comine_image_to_input, and set *done; otherwise *done is false and out
+ * is untouched (use the general path).  A bad JPEG fails as comine_image_decode fails. */
+comine_status comine_image_jpeg_to_input(float *out, bool *done, const uint8_t *data, size_t bytes,
+                                         const char *name, int size, bool flip);
 /* True when the bytes start like an image comine decodes (JPEG, PNG, PGM/PPM). */
 bool comine_image_sniff(const uint8_t *data, size_t size);
 /* True when the file name has an image extension (.jpg .jpeg .png .pgm .ppm .pnm, any case). */

@@ -1,7 +1,8 @@
 /* image.c: image decoding (JPEG through TurboJPEG, PNG through libpng's simplified API,
  * binary and text PGM/PPM), the PNG and JPEG encoders, and the conversion of an image
  * to the network input: a separable resampler (area weights when shrinking, bilinear with
- * half-pixel centres when growing) over a source box, optional mirror, (x - 127.5) / 128.
+ * half-pixel centres when growing) over a source box, optional mirror, (x - 127.5) / 128,
+ * and the loader's fast path for JPEGs already at the input size (YUV planes straight to floats).
  * Every decoder reports a bad image through comine_fail with the caller's name for it;
  * none of them trusts a size field before checking it against the bytes present. */
 #include "comine/data.h"
@@ -66,20 +67,32 @@ static comine_status jpeg_fail(tjhandle tj, const char *name, const char *what)
     return st;
 }
 
-static comine_status decode_jpeg(comine_image *img, const uint8_t *data, size_t size, const char *name)
+/* The header checks every JPEG decode starts with; on success *tj is this thread's decoder. */
+static comine_status jpeg_header(tjhandle *tj_out, int *w, int *h, int *subsamp, int *colorspace, const uint8_t *data,
+                                 size_t size, const char *name)
 {
     tjhandle tj = thread_decoder();
+    *tj_out = tj;
     if (!tj) return comine_fail(COMINE_ERR_NOMEM, "%s: cannot create a JPEG decoder", name);
-    int w = 0, h = 0, subsamp = 0, colorspace = 0;
-    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsamp, &colorspace) != 0)
+    *w = *h = *subsamp = *colorspace = 0;
+    if (tjDecompressHeader3(tj, data, (unsigned long)size, w, h, subsamp, colorspace) != 0)
         return jpeg_fail(tj, name, "corrupt JPEG header");
-    if (w <= 0 || h <= 0) return jpeg_fail(tj, name, "corrupt JPEG header: no image frame");
-    if (!size_ok(w, h)) {
+    if (*w <= 0 || *h <= 0) return jpeg_fail(tj, name, "corrupt JPEG header: no image frame");
+    if (!size_ok(*w, *h)) {
         thread_decoder_drop();
-        return comine_fail(COMINE_ERR_FORMAT, "%s: JPEG size %dx%d out of range", name, w, h);
+        return comine_fail(COMINE_ERR_FORMAT, "%s: JPEG size %dx%d out of range", name, *w, *h);
     }
-    if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
+    if (*colorspace == TJCS_CMYK || *colorspace == TJCS_YCCK)
         return comine_fail(COMINE_ERR_FORMAT, "%s: CMYK JPEG is not supported", name);
+    return COMINE_OK;
+}
+
+static comine_status decode_jpeg(comine_image *img, const uint8_t *data, size_t size, const char *name)
+{
+    tjhandle tj;
+    int w, h, subsamp, colorspace;
+    comine_status st = jpeg_header(&tj, &w, &h, &subsamp, &colorspace, data, size, name);
+    if (st != COMINE_OK) return st;
     uint8_t *rgb = comine_malloc((size_t)w * h * 3);
     if (tjDecompress2(tj, data, (unsigned long)size, rgb, w, w * 3, h, TJPF_RGB, 0) != 0) {
         /* Warnings (a truncated stream, for one) count as corrupt: the pixels are not all there. */
@@ -484,4 +497,241 @@ void comine_image_augment_to_input(float *out, const comine_image *img, int size
     float bw = f * img->w, bh = f * img->h;
     float x0 = ux * (img->w - bw), y0 = uy * (img->h - bh);
     comine_image_box_to_input(out, img, x0, y0, bw, bh, size, flip && do_flip);
+}
+
+/* ---- JPEG straight to the network input --------------------------------------------------
+ * TurboJPEG decodes to its YUV planes; the chroma upsampling and YCbCr -> RGB conversion that
+ * tjDecompress2 does next with its defaults (libjpeg-turbo's jdsample.c "fancy" triangle
+ * filters, jdcolor.c's fixed-point tables) are redone here fused with the mirror and the
+ * normalisation, so the floats equal comine_image_decode + comine_image_to_input bit for bit.
+ * libjpeg upsamples chroma rows of two samples or fewer by replication instead: those images,
+ * other layouts and other sizes are left to the general path.  Each stage runs over a band of
+ * rows as one long row (the rows of a face crop are too short for the vector loops to pay off
+ * one by one), and a band's buffers stay in the first-level cache. */
+
+#define YCC_FIX(x) ((int32_t)((x) * 65536.0 + 0.5))
+#define YCC_HALF ((int32_t)1 << 15)
+
+/* Per-thread scratch for the planes, grown as needed and freed when the thread exits. */
+typedef struct jpeg_scratch {
+    uint8_t *buf;
+    size_t cap;
+} jpeg_scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *p)
+{
+    jpeg_scratch *s = p;
+    free(s->buf);
+    free(s);
+}
+static void scratch_key_create(void) { pthread_key_create(&scratch_key, scratch_destroy); }
+
+static uint8_t *thread_scratch(size_t bytes)
+{
+    pthread_once(&scratch_once, scratch_key_create);
+    jpeg_scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = comine_calloc(1, sizeof *s);
+        pthread_setspecific(scratch_key, s);
+    }
+    if (s->cap < bytes) {
+        free(s->buf);
+        s->buf = comine_malloc(bytes);
+        s->cap = bytes;
+    }
+    return s->buf;
+}
+
+/* h2v2, vertical half, for chroma rows r0 .. r1 - 1: output row 2r takes 3/4 of chroma row r and
+ * 1/4 of row r - 1, row 2r + 1 3/4 of row r and 1/4 of row r + 1, the edge rows standing in for
+ * the missing ones.  in is (ch, cw); sums is (2 * (r1 - r0), cw); halves is (2, r1 - r0, cw)
+ * scratch: the upper and lower sums run as long vector loops, then their rows interleave. */
+static void upsample_v2_sums(int16_t *restrict sums, int16_t *restrict halves, const uint8_t *restrict in, int cw,
+                             int ch, int r0, int r1)
+{
+    const size_t lo = (size_t)r0 * cw, m = (size_t)(r1 - r0) * cw;
+    int16_t *restrict up = halves, *restrict down = halves + m;
+    const uint8_t *restrict here = in + lo;
+    const size_t up_from = r0 == 0 ? (size_t)cw : 0, down_to = r1 == ch ? m - cw : m;
+    for (size_t j = 0; j < up_from; j++) up[j] = (int16_t)(4 * here[j]);
+    for (size_t j = up_from; j < m; j++) up[j] = (int16_t)(3 * here[j] + in[lo + j - cw]);
+    for (size_t j = 0; j < down_to; j++) down[j] = (int16_t)(3 * here[j] + here[j + cw]);
+    for (size_t j = down_to; j < m; j++) down[j] = (int16_t)(4 * here[j]);
+    for (int r = 0; r < r1 - r0; r++) {
+        memcpy(sums + (size_t)(2 * r) * cw, halves + (size_t)r * cw, sizeof(int16_t) * cw);
+        memcpy(sums + (size_t)(2 * r + 1) * cw, halves + m + (size_t)r * cw, sizeof(int16_t) * cw);
+    }
+}
+
+/* h2v2, horizontal half: 3/4 of the nearer column sum and 1/4 of the next one, / 16 with
+ * libjpeg's alternating rounding (+8 left, +7 right), the edge column standing in for the
+ * missing one.  sums is (rows, cw); out is (rows, 2 * cw).  One pass over all rows as one
+ * long row, then the first and last column of every row are redone. */
+static void upsample_h2_sums(uint8_t *restrict out, const int16_t *restrict sums, int cw, int rows)
+{
+    const size_t n = (size_t)rows * cw;
+    for (size_t i = 1; i + 1 < n; i++) {
+        int here = 3 * sums[i];
+        out[2 * i] = (uint8_t)((here + sums[i - 1] + 8) >> 4);
+        out[2 * i + 1] = (uint8_t)((here + sums[i + 1] + 7) >> 4);
+    }
+    for (int r = 0; r < rows; r++) {
+        size_t first = (size_t)r * cw, last = first + cw - 1;
+        out[2 * first] = (uint8_t)((4 * sums[first] + 8) >> 4);
+        out[2 * first + 1] = (uint8_t)((3 * sums[first] + sums[first + 1] + 7) >> 4);
+        out[2 * last] = (uint8_t)((3 * sums[last] + sums[last - 1] + 8) >> 4);
+        out[2 * last + 1] = (uint8_t)((4 * sums[last] + 7) >> 4);
+    }
+}
+
+/* h2v1: 3/4 of the nearer sample and 1/4 of the next one across, / 4 with alternating rounding
+ * (+1 left, +2 right).  in is (rows, cw); out is (rows, 2 * cw); the same one-pass scheme. */
+static void upsample_h2v1(uint8_t *restrict out, const uint8_t *restrict in, int cw, int rows)
+{
+    const size_t n = (size_t)rows * cw;
+    for (size_t i = 1; i + 1 < n; i++) {
+        int here = 3 * in[i];
+        out[2 * i] = (uint8_t)((here + in[i - 1] + 1) >> 2);
+        out[2 * i + 1] = (uint8_t)((here + in[i + 1] + 2) >> 2);
+    }
+    for (int r = 0; r < rows; r++) {
+        size_t first = (size_t)r * cw, last = first + cw - 1;
+        out[2 * first] = in[first];
+        out[2 * first + 1] = (uint8_t)((3 * in[first] + in[first + 1] + 2) >> 2);
+        out[2 * last] = (uint8_t)((3 * in[last] + in[last - 1] + 1) >> 2);
+        out[2 * last + 1] = in[last];
+    }
+}
+
+static inline int32_t clamp_u8(int32_t v)
+{
+    v = v < 0 ? 0 : v;
+    return v > 255 ? 255 : v;
+}
+
+/* jdcolor.c's ycc_rgb_convert with its tables written out as the expressions they hold.
+ * All planes are (n). */
+static void ycc_to_rgb(uint8_t *restrict red, uint8_t *restrict green, uint8_t *restrict blue,
+                       const uint8_t *restrict luma, const uint8_t *restrict cb, const uint8_t *restrict cr, size_t n)
+{
+    const int32_t cr_r = YCC_FIX(1.40200), cb_b = YCC_FIX(1.77200), cr_g = YCC_FIX(0.71414), cb_g = YCC_FIX(0.34414);
+    for (size_t i = 0; i < n; i++) {
+        int32_t y = luma[i], b = (int32_t)cb[i] - 128, r = (int32_t)cr[i] - 128;
+        red[i] = (uint8_t)clamp_u8(y + ((cr_r * r + YCC_HALF) >> 16));
+        green[i] = (uint8_t)clamp_u8(y + ((YCC_HALF - cb_g * b - cr_g * r) >> 16));
+        blue[i] = (uint8_t)clamp_u8(y + ((cb_b * b + YCC_HALF) >> 16));
+    }
+}
+
+/* Planes (h, stride) to the input (h, w, 3), mirrored when flip, (x - 127.5) / 128 as
+ * comine_image_box_to_input writes it.  rgb is (h, w, 3) scratch. */
+static void planes_to_input(float *restrict out, uint8_t *restrict rgb, const uint8_t *red, const uint8_t *green,
+                            const uint8_t *blue, int w, int h, size_t stride, bool flip)
+{
+    /* Without a mirror or padding the planes interleave as one long row. */
+    const int rows = !flip && stride == (size_t)w ? 1 : h;
+    const size_t cols = rows == 1 ? (size_t)w * h : (size_t)w;
+    for (int y = 0; y < rows; y++) {
+        const uint8_t *restrict r = red + (size_t)y * stride, *restrict g = green + (size_t)y * stride,
+                                *restrict b = blue + (size_t)y * stride;
+        uint8_t *restrict dst = rgb + (size_t)y * w * 3;
+        if (!flip) {
+            for (size_t x = 0; x < cols; x++) {
+                dst[3 * x] = r[x];
+                dst[3 * x + 1] = g[x];
+                dst[3 * x + 2] = b[x];
+            }
+        } else {
+            for (size_t x = 0; x < cols; x++) {
+                dst[3 * x] = r[cols - 1 - x];
+                dst[3 * x + 1] = g[cols - 1 - x];
+                dst[3 * x + 2] = b[cols - 1 - x];
+            }
+        }
+    }
+    const float inv = 1.0f / 128.0f, off = 127.5f * inv;
+    const size_t n = (size_t)w * h * 3;
+    for (size_t i = 0; i < n; i++) out[i] = (float)rgb[i] * inv - off;
+}
+
+comine_status comine_image_jpeg_to_input(float *out, bool *done, const uint8_t *data, size_t bytes,
+                                         const char *name, int size, bool flip)
+{
+    // out is (size, size, 3), written only when *done comes back true
+    *done = false;
+    if (!name) name = "image";
+    if (bytes < 3 || data[0] != 0xff || data[1] != 0xd8 || data[2] != 0xff) return COMINE_OK;
+    tjhandle tj;
+    int w, h, subsamp, colorspace;
+    comine_status st = jpeg_header(&tj, &w, &h, &subsamp, &colorspace, data, bytes, name);
+    if (st != COMINE_OK) return st;
+    if (w != size || h != size) return COMINE_OK;
+    const bool gray = colorspace == TJCS_GRAY && subsamp == TJSAMP_GRAY;
+    const bool ycc = colorspace == TJCS_YCbCr &&
+                     (subsamp == TJSAMP_444 || subsamp == TJSAMP_422 || subsamp == TJSAMP_420);
+    if (!gray && !ycc) return COMINE_OK;
+    const int nplanes = gray ? 1 : 3;
+    int pw[3] = {0, 0, 0}, ph[3] = {0, 0, 0};
+    size_t plane_bytes = 0;
+    for (int p = 0; p < nplanes; p++) {
+        pw[p] = tjPlaneWidth(p, w, subsamp);
+        ph[p] = tjPlaneHeight(p, h, subsamp);
+        if (pw[p] <= 0 || ph[p] <= 0) return COMINE_OK;
+        plane_bytes += (size_t)pw[p] * ph[p];
+    }
+    const int cw = pw[1], ch = ph[1];
+    if (ycc && subsamp != TJSAMP_444 && cw <= 2) return COMINE_OK;
+    /* Every full-resolution plane has the luma plane's layout: 2 * cw == pw[0], 2 * ch == ph[0]
+     * when the chroma is subsampled that way, so one index runs over all of them. */
+    const size_t stride = (size_t)pw[0];
+    if (ycc && subsamp != TJSAMP_444 && (2 * (size_t)cw != stride || (subsamp == TJSAMP_420 ? 2 * ch : ch) != ph[0]))
+        return COMINE_OK;
+    /* The stages run over bands of output rows small enough to stay in the first-level cache.
+     * scratch: the decoded planes, then per band: column sums (2, band, cw) and their halves
+     * (band, cw), full-resolution Cb, Cr, R, G, B (band, stride) and interleaved RGB (band, w, 3) */
+    const int band = 16;
+    const size_t sums_elems = ycc ? (size_t)band * cw : 0, band_px = (size_t)band * stride;
+    uint8_t *buf = thread_scratch(plane_bytes + 2 + sizeof(int16_t) * 3 * sums_elems + 5 * band_px +
+                                  3 * (size_t)band * w);
+    unsigned char *plane[3] = {buf, NULL, NULL};
+    int strides[3] = {pw[0], pw[1], pw[2]};
+    for (int p = 1; p < nplanes; p++) plane[p] = plane[p - 1] + (size_t)pw[p - 1] * ph[p - 1];
+    int16_t *sums_cb = (int16_t *)(void *)(buf + ((plane_bytes + 1) & ~(size_t)1));
+    int16_t *sums_cr = sums_cb + sums_elems, *halves = sums_cr + sums_elems;
+    uint8_t *cb = (uint8_t *)(halves + sums_elems), *cr = cb + band_px, *red = cr + band_px;
+    uint8_t *green = red + band_px, *blue = green + band_px, *rgb = blue + band_px;
+    if (tjDecompressToYUVPlanes(tj, data, (unsigned long)bytes, plane, w, strides, h, 0) != 0) {
+        /* Warnings count as corrupt, as in decode_jpeg. */
+        return jpeg_fail(tj, name, "corrupt or truncated JPEG");
+    }
+    for (int y0 = 0; y0 < h; y0 += band) {
+        const int y1 = y0 + band < ph[0] ? y0 + band : ph[0], rows = (y1 < h ? y1 : h) - y0;
+        float *dst = out + (size_t)y0 * w * 3;
+        const uint8_t *luma = plane[0] + (size_t)y0 * stride;
+        if (gray) {
+            planes_to_input(dst, rgb, luma, luma, luma, w, rows, stride, flip);
+            continue;
+        }
+        const uint8_t *full_cb = plane[1] + (size_t)y0 * stride, *full_cr = plane[2] + (size_t)y0 * stride;
+        if (subsamp == TJSAMP_420) {
+            upsample_v2_sums(sums_cb, halves, plane[1], cw, ch, y0 / 2, y1 / 2);
+            upsample_v2_sums(sums_cr, halves, plane[2], cw, ch, y0 / 2, y1 / 2);
+            upsample_h2_sums(cb, sums_cb, cw, y1 - y0);
+            upsample_h2_sums(cr, sums_cr, cw, y1 - y0);
+            full_cb = cb;
+            full_cr = cr;
+        } else if (subsamp == TJSAMP_422) {
+            upsample_h2v1(cb, plane[1] + (size_t)y0 * cw, cw, y1 - y0);
+            upsample_h2v1(cr, plane[2] + (size_t)y0 * cw, cw, y1 - y0);
+            full_cb = cb;
+            full_cr = cr;
+        }
+        ycc_to_rgb(red, green, blue, luma, full_cb, full_cr, (size_t)(y1 - y0) * stride);
+        planes_to_input(dst, rgb, red, green, blue, w, rows, stride, flip);
+    }
+    *done = true;
+    return COMINE_OK;
 }

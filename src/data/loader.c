@@ -4,7 +4,8 @@
  * step order.  The epoch order is a seeded shuffle of (seed, epoch), and each sample's
  * augmentation draws from an RNG seeded by (seed, epoch, position), so the batches do not
  * depend on the thread count.  Memory is bounded by the ring (decoded images are only
- * kept across epochs with opts.cache).  A bad image is skipped (counted, logged, listed
+ * kept across epochs with opts.cache; without it and without jitter, a JPEG already at the
+ * input size is decoded straight to floats).  A bad image is skipped (counted, logged, listed
  * once) under COMINE_ON_BAD_SKIP, or turns the batch into an error under FAIL. */
 #include "comine/data.h"
 
@@ -112,6 +113,32 @@ static comine_status get_image(comine_loader *l, int index, comine_image *img, b
     return st;
 }
 
+/* Sample `index` to the input floats at `out` without the cache and without jitter: a JPEG at
+ * the input size goes from its bytes straight to floats, anything else through the decoded
+ * image.  Both make the same draws and the same floats as comine_image_augment_to_input. */
+static comine_status load_direct(comine_loader *l, int index, float *out, comine_rng *rng)
+{
+    uint8_t *data;
+    size_t size;
+    comine_status st = comine_dataset_read(l->ds, index, &data, &size);
+    if (st != COMINE_OK) return st;
+    const char *name = comine_dataset_sample_name(l->ds, index);
+    comine_rng draws = *rng;
+    bool flip = l->o.flip && comine_rng_uniform(&draws) < 0.5f;
+    bool done = false;
+    st = comine_image_jpeg_to_input(out, &done, data, size, name, l->o.input, flip);
+    if (st == COMINE_OK && !done) {
+        comine_image img;
+        st = comine_image_decode(&img, data, size, name);
+        if (st == COMINE_OK) {
+            comine_image_augment_to_input(out, &img, l->o.input, l->o.flip, l->o.jitter, rng);
+            comine_image_free(&img);
+        }
+    }
+    free(data);
+    return st;
+}
+
 static void fill_batch(comine_loader *l, slot *s, int step, int epoch, int gen)
 {
     comine_batch *b = &s->batch;
@@ -127,9 +154,11 @@ static void fill_batch(comine_loader *l, slot *s, int step, int epoch, int gen)
         int index = l->order[pos];
         comine_rng rng;
         comine_loader_sample_rng(&rng, l->o.seed, epoch, pos);
+        float *out = b->images + per * b->n;
+        const bool direct = !l->cache && l->o.jitter <= 0;
         comine_image img;
-        bool owned;
-        comine_status st = get_image(l, index, &img, &owned);
+        bool owned = false;
+        comine_status st = direct ? load_direct(l, index, out, &rng) : get_image(l, index, &img, &owned);
         if (st != COMINE_OK) {
             record_bad(l, index, comine_last_error());
             if (l->o.on_bad == COMINE_ON_BAD_FAIL) {
@@ -139,8 +168,10 @@ static void fill_batch(comine_loader *l, slot *s, int step, int epoch, int gen)
             }
             continue;
         }
-        comine_image_augment_to_input(b->images + per * b->n, &img, in, l->o.flip, l->o.jitter, &rng);
-        if (owned) comine_image_free(&img);
+        if (!direct) {
+            comine_image_augment_to_input(out, &img, in, l->o.flip, l->o.jitter, &rng);
+            if (owned) comine_image_free(&img);
+        }
         b->labels[b->n] = l->ds->samples[index].label;
         b->indices[b->n] = index;
         b->truth[b->n] = l->ds->samples[index].truth;
