@@ -85,6 +85,13 @@ void comine_model_share_grad_scratch(comine_model *m, comine_model *lender);
  * running-stat update, dropout from dropout_rng (may be NULL when dropout is 0). */
 void comine_model_forward(comine_model *m, float *emb, const float *images, int N, bool training,
                           comine_rng *dropout_rng);
+/* An eval forward folds each batch norm that only reads a convolution's output into that
+ * convolution (exact in real arithmetic; a last-bit difference in float).  The folded
+ * weights are rebuilt after a training forward, init, copy_state, or a call of
+ * comine_model_params or comine_model_buffers: write parameters or buffers through a
+ * pointer obtained after the last eval forward.  fold = false: the plain eval forward
+ * (on by default). */
+void comine_model_set_fold_bn(comine_model *m, bool fold);
 /* After a training forward of the same N: accumulates into the gradient buffer. */
 void comine_model_backward(comine_model *m, const float *demb, int N);
 void comine_model_zero_grad(comine_model *m);

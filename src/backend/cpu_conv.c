@@ -11,13 +11,13 @@
  * scratch shared by all plans (grown to the largest input gradient seen), then a
  * vectorised add (or straight into the caller's buffer when asked to overwrite it); the
  * weight gradient is reordered into the caller's buffer with a sum post-op.
- * A stride-1, bias-free KxK convolution (K > 1) runs forward as the backward-data pass of
- * the transposed convolution (in and out channels swapped, kernel flipped, padding
- * K-1-pad) where oneDNN 2.6's avx2 kernels do that pass faster than the forward: dense
- * 3x3 convolutions in NHWC (measured on one core, batch 32: 64ch 56x56 fwd 68 vs 81
- * GFLOP/s, 128ch 28x28 47 vs 79, 512ch 7x7 42 vs 67) and grouped ones that its forward
- * can only run through the gemm fallback (MobileFaceNet's 3x3 with 2 channels per group:
- * 3.4 vs 9.4).
+ * A stride-1 KxK convolution (K > 1) runs forward as the backward-data pass of the
+ * transposed convolution (in and out channels swapped, kernel flipped, padding K-1-pad;
+ * a bias is then added in one pass over the output) where oneDNN 2.6's avx2 kernels do
+ * that pass faster than the forward: dense 3x3 convolutions in NHWC (measured on one
+ * core, batch 32: 64ch 56x56 fwd 68 vs 81 GFLOP/s, 128ch 28x28 47 vs 79, 512ch 7x7 42
+ * vs 67) and grouped ones that its forward can only run through the gemm fallback
+ * (MobileFaceNet's 3x3 with 2 channels per group: 3.4 vs 9.4).
  * A plan is used by one thread at a time. */
 #include "backend/cpu.h"
 
@@ -277,7 +277,7 @@ static conv_entry *get_entry(conv_plan *p, int N)
     return e;
 }
 
-/* The forward of a stride-1, bias-free convolution as the backward-data pass of the
+/* The forward of a stride-1 convolution as the backward-data pass of the
  * transposed convolution (see the top): for dense KxK convolutions (K > 1, channels in
  * multiples of 8) that oneDNN runs with its direct avx2 kernel, and for grouped ones it
  * would run through its gemm fallback, when the transposed pass has a direct kernel;
@@ -285,7 +285,7 @@ static conv_entry *get_entry(conv_plan *p, int N)
 static bool flipped_forward_create(conv_plan *p, conv_entry *e)
 {
     const comine_conv_geom *g = &p->g;
-    if (g->stride != 1 || g->has_bias || g->KH != g->KW || g->KH < 2 || g->pad > g->KH - 1) return false;
+    if (g->stride != 1 || g->KH != g->KW || g->KH < 2 || g->pad > g->KH - 1) return false;
     const char *impl = NULL;
     DNNL_CHECK(dnnl_primitive_desc_query(e->fwd_pd, dnnl_query_impl_info_str, 0, &impl));
     if (!impl) return false;
@@ -322,8 +322,10 @@ static bool flipped_forward_create(conv_plan *p, conv_entry *e)
     return ok;
 }
 
-/* out (N, OH, OW, OC) = conv(in, weight) through the transposed convolution's backward data. */
-static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float *in, const float *weight)
+/* out (N, OH, OW, OC) = conv(in, weight) + bias through the transposed convolution's
+ * backward data; bias (OC) or NULL. */
+static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float *in, const float *weight,
+                            const float *bias, int N)
 {
     const comine_conv_geom *g = &p->g;
     int G = g->groups, icg = g->C / G, ocg = g->OC / G, K = g->KH;
@@ -347,6 +349,15 @@ static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float
     dnnl_exec_arg_t args[3] = {
         {DNNL_ARG_DIFF_DST, e->flip_in}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->flip_out}};
     execute(e->fwd, 3, args);
+    if (!bias) return;
+    size_t rows = (size_t)N * g->OH * g->OW;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static) if (rows * (size_t)g->OC > 32768)
+#endif
+    for (size_t r = 0; r < rows; r++) {
+        float *y = out + r * g->OC;
+        for (int c = 0; c < g->OC; c++) y[c] += bias[c];
+    }
 }
 
 void comine_cpu_conv_forward(void *plan, float *out, const float *in, const float *weight, const float *bias, int N)
@@ -365,7 +376,7 @@ void comine_cpu_conv_forward(void *plan, float *out, const float *in, const floa
         if (p->g.has_bias) e->fwd_bias = make_memory(&p->bias_md, DNNL_MEMORY_NONE);
     }
     if (e->flipped) {
-        flipped_forward(p, e, out, in, weight);
+        flipped_forward(p, e, out, in, weight, p->g.has_bias ? bias : NULL, N);
         return;
     }
     dnnl_memory_t wm = weights_in(&e->fwd_w, weight);

@@ -9,7 +9,8 @@
  * - buffers: BN running statistics and the fixed BN1d weight of the iresnet embedding
  *   (requires_grad False in insightface: kept out of the trainable parameters);
  * - activations: every value of a training forward is kept for backward (one arena);
- *   the eval forward writes into the same arena (it overwrites a pending training forward);
+ *   the eval forward writes into the same arena (it overwrites a pending training forward)
+ *   and runs each BN that only reads a conv's output folded into that conv;
  * - gradients of values: slots shared by liveness during backward (a second arena). */
 #include "comine/model.h"
 
@@ -138,6 +139,7 @@ static model_op *add_op(comine_model *m, model_op_kind kind)
     op->kind = kind;
     op->in = op->in2 = op->out = -1;
     op->w = op->b = -1;
+    op->fold = -1;
     return op;
 }
 
@@ -479,6 +481,19 @@ comine_status comine_model_create_uninit(comine_model **out, const comine_arch *
         uses[m->ops[i].in]++;
         if (m->ops[i].in2 >= 0) uses[m->ops[i].in2]++;
     }
+    /* A BN right after a conv, reading that conv's output and nothing else reading it,
+     * folds into the conv in an eval forward (the conv then writes the BN's output). */
+    for (int i = 0; i + 1 < m->n_ops; i++) {
+        model_op *conv = &m->ops[i], *bn = &m->ops[i + 1];
+        if (conv->kind != MODEL_OP_CONV || bn->kind != MODEL_OP_BN || bn->in != conv->out || uses[conv->out] != 1)
+            continue;
+        COMINE_ASSERT(bn->C == conv->OC);
+        conv->fold = i + 1;
+        conv->fold_offset = m->n_folded;
+        bn->folded = true;
+        m->n_folded += (m->params_table.info[conv->w].size + (size_t)conv->OC + 15) & ~(size_t)15;
+    }
+    m->fold_bn = true;
     for (int v = 0; v < m->n_values; v++) alias[v] = -1;
     for (int i = 0; i < m->n_ops; i++) {
         const model_op *op = &m->ops[i];
@@ -557,7 +572,11 @@ void comine_model_free(comine_model *m)
 {
     if (!m) return;
     for (int i = 0; i < m->n_ops; i++)
-        if (m->ops[i].kind == MODEL_OP_CONV) comine_conv2d_free(&m->ops[i].conv);
+        if (m->ops[i].kind == MODEL_OP_CONV) {
+            comine_conv2d_free(&m->ops[i].conv);
+            comine_conv2d_free(&m->ops[i].conv_folded);
+        }
+    if (m->folded) comine_backend_free(m->be, m->folded);
     comine_backend_free(m->be, m->params);
     comine_backend_free(m->be, m->grads);
     comine_backend_free(m->be, m->buffers);
@@ -602,6 +621,7 @@ void comine_model_init(comine_model *m, uint64_t seed)
     comine_rng_seed(&rng, seed, COMINE_STREAM_INIT);
     init_table(m->be, m->params, &m->params_table, &rng);
     init_table(m->be, m->buffers, &m->bufs, &rng);
+    m->fold_fresh = false;
     comine_model_zero_grad(m);
 }
 
@@ -618,10 +638,20 @@ const comine_tensor_info *comine_model_tensor(const comine_model *m, int i)
     return &m->params_table.info[i];
 }
 
-float *comine_model_params(comine_model *m) { return m->params; }
+float *comine_model_params(comine_model *m)
+{
+    m->fold_fresh = false;
+    return m->params;
+}
+
 float *comine_model_grads(comine_model *m) { return m->grads; }
 size_t comine_model_num_buffers(const comine_model *m) { return m->bufs.total; }
-float *comine_model_buffers(comine_model *m) { return m->buffers; }
+float *comine_model_buffers(comine_model *m)
+{
+    m->fold_fresh = false;
+    return m->buffers;
+}
+
 int comine_model_num_buffer_tensors(const comine_model *m) { return m->bufs.n; }
 
 const comine_tensor_info *comine_model_buffer_tensor(const comine_model *m, int i)
@@ -658,6 +688,8 @@ void comine_model_share_grad_scratch(comine_model *m, comine_model *lender)
     m->dacts_borrowed = true;
 }
 
+void comine_model_set_fold_bn(comine_model *m, bool fold) { m->fold_bn = fold; }
+
 void comine_model_zero_grad(comine_model *m)
 {
     comine_backend_zero(m->be, m->grads, m->params_table.total ? m->params_table.total : 1);
@@ -671,11 +703,58 @@ void comine_model_zero_grad(comine_model *m)
 #define GRAD(i) (m->grads + m->params_table.info[i].offset)
 #define BUF(i) (m->buffers + m->bufs.info[i].offset)
 
+/* Rebuilds the folded weights and biases of every conv with a BN folded into it, from the
+ * current parameters and running statistics (on the host: a pass over the conv weights). */
+static void fold_batchnorms(comine_model *m)
+{
+    const comine_backend *be = m->be;
+    if (!m->folded) m->folded = comine_backend_alloc(be, m->n_folded);
+    size_t cap = 0;
+    float *host = NULL;
+    for (int i = 0; i < m->n_ops; i++) {
+        model_op *op = &m->ops[i];
+        if (op->kind != MODEL_OP_CONV || op->fold < 0) continue;
+        const model_op *bn = &m->ops[op->fold];
+        if (!op->conv_folded.plan)
+            comine_conv2d_init(&op->conv_folded, be, op->C, op->H, op->W, op->OC, op->K, op->K, op->stride, op->pad,
+                               op->groups, true);
+        int OC = op->OC;
+        size_t n_w = m->params_table.info[op->w].size, per_oc = n_w / (size_t)OC;
+        size_t need = n_w + 6 * (size_t)OC; /* weight, folded bias, conv bias, gamma, beta, mean, var */
+        if (need > cap) {
+            free(host);
+            cap = need;
+            host = comine_malloc(cap * sizeof(float));
+        }
+        float *w = host, *bias = w + n_w, *conv_b = bias + OC, *gamma = conv_b + OC, *beta = gamma + OC;
+        float *mean = beta + OC, *var = mean + OC;
+        comine_backend_download(be, w, PARAM(op->w), n_w);
+        if (op->b >= 0) comine_backend_download(be, conv_b, PARAM(op->b), (size_t)OC);
+        else memset(conv_b, 0, (size_t)OC * sizeof(float));
+        comine_backend_download(be, gamma, bn->fixed_gamma ? BUF(bn->w) : PARAM(bn->w), (size_t)OC);
+        comine_backend_download(be, beta, PARAM(bn->b), (size_t)OC);
+        comine_backend_download(be, mean, BUF(bn->running_mean), (size_t)OC);
+        comine_backend_download(be, var, BUF(bn->running_var), (size_t)OC);
+        for (int oc = 0; oc < OC; oc++) {
+            double scale = gamma[oc] / sqrt((double)var[oc] + BN_EPS);
+            float *row = w + (size_t)oc * per_oc;
+            for (size_t k = 0; k < per_oc; k++) row[k] = (float)(row[k] * scale);
+            bias[oc] = (float)(beta[oc] + ((double)conv_b[oc] - mean[oc]) * scale);
+        }
+        comine_backend_upload(be, m->folded + op->fold_offset, w, n_w + (size_t)OC);
+    }
+    free(host);
+    m->fold_fresh = true;
+}
+
 void comine_model_forward(comine_model *m, float *emb, const float *images, int N, bool training,
                           comine_rng *dropout_rng)
 {
     COMINE_ASSERT(N >= 1 && N <= m->max_batch);
     const comine_backend *be = m->be;
+    bool fold = !training && m->fold_bn && m->n_folded > 0;
+    if (training) m->fold_fresh = false; /* the running statistics move */
+    else if (fold && !m->fold_fresh) fold_batchnorms(m);
     comine_backend_upload(be, VAL(0), images, m->values[0].size * (size_t)N);
     for (int i = 0; i < m->n_ops; i++) {
         model_op *op = &m->ops[i];
@@ -684,9 +763,16 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
         size_t rows = (size_t)m->values[op->in].H * m->values[op->in].W * (size_t)N;
         switch (op->kind) {
         case MODEL_OP_CONV:
-            comine_conv2d_forward(&op->conv, out, in, PARAM(op->w), op->b >= 0 ? PARAM(op->b) : NULL, N);
+            if (fold && op->fold >= 0) {
+                const float *w = m->folded + op->fold_offset;
+                comine_conv2d_forward(&op->conv_folded, VAL(m->ops[op->fold].out), in, w,
+                                      w + m->params_table.info[op->w].size, N);
+            } else {
+                comine_conv2d_forward(&op->conv, out, in, PARAM(op->w), op->b >= 0 ? PARAM(op->b) : NULL, N);
+            }
             break;
         case MODEL_OP_BN: {
+            if (fold && op->folded) break;
             float *save_mean = m->stats + op->stats_offset, *save_rstd = save_mean + op->C;
             const float *gamma = op->fixed_gamma ? BUF(op->w) : PARAM(op->w);
             comine_batchnorm_forward(be, out, save_mean, save_rstd, BUF(op->running_mean), BUF(op->running_var), in,
@@ -773,6 +859,7 @@ void comine_model_copy_state(comine_model *dst, const comine_model *src)
 {
     COMINE_ASSERT(!strcmp(dst->arch.name, src->arch.name) && dst->params_table.total == src->params_table.total &&
                   dst->bufs.total == src->bufs.total);
+    dst->fold_fresh = false;
     size_t chunk = 1 << 16;
     float *tmp = comine_malloc(chunk * sizeof(float));
     for (int which = 0; which < 2; which++) {

@@ -54,6 +54,11 @@ typedef struct model_op {
     int IN, OUT;                               /* linear */
     comine_conv2d conv;
     bool zero_in, zero_in2; /* backward: first write of that input's gradient */
+    /* eval batch norm folding (see fold_batchnorms in model.c) */
+    int fold;                  /* conv: index of the BN op folded into it, -1 none */
+    size_t fold_offset;        /* conv: its folded weight, then bias (OC), in `folded` */
+    comine_conv2d conv_folded; /* conv: the same geometry with a bias, made on first use */
+    bool folded;               /* BN: runs inside the conv before it in an eval forward */
 } model_op;
 
 struct comine_model {
@@ -72,6 +77,15 @@ struct comine_model {
     double flops;
     int last_N;
     bool last_training;
+    /* Eval forward with every BN that only reads a conv's output folded into that conv
+     * (weights scaled by gamma / sqrt(var + eps), bias beta - mean * that scale).  The
+     * folded tensors (n_folded floats, allocated on first use) are rebuilt whenever
+     * fold_fresh is false: a training forward, init, copy_state and handing out writable
+     * params or buffers clear it. */
+    bool fold_bn;
+    bool fold_fresh;
+    size_t n_folded;
+    float *folded;
 };
 
 /* comine_model_create without the initialisation (parameters zero): for load. */
