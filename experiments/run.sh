@@ -236,7 +236,7 @@ stage_table() {
                ms(order[i], "p"), ms(order[i], "r"), ms(order[i], "f"), secs[order[i]] / 60
       }
     }' "$res/all.tsv" | sort -t$'\t' -k1,1n -k2,2 > "$res/summary.tsv.body"
-  { head -1 "$res/summary.tsv.body" | grep '^noise' || true; grep -v '^noise' "$res/summary.tsv.body"; } > "$res/summary.tsv"
+  { grep '^noise' "$res/summary.tsv.body" || true; grep -v '^noise' "$res/summary.tsv.body" || true; } > "$res/summary.tsv"
   rm -f "$res/summary.tsv.body"
   awk -F'\t' 'NR == 1 {
       print "| noise | mode | seeds | DevTest peer A | DevTest A+B | detection P | R | F1 | train min (sum) |"
