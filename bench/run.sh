@@ -8,8 +8,10 @@
 # rate measured by comine in the same run.  Prints per configuration the medians and
 # spread (min..max over repetitions) of training and inference images/s, GFLOP/s, peak
 # memory, the comine/PyTorch ratios, training GFLOP/s as a share of the sgemm peak, the
-# parameter-count check, and the load average before and after.  CPU s/step (CPU time of
-# all threads per training step, lower is better) is the figure that load disturbs least.
+# parameter-count check, the load average before and after, and (when bench_fma sits next
+# to the comine binary) training GFLOP/s as a share of the machine's measured FMA peak.
+# CPU s/step (CPU time of all threads per training step, lower is better) is the figure
+# that load disturbs least.
 # Not a test: it takes minutes and wants a quiet machine (1-minute load well below the
 # thread count).
 #
@@ -56,9 +58,18 @@ for ((rep = 0; rep < REPS; rep++)); do
   done
 done
 echo "load average (1 min) after: $(load)"
+# The hardware's own limit, for reading the GFLOP/s (sgemm is not it on every CPU).
+fma=nan
+if [ -x "$(dirname "$comine")/bench_fma" ]; then
+  fma_out=$("$(dirname "$comine")/bench_fma" "$THREADS")
+  echo "$fma_out" | grep -v '^RESULT'
+  fma=$(echo "$fma_out" | sed -n 's/^RESULT fma_gflops=\([0-9.]*\).*/\1/p')
+fi
+export COMINE_FMA_GFLOPS=$fma
 
 "$py" - "$out" <<'PYEOF'
-import json, statistics, sys
+import json, math, os, statistics, sys
+fma = float(os.environ.get("COMINE_FMA_GFLOPS", "nan") or "nan")
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 sgemm = [r["result"]["sgemm_gflops"] for r in rows if "sgemm_gflops" in r["result"]]
 peak = statistics.median(sgemm) if sgemm else float("nan")
@@ -97,5 +108,9 @@ for config, mode in seen:
     if sgemm:
         print("  training GFLOP/s / sgemm peak: comine %.0f%%, PyTorch %.0f%%" % tuple(
             100.0 * statistics.median([x["gflops"] for x in sel[i]]) / peak if sel[i] else float("nan")
+            for i in ("comine", "pytorch")))
+    if not math.isnan(fma):
+        print("  training GFLOP/s / FMA peak:   comine %.0f%%, PyTorch %.0f%%" % tuple(
+            100.0 * statistics.median([x["gflops"] for x in sel[i]]) / fma if sel[i] else float("nan")
             for i in ("comine", "pytorch")))
 PYEOF

@@ -115,6 +115,13 @@ static void test_bn(const fx_file *f, const char *name)
     comine_batchnorm_forward(be, d_out, mean, rstd, d_rm, d_rv, d_x, d_g, d_b, rows, C, true, 0.1f, 1e-5f);
     snprintf(what, sizeof what, "%s train forward", name);
     fx_check(what, d_out, out->data, out->size, 1e-5, 1e-4);
+    {
+        float *again = comine_backend_alloc(be, x->size);
+        comine_batchnorm_apply(be, again, d_x, mean, rstd, d_g, d_b, rows, C);
+        snprintf(what, sizeof what, "%s apply from the saved statistics: the training output, bit for bit", name);
+        FX_EXPECT(!memcmp(again, d_out, x->size * sizeof(float)), "%s", what);
+        comine_backend_free(be, again);
+    }
     snprintf(what, sizeof what, "%s running_mean", name);
     fx_check(what, d_rm, rm->data, C, 1e-6, 1e-5);
     snprintf(what, sizeof what, "%s running_var (unbiased)", name);

@@ -57,6 +57,10 @@ void comine_batchnorm_forward(const comine_backend *be, float *out, float *save_
                               float *running_mean, float *running_var, const float *in,
                               const float *gamma, const float *beta, size_t rows, int C,
                               bool training, float momentum, float eps);
+/* out = the output of the training forward that saved save_mean and save_rstd, computed again
+ * from `in` (bit-identical): a model keeps a BN's input and recomputes its output for the backward */
+void comine_batchnorm_apply(const comine_backend *be, float *out, const float *in, const float *save_mean,
+                            const float *save_rstd, const float *gamma, const float *beta, size_t rows, int C);
 /* training-mode backward (batch statistics) */
 void comine_batchnorm_backward(const comine_backend *be, float *dinp, float *dgamma, float *dbeta,
                                const float *dout, const float *in, const float *save_mean,

@@ -55,6 +55,9 @@ struct comine_backend {
     void (*batchnorm_forward)(float *out, float *save_mean, float *save_rstd, float *running_mean,
                               float *running_var, const float *in, const float *gamma, const float *beta,
                               size_t rows, int C, bool training, float momentum, float eps);
+    /* the output of a training forward again, from the statistics it saved (bit-identical) */
+    void (*batchnorm_apply)(float *out, const float *in, const float *save_mean, const float *save_rstd,
+                            const float *gamma, const float *beta, size_t rows, int C);
     void (*batchnorm_backward)(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
                                const float *save_mean, const float *save_rstd, const float *gamma, size_t rows,
                                int C);

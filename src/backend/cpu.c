@@ -85,13 +85,25 @@ static void scale_shift(float *out, const float *in, const float *scale, const f
     }
 }
 
+/* The training forward's per-channel scale and shift, from the batch statistics as saved
+ * (in float): batchnorm_apply recomputes the same output, bit for bit, from them. */
+static void train_scale_shift(float *scale, float *shift, const float *mean, const float *rstd, const float *gamma,
+                              const float *beta, int C)
+{
+    for (int c = 0; c < C; c++) {
+        double s = (gamma ? gamma[c] : 1.0) * (double)rstd[c];
+        scale[c] = (float)s;
+        shift[c] = (float)((beta ? beta[c] : 0.0) - (double)mean[c] * s);
+    }
+}
+
 static void cpu_batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
                                   float *running_var, const float *in, const float *gamma, const float *beta,
                                   size_t rows, int C, bool training, float momentum, float eps)
 {
     if (C == 0) return;
-    float *scale = comine_malloc(2 * (size_t)C * sizeof(float));
-    float *shift = scale + C;
+    float *scale = comine_malloc(4 * (size_t)C * sizeof(float));
+    float *shift = scale + C, *mean_f = shift + C, *rstd_f = mean_f + C;
     if (!training) {
         for (int c = 0; c < C; c++) {
             double s = (gamma ? gamma[c] : 1.0) / sqrt((double)running_var[c] + eps);
@@ -136,18 +148,27 @@ static void cpu_batchnorm_forward(float *out, float *save_mean, float *save_rstd
         double v = var[c] / (double)rows - md * md;
         v = v > 0.0 ? v : 0.0;
         mean[c] = md + shift0[c];
-        double rstd = 1.0 / sqrt(v + eps);
-        double s = (gamma ? gamma[c] : 1.0) * rstd;
-        scale[c] = (float)s;
-        shift[c] = (float)((beta ? beta[c] : 0.0) - mean[c] * s);
-        if (save_mean) save_mean[c] = (float)mean[c];
-        if (save_rstd) save_rstd[c] = (float)rstd;
+        mean_f[c] = (float)mean[c];
+        rstd_f[c] = (float)(1.0 / sqrt(v + eps));
+        if (save_mean) save_mean[c] = mean_f[c];
+        if (save_rstd) save_rstd[c] = rstd_f[c];
         double unbiased = rows > 1 ? v * (double)rows / (double)(rows - 1) : v;
         if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
         if (running_var) running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
     }
+    train_scale_shift(scale, shift, mean_f, rstd_f, gamma, beta, C);
     scale_shift(out, in, scale, shift, rows, C);
     free(part);
+    free(scale);
+}
+
+static void cpu_batchnorm_apply(float *out, const float *in, const float *save_mean, const float *save_rstd,
+                                const float *gamma, const float *beta, size_t rows, int C)
+{
+    if (C == 0 || rows == 0) return;
+    float *scale = comine_malloc(2 * (size_t)C * sizeof(float));
+    train_scale_shift(scale, scale + C, save_mean, save_rstd, gamma, beta, C);
+    scale_shift(out, in, scale, scale + C, rows, C);
     free(scale);
 }
 
@@ -466,6 +487,7 @@ static const comine_backend cpu_backend = {
     .conv_backward_data_write = comine_cpu_conv_backward_data_write,
     .conv_backward_weights = comine_cpu_conv_backward_weights,
     .batchnorm_forward = cpu_batchnorm_forward,
+    .batchnorm_apply = cpu_batchnorm_apply,
     .batchnorm_backward = cpu_batchnorm_backward,
     .batchnorm_backward_write = cpu_batchnorm_backward_write,
     .prelu_forward = cpu_prelu_forward,

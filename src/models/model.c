@@ -8,7 +8,10 @@
  * - parameters: ONE contiguous buffer (gradients mirror it) described by the table;
  * - buffers: BN running statistics and the fixed BN1d weight of the iresnet embedding
  *   (requires_grad False in insightface: kept out of the trainable parameters);
- * - activations: every value of a training forward is kept for backward (one arena);
+ * - activations: every value of a training forward is kept for backward (one arena),
+ *   except the output of a BN that only the next op reads (a conv or a PReLU): that one is
+ *   written to one of two scratch buffers (alternately) and computed again from the BN's
+ *   input and saved statistics just before the reading op's backward;
  *   the eval forward writes into the same arena (it overwrites a pending training forward)
  *   and runs each BN that only reads a conv's output folded into that conv;
  * - gradients of values: slots shared by liveness during backward (a second arena). */
@@ -503,18 +506,37 @@ comine_status comine_model_create_uninit(comine_model **out, const comine_arch *
         else if (op->in2 > 0 && uses[op->in2] == 1 && m->values[op->in2].size == m->values[op->out].size)
             alias[op->out] = op->in2;
     }
+    /* Transient BN outputs, in op order, alternate between two scratch buffers: an eval
+     * forward's folded conv may read one transient value and write the next. */
+    int parity = 0;
+    size_t scratch[2] = {0, 0};
+    for (int i = 0; i + 1 < m->n_ops; i++) {
+        model_op *bn = &m->ops[i];
+        const model_op *next = &m->ops[i + 1];
+        if (bn->kind != MODEL_OP_BN || uses[bn->out] != 1 || next->in != bn->out || next->in2 == bn->out ||
+            (next->kind != MODEL_OP_CONV && next->kind != MODEL_OP_PRELU))
+            continue;
+        model_value *v = &m->values[bn->out];
+        bn->recompute = true;
+        v->transient = true;
+        v->offset = (size_t)parity; /* which scratch buffer, until the arena is laid out */
+        size_t need = (v->size * (size_t)max_batch + 15) & ~(size_t)15;
+        if (need > scratch[parity]) scratch[parity] = need;
+        parity ^= 1;
+    }
     size_t total = 0;
     for (int v = 0; v < m->n_values; v++) {
-        if (alias[v] >= 0) {
-            m->values[v].offset = m->values[alias[v]].offset;
-            continue;
-        }
+        if (alias[v] >= 0 || m->values[v].transient) continue;
         m->values[v].offset = total;
         total += (m->values[v].size * (size_t)max_batch + 15) & ~(size_t)15;
     }
+    for (int v = 0; v < m->n_values; v++) {
+        if (alias[v] >= 0) m->values[v].offset = m->values[alias[v]].offset;
+        else if (m->values[v].transient) m->values[v].offset = m->values[v].offset ? total + scratch[0] : total;
+    }
     free(uses);
     free(alias);
-    m->n_acts = total;
+    m->n_acts = total + scratch[0] + scratch[1];
     plan_grad_slots(m);
 
     m->params = comine_backend_alloc(be, m->params_table.total ? m->params_table.total : 1);
@@ -815,6 +837,13 @@ void comine_model_backward(comine_model *m, const float *demb, int N)
         const float *dout = DVAL(op->out);
         const float *in = VAL(op->in);
         size_t rows = (size_t)m->values[op->in].H * m->values[op->in].W * (size_t)N;
+        if (i > 0 && m->ops[i - 1].recompute) {
+            const model_op *bn = &m->ops[i - 1];
+            COMINE_ASSERT(bn->out == op->in);
+            const float *save_mean = m->stats + bn->stats_offset, *save_rstd = save_mean + bn->C;
+            comine_batchnorm_apply(be, VAL(bn->out), VAL(bn->in), save_mean, save_rstd,
+                                   bn->fixed_gamma ? BUF(bn->w) : PARAM(bn->w), PARAM(bn->b), rows, bn->C);
+        }
         switch (op->kind) {
         case MODEL_OP_CONV:
             if (writes)

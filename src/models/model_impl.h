@@ -35,6 +35,7 @@ typedef struct model_value {
     int H, W, C;
     size_t size;        /* floats per image */
     size_t offset;      /* into the activation arena */
+    bool transient;     /* lives in a scratch buffer: see recompute */
     int grad_slot;      /* -1: no gradient (the input images) */
     size_t grad_offset; /* into the activation-gradient arena */
 } model_value;
@@ -59,6 +60,9 @@ typedef struct model_op {
     size_t fold_offset;        /* conv: its folded weight, then bias (OC), in `folded` */
     comine_conv2d conv_folded; /* conv: the same geometry with a bias, made on first use */
     bool folded;               /* BN: runs inside the conv before it in an eval forward */
+    /* BN whose output only the next op (a conv or a PReLU) reads: the output is not kept
+     * for the backward but computed again from the BN's input just before that op's backward */
+    bool recompute;
 } model_op;
 
 struct comine_model {

@@ -15,6 +15,13 @@ void comine_batchnorm_forward(const comine_backend *be, float *out, float *save_
                           momentum, eps);
 }
 
+void comine_batchnorm_apply(const comine_backend *be, float *out, const float *in, const float *save_mean,
+                            const float *save_rstd, const float *gamma, const float *beta, size_t rows, int C)
+{
+    COMINE_ASSERT(C >= 0);
+    be->batchnorm_apply(out, in, save_mean, save_rstd, gamma, beta, rows, C);
+}
+
 void comine_batchnorm_backward(const comine_backend *be, float *dinp, float *dgamma, float *dbeta,
                                const float *dout, const float *in, const float *save_mean, const float *save_rstd,
                                const float *gamma, size_t rows, int C)
