@@ -32,7 +32,7 @@ struct comine_dataset {
     int num_classes;
     char **class_names;  /* (num_classes) folder names, or NULL when the source has none */
     bool has_truth;      /* every sample carries a known truth flag */
-    void *impl;          /* kind-specific state (e.g. the open .rec file) */
+    void *impl;          /* kind-specific state (the open .rec file, the open root folder) */
     /* Things skipped at open time (non-image files and empty identity folders in a folder
      * tree), one message each naming the file; the data set is usable without them. */
     int num_problems;
@@ -51,6 +51,16 @@ comine_status comine_dataset_open(comine_dataset **out, const char *path, const 
 void comine_dataset_free(comine_dataset *ds);
 /* The encoded bytes of sample i (malloc'd); thread-safe. */
 comine_status comine_dataset_read(const comine_dataset *ds, int i, uint8_t **data, size_t *size);
+/* A byte buffer its owner reuses from one read to the next (start from {0}). */
+typedef struct comine_bytes {
+    uint8_t *data;       /* (cap); data[size] is 0 after a read */
+    size_t size, cap;
+} comine_bytes;
+void comine_bytes_free(comine_bytes *b);
+/* comine_dataset_read into buf, grown when a sample does not fit: a reader that keeps its
+ * buffer allocates nothing per sample once it has grown (the loader's hot path).  Thread-safe,
+ * one buffer per thread; on failure buf->size is 0 and the message names the sample. */
+comine_status comine_dataset_read_into(const comine_dataset *ds, int i, comine_bytes *buf);
 /* Write the label -> class-name mapping (one "label<TAB>name" per line), atomically. */
 comine_status comine_dataset_write_classes(const comine_dataset *ds, const char *path);
 /* A short name of sample i for messages: its path, or "FILE.rec record KEY". */

@@ -1,5 +1,5 @@
-/* data_internal.h: state shared by the data set readers (dataset.c, recordio.c) that is
- * not part of the public API. */
+/* data_internal.h: state shared by the data set readers (dataset.c, recordio.c, prefetch.c)
+ * and the loader that is not part of the public API. */
 #ifndef COMINE_DATA_INTERNAL_H
 #define COMINE_DATA_INTERNAL_H
 
@@ -35,5 +35,22 @@ void comine_irheader_write(uint8_t *p, const comine_irheader *h);
 void comine_dataset_add_problem(comine_dataset *ds, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Check that labels 0 .. num_classes-1 all have samples; names `source` in the message. */
 comine_status comine_dataset_check_gaps(const comine_dataset *ds, const char *source);
+/* Where the file of sample i (folder and list data sets) is opened from: the descriptor of the
+ * open root folder with *path below it, or AT_FDCWD with *path the whole path. */
+int comine_dataset_sample_at(const comine_dataset *ds, int i, const char **path);
+
+/* ---- the files of a batch read at once (prefetch.c) --------------------------------------
+ * The loader's hot path: the files of up to max_files samples read with a few system calls
+ * for them all.  A file it does not serve (see comine_prefetch_bytes) is read the plain way. */
+typedef struct comine_prefetch comine_prefetch;
+/* NULL where batch reads are unavailable (not Linux, io_uring missing or refused). */
+comine_prefetch *comine_prefetch_create(int max_files);
+void comine_prefetch_free(comine_prefetch *pf);
+/* Read the files of samples[0 .. n) of ds (n <= max_files; nothing for a RecordIO data set). */
+void comine_prefetch_read(comine_prefetch *pf, const comine_dataset *ds, const int *samples, int n);
+/* The bytes of samples[k] of the last read, followed by a 0; NULL when that file is left to
+ * comine_dataset_read_into (it could not be opened or read, is not a regular file, is empty
+ * or large, or changed while read), which then reads it and reports what is wrong with it. */
+const uint8_t *comine_prefetch_bytes(const comine_prefetch *pf, int k, size_t *size);
 
 #endif

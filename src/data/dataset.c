@@ -4,6 +4,8 @@
  * duplicates) are errors at open time, each naming the file and line; files that merely
  * are not images, and empty identity folders, are skipped and listed in ds->problems.
  * Whether an image decodes is only known at decode time (the loader, inspect, pack).
+ * Folder and list data sets keep their root folder open: a sample under it is opened by
+ * its path below the root (openat), which spares the kernel the walk down to the root.
  * Also: the LFW people-file parser. */
 #include "data_internal.h"
 
@@ -30,6 +32,37 @@ void comine_dataset_add_problem(comine_dataset *ds, const char *fmt, ...)
     ds->problems[ds->num_problems++] = comine_strdup(buf);
 }
 
+/* ---- the root folder of a folder or list data set ------------------------------------ */
+
+/* The folder that sample paths were joined to, open; -1 when it could not be opened. */
+typedef struct files_root {
+    int fd;
+    char *prefix;        /* the root as joined: "ROOT/" */
+    size_t prefix_len;
+} files_root;
+
+static files_root *files_root_open(const char *root)
+{
+    files_root *r = comine_calloc(1, sizeof *r);
+    r->fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* comine_path_join(root, rel) is exactly prefix + rel. */
+    size_t n = strlen(root);
+    r->prefix = comine_malloc(n + 2);
+    memcpy(r->prefix, root, n);
+    if (n && root[n - 1] != '/') r->prefix[n++] = '/';
+    r->prefix[n] = 0;
+    r->prefix_len = n;
+    return r;
+}
+
+static void files_root_close(files_root *r)
+{
+    if (!r) return;
+    if (r->fd >= 0) close(r->fd);
+    free(r->prefix);
+    free(r);
+}
+
 void comine_dataset_free(comine_dataset *ds)
 {
     if (!ds) return;
@@ -40,7 +73,11 @@ void comine_dataset_free(comine_dataset *ds)
     free(ds->class_names);
     for (int i = 0; i < ds->num_problems; i++) free(ds->problems[i]);
     free(ds->problems);
-    if (ds->kind == COMINE_DATASET_RECORDIO && ds->impl) comine_recordio_close(ds->impl);
+    if (ds->kind == COMINE_DATASET_RECORDIO) {
+        if (ds->impl) comine_recordio_close(ds->impl);
+    } else {
+        files_root_close(ds->impl);
+    }
     free(ds->source);
     free(ds);
 }
@@ -118,6 +155,7 @@ static comine_status open_folder(comine_dataset *ds, const char *root)
     int nids;
     comine_status st = list_folder(root, &ids, &nids);
     if (st != COMINE_OK) return st;
+    ds->impl = files_root_open(root);
     int cap = 0;
     for (int i = 0; i < nids; i++) {
         char *idpath = comine_path_join(root, ids[i].name);
@@ -245,6 +283,7 @@ static comine_status open_list(comine_dataset *ds, const char *list, const comin
     comine_status st = comine_read_file(list, &text, &size);
     if (st != COMINE_OK) return st;
     char *base = opts && opts->root ? comine_strdup(opts->root) : comine_path_dirname(list);
+    ds->impl = files_root_open(base);
     problem_log pl = {0};
     int cap = 0, with_flag = 0, max_label = -1;
     size_t nlines = 1;
@@ -403,42 +442,129 @@ const char *comine_dataset_sample_name(const comine_dataset *ds, int i)
     return buf;
 }
 
-/* A whole image file with plain open/read (no stdio buffer): the loader's hot path. */
-static comine_status read_image_file(const char *path, uint8_t **data, size_t *size)
+void comine_bytes_free(comine_bytes *b)
 {
-    *data = NULL;
-    *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return comine_fail(COMINE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!b) return;
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* Asked the first time a file fills the buffer (or gives nothing, or fails): it must be a
+ * regular file, and its size says how far to grow the buffer (*cap). */
+static comine_status check_regular(size_t *cap, int fd, const char *name, const comine_bytes *buf)
+{
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return comine_fail(COMINE_ERR_IO, "%s: not a regular file", path);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) return comine_fail(COMINE_ERR_IO, "%s: not a regular file", name);
+    size_t need = (size_t)sb.st_size + 2; /* the 0 after the data, and room to see the end */
+    *cap = need > 2 * buf->cap ? need : 2 * buf->cap;
+    return COMINE_OK;
+}
+
+/* The whole of the open file `fd` into buf with as few system calls as it allows: one read of
+ * all the free capacity, which comes back short at the end of a regular file.  The type and
+ * size are asked (fstat) only when the bytes fill the buffer, when there are none, or when
+ * the read fails. */
+static comine_status read_fd_into(comine_bytes *buf, int fd, const char *name)
+{
+    bool checked = false;
+    size_t cap;
+    comine_status st = COMINE_OK;
+    buf->size = 0;
+    for (;;) {
+        if (buf->cap - buf->size < 2) {
+            cap = 2 * buf->cap;
+            if (!checked && (st = check_regular(&cap, fd, name, buf)) != COMINE_OK) break;
+            checked = true;
+            buf->data = comine_realloc(buf->data, cap);
+            buf->cap = cap;
+        }
+        size_t room = buf->cap - 1 - buf->size;
+        ssize_t got = read(fd, buf->data + buf->size, room);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            int err = errno;
+            if (checked || (st = check_regular(&cap, fd, name, buf)) == COMINE_OK)
+                st = comine_fail(COMINE_ERR_IO, "%s: read error: %s", name, strerror(err));
+            break;
+        }
+        buf->size += (size_t)got;
+        if ((size_t)got < room) break;
     }
-    size_t n = (size_t)sb.st_size, got = 0;
-    uint8_t *buf = comine_malloc(n + 1);
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
+    /* Nothing from something that is not a regular file (a FIFO without a writer) fails too. */
+    if (st == COMINE_OK && buf->size == 0 && !checked) st = check_regular(&cap, fd, name, buf);
+    if (st != COMINE_OK) {
+        buf->size = 0;
+        return st;
     }
+    buf->data[buf->size] = 0;
+    return COMINE_OK;
+}
+
+int comine_dataset_sample_at(const comine_dataset *ds, int i, const char **path)
+{
+    const files_root *root = ds->kind != COMINE_DATASET_RECORDIO ? ds->impl : NULL;
+    const char *whole = ds->samples[i].path;
+    if (root && root->fd >= 0 && !strncmp(whole, root->prefix, root->prefix_len) && whole[root->prefix_len]) {
+        *path = whole + root->prefix_len;
+        return root->fd;
+    }
+    *path = whole;
+    return AT_FDCWD;
+}
+
+/* Sample i of a folder or list data set, opened below the open root when it lies under it (no
+ * walk from "/" down to the root).  O_NONBLOCK: a FIFO fails instead of waiting for a writer. */
+static comine_status read_sample_file(const comine_dataset *ds, int i, comine_bytes *buf)
+{
+    const char *path = ds->samples[i].path, *below;
+    const int dir = comine_dataset_sample_at(ds, i, &below);
+    int fd = openat(dir, below, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        buf->size = 0;
+        return comine_fail(COMINE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    comine_status st = read_fd_into(buf, fd, path);
     close(fd);
-    if (got != n) {
-        free(buf);
-        return comine_fail(COMINE_ERR_IO, "%s: read error (%zu of %zu bytes)", path, got, n);
+    return st;
+}
+
+comine_status comine_dataset_read_into(const comine_dataset *ds, int i, comine_bytes *buf)
+{
+    COMINE_ASSERT(i >= 0 && i < ds->n);
+    if (ds->kind != COMINE_DATASET_RECORDIO) return read_sample_file(ds, i, buf);
+    uint8_t *data;
+    size_t size;
+    buf->size = 0;
+    comine_status st = comine_recordio_read_payload(ds, i, &data, &size);
+    if (st != COMINE_OK) return st;
+    if (buf->cap < size + 1) {
+        free(buf->data);
+        buf->data = comine_malloc(size + 1);
+        buf->cap = size + 1;
     }
-    buf[n] = 0;
-    *data = buf;
-    *size = n;
+    memcpy(buf->data, data, size);
+    buf->data[size] = 0;
+    buf->size = size;
+    free(data);
     return COMINE_OK;
 }
 
 comine_status comine_dataset_read(const comine_dataset *ds, int i, uint8_t **data, size_t *size)
 {
     COMINE_ASSERT(i >= 0 && i < ds->n);
+    *data = NULL;
+    *size = 0;
     if (ds->kind == COMINE_DATASET_RECORDIO) return comine_recordio_read_payload(ds, i, data, size);
-    return read_image_file(ds->samples[i].path, data, size);
+    /* From an empty buffer the first step is the fstat, so the bytes get an exact allocation. */
+    comine_bytes buf = {0};
+    comine_status st = read_sample_file(ds, i, &buf);
+    if (st != COMINE_OK) {
+        comine_bytes_free(&buf);
+        return st;
+    }
+    *data = buf.data;
+    *size = buf.size;
+    return COMINE_OK;
 }
 
 comine_status comine_dataset_write_classes(const comine_dataset *ds, const char *path)

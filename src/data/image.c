@@ -15,6 +15,9 @@
 #include <string.h>
 #include <strings.h>
 #include <turbojpeg.h>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* Images larger than this are refused (a corrupt header must not trigger a huge allocation). */
 #define MAX_SIDE 32768
@@ -612,18 +615,66 @@ static inline int32_t clamp_u8(int32_t v)
     return v > 255 ? 255 : v;
 }
 
-/* jdcolor.c's ycc_rgb_convert with its tables written out as the expressions they hold.
+/* floor(x * c / 65536) for int16 x and c: the high half of the product (one vector multiply). */
+static inline int16_t mul_high(int16_t x, int16_t c)
+{
+    return (int16_t)(((int32_t)x * c) >> 16);
+}
+
+/* jdcolor.c's ycc_rgb_convert, its tables written out as the expressions they hold:
+ *   R - Y = (FIX(1.402) Cr + 1/2) >> 16,  B - Y = (FIX(1.772) Cb + 1/2) >> 16,
+ *   G - Y = (1/2 - FIX(0.34414) Cb - FIX(0.71414) Cr) >> 16   (Cb, Cr centred on 0, ONE_HALF = 1/2).
+ * R and B in 16-bit lanes, exactly: FIX(1.402) = 65536 + 26345 and FIX(1.772) = 131072 - 14942
+ * take out whole multiples of Cr and Cb, and (c x + 32768) >> 16 = ((c 2x >> 16) + 1) >> 1.
  * All planes are (n). */
 static void ycc_to_rgb(uint8_t *restrict red, uint8_t *restrict green, uint8_t *restrict blue,
                        const uint8_t *restrict luma, const uint8_t *restrict cb, const uint8_t *restrict cr, size_t n)
 {
-    const int32_t cr_r = YCC_FIX(1.40200), cb_b = YCC_FIX(1.77200), cr_g = YCC_FIX(0.71414), cb_g = YCC_FIX(0.34414);
+    const int32_t cr_g = YCC_FIX(0.71414), cb_g = YCC_FIX(0.34414);
     for (size_t i = 0; i < n; i++) {
-        int32_t y = luma[i], b = (int32_t)cb[i] - 128, r = (int32_t)cr[i] - 128;
-        red[i] = (uint8_t)clamp_u8(y + ((cr_r * r + YCC_HALF) >> 16));
-        green[i] = (uint8_t)clamp_u8(y + ((YCC_HALF - cb_g * b - cr_g * r) >> 16));
-        blue[i] = (uint8_t)clamp_u8(y + ((cb_b * b + YCC_HALF) >> 16));
+        const int16_t y = luma[i], b = (int16_t)(cb[i] - 128), r = (int16_t)(cr[i] - 128);
+        const int16_t r_y = (int16_t)(r + ((mul_high((int16_t)(2 * r), 26345) + 1) >> 1));
+        const int16_t b_y = (int16_t)(2 * b + ((mul_high((int16_t)(2 * b), -14942) + 1) >> 1));
+        const int16_t g_y = (int16_t)((YCC_HALF - cb_g * b - cr_g * r) >> 16);
+        red[i] = (uint8_t)clamp_u8(y + r_y);
+        green[i] = (uint8_t)clamp_u8(y + g_y);
+        blue[i] = (uint8_t)clamp_u8(y + b_y);
     }
+}
+
+/* (x - 127.5) / 128 of n bytes, as comine_image_box_to_input writes it.  Where the target has
+ * them the floats go out with non-temporal stores: the loader writes batches far larger than
+ * the caches, and streaming spares reading every line of them before overwriting it (the
+ * caller ends the image with store_fence). */
+static void bytes_to_input(float *restrict out, const uint8_t *restrict in, size_t n)
+{
+    const float inv = 1.0f / 128.0f, off = 127.5f * inv;
+    size_t i = 0;
+#if defined(__AVX512F__)
+    for (; i < n && ((uintptr_t)(out + i) & 63); i++) out[i] = (float)in[i] * inv - off;
+    const __m512 scale = _mm512_set1_ps(inv), shift = _mm512_set1_ps(off);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(in + i))));
+        _mm512_stream_ps(out + i, _mm512_sub_ps(_mm512_mul_ps(x, scale), shift));
+    }
+#elif defined(__AVX2__)
+    for (; i < n && ((uintptr_t)(out + i) & 31); i++) out[i] = (float)in[i] * inv - off;
+    const __m256 scale = _mm256_set1_ps(inv), shift = _mm256_set1_ps(off);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(in + i))));
+        _mm256_stream_ps(out + i, _mm256_sub_ps(_mm256_mul_ps(x, scale), shift));
+    }
+#endif
+    for (; i < n; i++) out[i] = (float)in[i] * inv - off;
+}
+
+/* Orders the non-temporal stores of bytes_to_input before whatever follows (the hand-over of
+ * the batch to another thread). */
+static void store_fence(void)
+{
+#if defined(__AVX2__) || defined(__AVX512F__)
+    _mm_sfence();
+#endif
 }
 
 /* Planes (h, stride) to the input (h, w, 3), mirrored when flip, (x - 127.5) / 128 as
@@ -631,30 +682,100 @@ static void ycc_to_rgb(uint8_t *restrict red, uint8_t *restrict green, uint8_t *
 static void planes_to_input(float *restrict out, uint8_t *restrict rgb, const uint8_t *red, const uint8_t *green,
                             const uint8_t *blue, int w, int h, size_t stride, bool flip)
 {
-    /* Without a mirror or padding the planes interleave as one long row. */
-    const int rows = !flip && stride == (size_t)w ? 1 : h;
-    const size_t cols = rows == 1 ? (size_t)w * h : (size_t)w;
-    for (int y = 0; y < rows; y++) {
+    const size_t row = (size_t)w * 3;
+    if (stride == (size_t)w) {
+        /* Without padding the planes interleave as one long row.  Read backwards, that row is
+         * the band mirrored and upside down: its rows then go out bottom up. */
+        const size_t n = (size_t)w * h;
+        const uint8_t *restrict r = red, *restrict g = green, *restrict b = blue;
+        if (!flip) {
+            for (size_t x = 0; x < n; x++) {
+                rgb[3 * x] = r[x];
+                rgb[3 * x + 1] = g[x];
+                rgb[3 * x + 2] = b[x];
+            }
+            bytes_to_input(out, rgb, n * 3);
+            return;
+        }
+        for (size_t x = 0; x < n; x++) {
+            rgb[3 * x] = r[n - 1 - x];
+            rgb[3 * x + 1] = g[n - 1 - x];
+            rgb[3 * x + 2] = b[n - 1 - x];
+        }
+        for (int y = 0; y < h; y++) bytes_to_input(out + (size_t)y * row, rgb + (size_t)(h - 1 - y) * row, row);
+        return;
+    }
+    for (int y = 0; y < h; y++) {
         const uint8_t *restrict r = red + (size_t)y * stride, *restrict g = green + (size_t)y * stride,
                                 *restrict b = blue + (size_t)y * stride;
-        uint8_t *restrict dst = rgb + (size_t)y * w * 3;
-        if (!flip) {
-            for (size_t x = 0; x < cols; x++) {
-                dst[3 * x] = r[x];
-                dst[3 * x + 1] = g[x];
-                dst[3 * x + 2] = b[x];
-            }
-        } else {
-            for (size_t x = 0; x < cols; x++) {
-                dst[3 * x] = r[cols - 1 - x];
-                dst[3 * x + 1] = g[cols - 1 - x];
-                dst[3 * x + 2] = b[cols - 1 - x];
-            }
+        uint8_t *restrict dst = rgb + (size_t)y * row;
+        for (int x = 0; x < w; x++) {
+            const int sx = flip ? w - 1 - x : x;
+            dst[3 * x] = r[sx];
+            dst[3 * x + 1] = g[sx];
+            dst[3 * x + 2] = b[sx];
         }
     }
-    const float inv = 1.0f / 128.0f, off = 127.5f * inv;
-    const size_t n = (size_t)w * h * 3;
-    for (size_t i = 0; i < n; i++) out[i] = (float)rgb[i] * inv - off;
+    bytes_to_input(out, rgb, row * h);
+}
+
+/* The header fields the fast path needs, read from the markers up to the first SOS without
+ * TurboJPEG (tjDecompressHeader3 parses the whole header, tables included, and the decode
+ * parses it again): the size and sampling of an 8-bit baseline, extended or progressive
+ * Huffman frame, and its colour space as libjpeg infers it (jdapimin.c: a JFIF APP0 marker
+ * means YCbCr; without JFIF or Adobe markers, component ids 1, 2, 3 do).  Only the layouts the
+ * fast path takes are recognised, and only when nothing else could change libjpeg's reading
+ * of them: false otherwise, and the caller asks TurboJPEG. */
+static bool jpeg_quick_header(int *w, int *h, int *subsamp, int *colorspace, const uint8_t *data, size_t size)
+{
+    bool jfif = false, adobe = false, frame = false;
+    int ncomp = 0, ids[3] = {0, 0, 0}, hs[3] = {0, 0, 0}, vs[3] = {0, 0, 0};
+    size_t p = 2; /* after SOI */
+    for (;;) {
+        if (p >= size || data[p] != 0xff) return false;
+        while (p < size && data[p] == 0xff) p++; /* fill bytes */
+        if (p + 3 > size) return false;
+        const int marker = data[p];
+        const size_t len = (size_t)data[p + 1] << 8 | data[p + 2]; /* counts its own two bytes */
+        const uint8_t *seg = data + p + 3;
+        if (len < 2 || p + 1 + len > size) return false;
+        if (marker == 0xda) break; /* SOS */
+        if (marker == 0xc0 || marker == 0xc1 || marker == 0xc2) {
+            if (frame || len < 8 || seg[0] != 8) return false;
+            ncomp = seg[5];
+            if ((ncomp != 1 && ncomp != 3) || len != 8 + 3 * (size_t)ncomp) return false;
+            *h = seg[1] << 8 | seg[2];
+            *w = seg[3] << 8 | seg[4];
+            for (int c = 0; c < ncomp; c++) {
+                ids[c] = seg[6 + 3 * c];
+                hs[c] = seg[7 + 3 * c] >> 4;
+                vs[c] = seg[7 + 3 * c] & 15;
+            }
+            frame = true;
+        } else if (marker == 0xe0) {
+            if (len >= 2 + 14 && !memcmp(seg, "JFIF", 5)) jfif = true;
+        } else if (marker == 0xee) {
+            adobe = true;
+        } else if (!((marker >= 0xe1 && marker <= 0xef) || marker == 0xfe || marker == 0xdb || marker == 0xc4 ||
+                     marker == 0xdd)) {
+            return false; /* another frame type, arithmetic coding, or a marker out of place */
+        }
+        p += 1 + len;
+    }
+    if (!frame || *w <= 0 || *h <= 0) return false;
+    if (ncomp == 1) {
+        *subsamp = TJSAMP_GRAY;
+        *colorspace = TJCS_GRAY;
+        return hs[0] == 1 && vs[0] == 1;
+    }
+    if (!(jfif || (!adobe && ids[0] == 1 && ids[1] == 2 && ids[2] == 3))) return false;
+    if (hs[1] != 1 || vs[1] != 1 || hs[2] != 1 || vs[2] != 1) return false;
+    if (hs[0] == 1 && vs[0] == 1) *subsamp = TJSAMP_444;
+    else if (hs[0] == 2 && vs[0] == 1) *subsamp = TJSAMP_422;
+    else if (hs[0] == 2 && vs[0] == 2) *subsamp = TJSAMP_420;
+    else return false;
+    *colorspace = TJCS_YCbCr;
+    return true;
 }
 
 comine_status comine_image_jpeg_to_input(float *out, bool *done, const uint8_t *data, size_t bytes,
@@ -666,8 +787,14 @@ comine_status comine_image_jpeg_to_input(float *out, bool *done, const uint8_t *
     if (bytes < 3 || data[0] != 0xff || data[1] != 0xd8 || data[2] != 0xff) return COMINE_OK;
     tjhandle tj;
     int w, h, subsamp, colorspace;
-    comine_status st = jpeg_header(&tj, &w, &h, &subsamp, &colorspace, data, bytes, name);
-    if (st != COMINE_OK) return st;
+    const bool quick = jpeg_quick_header(&w, &h, &subsamp, &colorspace, data, bytes);
+    if (quick) {
+        tj = thread_decoder();
+        if (!tj) return comine_fail(COMINE_ERR_NOMEM, "%s: cannot create a JPEG decoder", name);
+    } else {
+        comine_status st = jpeg_header(&tj, &w, &h, &subsamp, &colorspace, data, bytes, name);
+        if (st != COMINE_OK) return st;
+    }
     if (w != size || h != size) return COMINE_OK;
     const bool gray = colorspace == TJCS_GRAY && subsamp == TJSAMP_GRAY;
     const bool ycc = colorspace == TJCS_YCbCr &&
@@ -704,8 +831,18 @@ comine_status comine_image_jpeg_to_input(float *out, bool *done, const uint8_t *
     uint8_t *cb = (uint8_t *)(halves + sums_elems), *cr = cb + band_px, *red = cr + band_px;
     uint8_t *green = red + band_px, *blue = green + band_px, *rgb = blue + band_px;
     if (tjDecompressToYUVPlanes(tj, data, (unsigned long)bytes, plane, w, strides, h, 0) != 0) {
-        /* Warnings count as corrupt, as in decode_jpeg. */
-        return jpeg_fail(tj, name, "corrupt or truncated JPEG");
+        /* Warnings count as corrupt, as in decode_jpeg.  A header TurboJPEG has not seen yet
+         * gets decode_jpeg's message for a bad header when it is one.  Either way the next
+         * image starts on a new decoder, as after any failure (a decoder keeps the Huffman
+         * tables of earlier images, which a stream missing one of its own would use). */
+        if (!quick) return jpeg_fail(tj, name, "corrupt or truncated JPEG");
+        char why[512];
+        snprintf(why, sizeof why, "%s", tjGetErrorStr2(tj));
+        thread_decoder_drop();
+        comine_status st = jpeg_header(&tj, &w, &h, &subsamp, &colorspace, data, bytes, name);
+        if (st != COMINE_OK) return st;
+        thread_decoder_drop();
+        return comine_fail(COMINE_ERR_FORMAT, "%s: corrupt or truncated JPEG (%s)", name, why);
     }
     for (int y0 = 0; y0 < h; y0 += band) {
         const int y1 = y0 + band < ph[0] ? y0 + band : ph[0], rows = (y1 < h ? y1 : h) - y0;
@@ -732,6 +869,7 @@ comine_status comine_image_jpeg_to_input(float *out, bool *done, const uint8_t *
         ycc_to_rgb(red, green, blue, luma, full_cb, full_cr, (size_t)(y1 - y0) * stride);
         planes_to_input(dst, rgb, red, green, blue, w, rows, stride, flip);
     }
+    store_fence();
     *done = true;
     return COMINE_OK;
 }

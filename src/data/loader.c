@@ -1,5 +1,6 @@
 /* loader.c: the threaded batch loader.  Worker threads (pthreads) each build whole batches:
- * read the encoded bytes, decode, augment (flip, crop/scale jitter) and normalise into a
+ * read the encoded bytes (on the direct path below, the files of a whole batch at once where
+ * the system allows: prefetch.c), decode, augment (flip, crop/scale jitter) and normalise into a
  * slot of a ring of `queue_depth + threads` batch buffers; the consumer takes batches in
  * step order.  The epoch order is a seeded shuffle of (seed, epoch), and each sample's
  * augmentation draws from an RNG seeded by (seed, epoch, position), so the batches do not
@@ -7,7 +8,7 @@
  * kept across epochs with opts.cache; without it and without jitter, a JPEG already at the
  * input size is decoded straight to floats).  A bad image is skipped (counted, logged, listed
  * once) under COMINE_ON_BAD_SKIP, or turns the batch into an error under FAIL. */
-#include "comine/data.h"
+#include "data_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -92,8 +93,15 @@ static void record_bad(comine_loader *l, int index, const char *reason)
     pthread_mutex_unlock(&l->mu);
 }
 
+/* A worker's reading: the files of a batch read at once where the system allows it
+ * (prefetch, NULL otherwise), and one buffer for a file read on its own. */
+typedef struct worker_io {
+    comine_prefetch *prefetch;
+    comine_bytes bytes;
+} worker_io;
+
 /* Decode sample `index` into *img (or borrow the cached copy: *owned = false). */
-static comine_status get_image(comine_loader *l, int index, comine_image *img, bool *owned)
+static comine_status get_image(comine_loader *l, int index, comine_image *img, bool *owned, comine_bytes *bytes)
 {
     *owned = true;
     if (l->cache) {
@@ -103,7 +111,9 @@ static comine_status get_image(comine_loader *l, int index, comine_image *img, b
             return COMINE_OK;
         }
     }
-    comine_status st = comine_dataset_decode(l->ds, index, img);
+    comine_status st = comine_dataset_read_into(l->ds, index, bytes);
+    if (st == COMINE_OK)
+        st = comine_image_decode(img, bytes->data, bytes->size, comine_dataset_sample_name(l->ds, index));
     if (st == COMINE_OK && l->cache) {
         /* Each sample is decoded by one worker per epoch, so this slot has one writer. */
         l->cache[index] = *img;
@@ -113,15 +123,21 @@ static comine_status get_image(comine_loader *l, int index, comine_image *img, b
     return st;
 }
 
-/* Sample `index` to the input floats at `out` without the cache and without jitter: a JPEG at
- * the input size goes from its bytes straight to floats, anything else through the decoded
- * image.  Both make the same draws and the same floats as comine_image_augment_to_input. */
-static comine_status load_direct(comine_loader *l, int index, float *out, comine_rng *rng)
+/* Sample `index` (the k-th of its batch) to the input floats at `out` without the cache and
+ * without jitter: a JPEG at the input size goes from its bytes straight to floats, anything
+ * else through the decoded image.  Both make the same draws and the same floats as
+ * comine_image_augment_to_input. */
+static comine_status load_direct(comine_loader *l, int index, int k, float *out, comine_rng *rng, worker_io *io)
 {
-    uint8_t *data;
-    size_t size;
-    comine_status st = comine_dataset_read(l->ds, index, &data, &size);
-    if (st != COMINE_OK) return st;
+    size_t size = 0;
+    const uint8_t *data = io->prefetch ? comine_prefetch_bytes(io->prefetch, k, &size) : NULL;
+    comine_status st = COMINE_OK;
+    if (!data) {
+        st = comine_dataset_read_into(l->ds, index, &io->bytes);
+        if (st != COMINE_OK) return st;
+        data = io->bytes.data;
+        size = io->bytes.size;
+    }
     const char *name = comine_dataset_sample_name(l->ds, index);
     comine_rng draws = *rng;
     bool flip = l->o.flip && comine_rng_uniform(&draws) < 0.5f;
@@ -135,11 +151,10 @@ static comine_status load_direct(comine_loader *l, int index, float *out, comine
             comine_image_free(&img);
         }
     }
-    free(data);
     return st;
 }
 
-static void fill_batch(comine_loader *l, slot *s, int step, int epoch, int gen)
+static void fill_batch(comine_loader *l, slot *s, int step, int epoch, int gen, worker_io *io)
 {
     comine_batch *b = &s->batch;
     const int in = l->o.input;
@@ -149,16 +164,18 @@ static void fill_batch(comine_loader *l, slot *s, int step, int epoch, int gen)
     b->n = 0;
     b->step = step;
     s->status = COMINE_OK;
+    const bool direct = !l->cache && l->o.jitter <= 0;
+    if (direct && io->prefetch) comine_prefetch_read(io->prefetch, l->ds, l->order + first, last - first);
     for (int pos = first; pos < last; pos++) {
         if (__atomic_load_n(&l->generation, __ATOMIC_ACQUIRE) != gen) return; /* a new epoch started */
         int index = l->order[pos];
         comine_rng rng;
         comine_loader_sample_rng(&rng, l->o.seed, epoch, pos);
         float *out = b->images + per * b->n;
-        const bool direct = !l->cache && l->o.jitter <= 0;
         comine_image img;
         bool owned = false;
-        comine_status st = direct ? load_direct(l, index, out, &rng) : get_image(l, index, &img, &owned);
+        comine_status st = direct ? load_direct(l, index, pos - first, out, &rng, io)
+                                  : get_image(l, index, &img, &owned, &io->bytes);
         if (st != COMINE_OK) {
             record_bad(l, index, comine_last_error());
             if (l->o.on_bad == COMINE_ON_BAD_FAIL) {
@@ -182,6 +199,9 @@ static void fill_batch(comine_loader *l, slot *s, int step, int epoch, int gen)
 static void *worker(void *arg)
 {
     comine_loader *l = arg;
+    worker_io io = {0};
+    if (!l->cache && l->o.jitter <= 0 && l->ds->kind != COMINE_DATASET_RECORDIO)
+        io.prefetch = comine_prefetch_create(l->o.batch);
     pthread_mutex_lock(&l->mu);
     for (;;) {
         while (!l->stopping &&
@@ -195,13 +215,15 @@ static void *worker(void *arg)
         int gen = l->generation, epoch = l->epoch;
         l->busy++;
         pthread_mutex_unlock(&l->mu);
-        fill_batch(l, s, step, epoch, gen);
+        fill_batch(l, s, step, epoch, gen, &io);
         pthread_mutex_lock(&l->mu);
         l->busy--;
         if (gen == l->generation) s->state = SLOT_READY;
         pthread_cond_broadcast(&l->cv_ready);
     }
     pthread_mutex_unlock(&l->mu);
+    comine_prefetch_free(io.prefetch);
+    comine_bytes_free(&io.bytes);
     return NULL;
 }
 

@@ -26,6 +26,7 @@ static void *decode_worker(void *arg)
 {
     decode_job *job = arg;
     size_t per = (size_t)job->size * job->size * 3;
+    comine_bytes bytes = {0}; /* this thread's encoded files, one at a time */
     for (;;) {
         pthread_mutex_lock(&job->lock);
         int i = job->status ? job->count : job->next++;
@@ -37,11 +38,8 @@ static void *decode_worker(void *arg)
         if (job->paths) {
             st = comine_image_load(&img, job->paths[k]);
         } else {
-            uint8_t *bytes = NULL;
-            size_t size = 0;
-            st = comine_dataset_read(job->ds, k, &bytes, &size);
-            if (!st) st = comine_image_decode(&img, bytes, size, job->ds->samples[k].path);
-            free(bytes);
+            st = comine_dataset_read_into(job->ds, k, &bytes);
+            if (!st) st = comine_image_decode(&img, bytes.data, bytes.size, job->ds->samples[k].path);
         }
         if (st) {
             pthread_mutex_lock(&job->lock);
@@ -56,6 +54,7 @@ static void *decode_worker(void *arg)
         comine_image_to_input(job->inputs + (size_t)(job->count + i) * per, &img, job->size, true);
         comine_image_free(&img);
     }
+    comine_bytes_free(&bytes);
     return NULL;
 }
 
