@@ -259,20 +259,53 @@ stage_table() {
       --title "LFW DevTest: two peers (A+B)" --xlabel "noise rate (%)" --ylabel "verification accuracy" \
       --out "$res/accuracy_vs_noise_ab.png" || true
   fi
-  # detection F1 of the noisy set N per epoch, 40% noise, seed 1, one line per mode
-  local r m
-  { printf 'mode\tepoch\tf1\tprecision\trecall\n'
-    for m in self nld coteach comining; do
-      r=$work/runs/n40_${m}_s1/metrics.jsonl
-      [ -s "$work/runs/n40_${m}_s1/result.tsv" ] || continue
-      sed -n 's/.*"epoch": *\([0-9]*\).*"det_precision": *\([0-9.e-]*\), *"det_recall": *\([0-9.e-]*\), *"det_f1": *\([0-9.e-]*\).*/\1\t\4\t\2\t\3/p' "$r" |
-        awk -v m="$m" '{ print m "\t" $0 }'
-    done; } > "$res/detection_n40_s1.tsv"
-  if [ "$(wc -l < "$res/detection_n40_s1.tsv")" -gt 1 ] && "$bin" plot --help >/dev/null 2>&1; then
-    "$bin" plot --table "$res/detection_n40_s1.tsv" --x epoch --y f1 --group mode --ymin 0 --ymax 1 \
-      --title "40% noise, seed 1: F1 of the dropped set N per epoch" --xlabel "epoch" --ylabel "F1 against the truth" \
-      --out "$res/detection_f1_n40_s1.png" || true
-  fi
+  # detection F1 of the noisy set N per epoch, seed 1, one line per mode, per noise rate
+  local r m n
+  for n in 20 40; do
+    { printf 'mode\tepoch\tf1\tprecision\trecall\n'
+      for m in self nld coteach comining; do
+        r=$work/runs/n${n}_${m}_s1/metrics.jsonl
+        [ -s "$work/runs/n${n}_${m}_s1/result.tsv" ] || continue
+        sed -n 's/.*"epoch": *\([0-9]*\).*"det_precision": *\([0-9.e-]*\), *"det_recall": *\([0-9.e-]*\), *"det_f1": *\([0-9.e-]*\).*/\1\t\4\t\2\t\3/p' "$r" |
+          awk -v m="$m" '{ print m "\t" $0 }'
+      done; } > "$res/detection_n${n}_s1.tsv"
+    if [ "$(wc -l < "$res/detection_n${n}_s1.tsv")" -gt 1 ] && "$bin" plot --help >/dev/null 2>&1; then
+      "$bin" plot --table "$res/detection_n${n}_s1.tsv" --x epoch --y f1 --group mode --ymin 0 --ymax 1 \
+        --title "$n% noise, seed 1: F1 of the dropped set N per epoch" --xlabel "epoch" --ylabel "F1 against the truth" \
+        --out "$res/detection_f1_n${n}_s1.png" || true
+    fi
+  done
+  # the two-peer modes over the epochs (mean over the finished seeds): set sizes per batch of
+  # 64 (C, XA, N), detection of N against the truth, peer A's training accuracy on the noisy
+  # labels and mean cos(theta_y); sets.md shows a few epochs of comining and coteach
+  for r in "$work"/runs/n*_*_s*; do
+    [ -s "$r/result.tsv" ] || continue
+    case "$r" in *_comining_s* | *_coteach_s* | *_nld_s* | *_self_s*) ;; *) continue ;; esac
+    n=${r##*/}; n=${n#n}; m=${n#*_}; m=${m%_s*}; n=${n%%_*}
+    awk -v n="$n" -v m="$m" '
+      function get(key,   v) {
+        if (!match($0, "\"" key "\": *[-0-9.e+]+")) return ""
+        v = substr($0, RSTART, RLENGTH); sub(/^[^:]*: */, "", v); return v
+      }
+      { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, m, get("epoch"), get("n_clean"),
+               get("n_exchanged_a"), get("n_noisy"), get("det_precision"), get("det_recall"), get("det_f1"),
+               get("train_acc_a"), get("cos_target_a") }' "$r/metrics.jsonl"
+  done | awk -F'\t' '
+    { k = $1 SUBSEP $2 SUBSEP $3; if (!(k in c)) order[++K] = k; c[k]++; for (i = 4; i <= 11; i++) s[k, i] += $i }
+    END {
+      print "noise\tmode\tepoch\tseeds\tn_clean\tn_exchanged_a\tn_noisy\tdet_precision\tdet_recall\tdet_f1\ttrain_acc_a\tcos_target_a"
+      for (j = 1; j <= K; j++) {
+        split(order[j], p, SUBSEP); printf "%s\t%s\t%s\t%d", p[1], p[2], p[3], c[order[j]]
+        for (i = 4; i <= 11; i++) printf "\t%.4f", s[order[j], i] / c[order[j]]
+        printf "\n"
+      }
+    }' > "$res/sets_over_time.tsv"
+  { echo "| noise | mode | epoch | seeds | C | XA | N | N precision | N recall | peer A train acc | peer A cos(theta_y) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    awk -F'\t' 'NR > 1 && ($2 == "comining" || $2 == "coteach") && ($3 == 2 || $3 == 5 || $3 == 11 || $3 == 17 || $3 == 23) {
+        printf "%s\t%s\t%02d\t| %s%% | %s | %s | %s | %.1f | %.1f | %.1f | %.3f | %.3f | %.3f | %.3f |\n", $1, $2, $3,
+               $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12 }' "$res/sets_over_time.tsv" |
+      sort -t$'\t' -k1,1n -k3,3 -k2,2 | cut -f4-; } > "$res/sets.md"
   for r in n40_arcface_s1 n40_coteach_s1 n40_comining_s1; do
     [ -s "$work/runs/$r/result.tsv" ] || continue
     "$bin" report --run "$work/runs/$r" --out "$work/runs/$r/report" >/dev/null || continue
