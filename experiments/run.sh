@@ -241,8 +241,8 @@ stage_table() {
   awk -F'\t' 'NR == 1 {
       print "| noise | mode | seeds | DevTest peer A | DevTest A+B | detection P | R | F1 | train min (sum) |"
       print "|---|---|---|---|---|---|---|---|---|"; next }
-    function pm(m, s) { return m == "-" ? "-" : sprintf("%.1f +- %.1f", 100 * m, 100 * s) }
-    function pr(m, s) { return m == "-" ? "-" : sprintf("%.3f +- %.3f", m, s) }
+    function pm(m, s) { return m == "-" ? "-" : $3 > 1 ? sprintf("%.1f +- %.1f", 100 * m, 100 * s) : sprintf("%.1f", 100 * m) }
+    function pr(m, s) { return m == "-" ? "-" : $3 > 1 ? sprintf("%.3f +- %.3f", m, s) : sprintf("%.3f", m) }
     { printf "| %s%% | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, pm($4, $5), pm($6, $7), pr($8, $9),
              pr($10, $11), pr($12, $13), $14 }' "$res/summary.tsv" > "$res/table.md"
   # the validation study, one line per run
