@@ -99,8 +99,8 @@ for r in $RUNS; do cat "$W/runs/$r/result.tsv"; done
 R=$W/results
 check "no other run trained" test "$(ls "$W/runs" | grep -v '\.log$' | sort | tr '\n' ' ')" = "n40_arcface_s1 n40_comining_s1 val_coteach "
 check "table.md: header and the 40% arcface and comining rows" bash -c \
-    "grep -q '^| noise | mode |' '$R/table.md' && grep -Eq '^\| 40% \| arcface \| 1 \| [0-9.]+ \+- 0\.0 \| - \|' '$R/table.md' &&
-     grep -Eq '^\| 40% \| comining \| 1 \| [0-9.]+ \+- 0\.0 \| [0-9.]+ \+- 0\.0 \| [0-9.]+ \+- 0\.000 \|' '$R/table.md' &&
+    "grep -q '^| noise | mode |' '$R/table.md' && grep -Eq '^\| 40% \| arcface \| 1 \| [0-9.]+ \| - \|' '$R/table.md' &&
+     grep -Eq '^\| 40% \| comining \| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|' '$R/table.md' &&
      test \$(wc -l < '$R/table.md') -eq 4"
 check "summary.tsv: header and 2 rows" bash -c \
     "head -1 '$R/summary.tsv' | grep -q '^noise	mode	seeds	acc_a	acc_a_std	acc_ab	acc_ab_std' && test \$(wc -l < '$R/summary.tsv') -eq 3"
