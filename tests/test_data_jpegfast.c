@@ -2,11 +2,12 @@
  * the general path (comine_image_decode, i.e. tjDecompress2 to RGB, + comine_image_to_input):
  * the floats must be identical (memcmp), mirrored or not, on JPEGs encoded here (4:4:4, 4:2:2,
  * 4:2:0 and grayscale; odd and even sizes; random and smooth content; baseline and
- * progressive), and on every image of ../shared/data/lfw112 when it is present (other layouts,
- * non-square and tiny images are left to the general path; some must take the fast one).  Truncated and
- * damaged JPEGs must fail with the same message on both paths.  The loader's batches with the
- * fast path must equal those of the general path (decode + comine_image_augment_to_input with
- * each sample's RNG, and the cached loader). */
+ * progressive), and on every image of ../shared/data/lfw112 when it is present (other
+ * layouts, non-square and tiny images are left to the general path; some must take the fast
+ * one).  Truncated and damaged JPEGs must fail with the same message on both paths; a JPEG that
+ * lacks its own quantisation or Huffman tables must decode (or fail) the same whatever image
+ * came before it.  The loader's batches with the fast path must equal those of the general
+ * path (decode + comine_image_augment_to_input with each sample's RNG, and the cached loader). */
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
@@ -177,6 +178,101 @@ static void damaged(void)
            "mismatches)\n",
            bad ? "FAIL" : "ok  ", cases, fast_hits - hits, bad);
     if (bad) fx_fail_count++;
+}
+
+/* jpg without its segments of one marker type (before the first SOS); *n is updated. */
+static uint8_t *strip_marker(const uint8_t *jpg, size_t *n, int marker)
+{
+    uint8_t *out = malloc(*n);
+    size_t p = 2, o = 2;
+    memcpy(out, jpg, 2);
+    while (p + 4 <= *n && jpg[p] == 0xff && jpg[p + 1] != 0xda) {
+        size_t len = 2 + ((size_t)jpg[p + 2] << 8 | jpg[p + 3]);
+        if (jpg[p + 1] != marker) {
+            memcpy(out + o, jpg + p, len);
+            o += len;
+        }
+        p += len;
+    }
+    memcpy(out + o, jpg + p, *n - p);
+    *n = o + *n - p;
+    return out;
+}
+
+typedef struct decode_result {
+    comine_status st, st_fast;
+    char msg[512], msg_fast[512];
+    comine_image img;
+    float *fast;
+} decode_result;
+
+static decode_result decode_both(const uint8_t *jpg, size_t n, int side)
+{
+    decode_result r;
+    memset(&r, 0, sizeof r);
+    r.st = comine_image_decode(&r.img, jpg, n, "tableless.jpg");
+    if (r.st != COMINE_OK) snprintf(r.msg, sizeof r.msg, "%s", comine_last_error());
+    r.fast = calloc((size_t)side * side * 3, sizeof(float));
+    bool done = false;
+    r.st_fast = comine_image_jpeg_to_input(r.fast, &done, jpg, n, "tableless.jpg", side, false);
+    if (r.st_fast != COMINE_OK) snprintf(r.msg_fast, sizeof r.msg_fast, "%s", comine_last_error());
+    return r;
+}
+
+static bool same_result(const decode_result *a, const decode_result *b, int side)
+{
+    if (a->st != b->st || a->st_fast != b->st_fast || strcmp(a->msg, b->msg) || strcmp(a->msg_fast, b->msg_fast))
+        return false;
+    if (a->st == COMINE_OK && (a->img.w != b->img.w || a->img.h != b->img.h ||
+                               memcmp(a->img.rgb, b->img.rgb, (size_t)a->img.w * a->img.h * 3)))
+        return false;
+    return !memcmp(a->fast, b->fast, sizeof(float) * side * side * 3);
+}
+
+static void decode_result_free(decode_result *r)
+{
+    if (r->st == COMINE_OK) comine_image_free(&r->img);
+    free(r->fast);
+}
+
+/* libjpeg keeps one stream's quantisation and Huffman tables for the next: a file that lacks
+ * its own must decode the same (or fail the same) whatever image the thread decoded before. */
+static void tableless(void)
+{
+    int w = 48;
+    uint8_t *rgb = malloc((size_t)w * w * 3);
+    for (int i = 0; i < w * w * 3; i++) rgb[i] = (uint8_t)((i * 29) ^ (i / 96));
+    size_t n_prog, n_base;
+    uint8_t *prog = encode(rgb, w, w, TJSAMP_420, 50, TJFLAG_PROGRESSIVE, &n_prog); /* own Huffman tables */
+    uint8_t *base = encode(rgb, w, w, TJSAMP_444, 95, 0, &n_base);                  /* standard tables */
+    if (!prog || !base) return;
+    size_t n_dqt = n_base, n_dht = n_base;
+    uint8_t *no_dqt = strip_marker(base, &n_dqt, 0xdb), *no_dht = strip_marker(base, &n_dht, 0xc4);
+    decode_result whole = decode_both(base, n_base, w);
+    struct { const char *name; uint8_t *jpg; size_t n; } cases[] = {{"no DQT", no_dqt, n_dqt}, {"no DHT", no_dht, n_dht}};
+    for (int c = 0; c < 2; c++) {
+        decode_result first = decode_both(cases[c].jpg, cases[c].n, w);
+        decode_result other = decode_both(prog, n_prog, w);
+        decode_result again = decode_both(cases[c].jpg, cases[c].n, w);
+        bool same = other.st == COMINE_OK && same_result(&first, &again, w);
+        /* without DQT the stream cannot decode; without DHT libjpeg takes the standard tables,
+         * the ones the encoder used */
+        bool expected = c == 0 ? first.st != COMINE_OK && first.st_fast != COMINE_OK && strstr(first.msg, "tableless.jpg")
+                               : same_result(&first, &whole, w);
+        printf("%s JPEG with %s: the same result before and after another image (%s)\n",
+               same && expected ? "ok  " : "FAIL", cases[c].name,
+               first.st == COMINE_OK ? "decodes with the standard tables" : first.msg);
+        if (!same || !expected) fx_fail_count++;
+        decode_result_free(&first);
+        decode_result_free(&other);
+        decode_result_free(&again);
+    }
+    decode_result_free(&whole);
+    free(no_dqt);
+    free(no_dht);
+    free(prog);
+    free(base);
+    free(rgb);
 }
 
 static void lfw(void)
@@ -352,6 +448,7 @@ int main(void)
     comine_log_set_level(COMINE_LOG_ERROR + 1);
     synthetic();
     damaged();
+    tableless();
     if (!mkdtemp(dir)) {
         printf("FAIL: mkdtemp\n");
         return 1;

@@ -36,29 +36,32 @@ static bool size_ok(long w, long h)
     return w > 0 && h > 0 && w <= MAX_SIDE && h <= MAX_SIDE && (uint64_t)w * (uint64_t)h <= MAX_PIXELS;
 }
 
-/* One decompressor per thread, made on first use and destroyed when the thread exits. */
+/* One decompressor per thread and image.  libjpeg keeps the quantisation and Huffman tables
+ * of one stream for the next (for abbreviated streams), so a damaged file that lacks its own
+ * tables would decode with the tables of whatever image the thread read before: each image
+ * gets a new decompressor (about 0.1 us), made at its header and kept until the next image
+ * or until the thread exits. */
 static pthread_key_t decoder_key;
 static pthread_once_t decoder_once = PTHREAD_ONCE_INIT;
 
 static void decoder_destroy(void *h) { tjDestroy(h); }
 static void decoder_key_create(void) { pthread_key_create(&decoder_key, decoder_destroy); }
 
-static tjhandle thread_decoder(void)
+static void thread_decoder_drop(void)
 {
     pthread_once(&decoder_once, decoder_key_create);
     tjhandle h = pthread_getspecific(decoder_key);
-    if (!h) {
-        h = tjInitDecompress();
-        if (h) pthread_setspecific(decoder_key, h);
-    }
-    return h;
-}
-
-static void thread_decoder_drop(void)
-{
-    tjhandle h = pthread_getspecific(decoder_key);
     if (h) tjDestroy(h);
     pthread_setspecific(decoder_key, NULL);
+}
+
+/* A new decompressor for the next image, with no tables from earlier ones. */
+static tjhandle thread_decoder(void)
+{
+    thread_decoder_drop();
+    tjhandle h = tjInitDecompress();
+    if (h) pthread_setspecific(decoder_key, h);
+    return h;
 }
 
 /* A decoder that failed may keep state from the bad stream (TurboJPEG 2.1 does after a
