@@ -2,7 +2,7 @@
 # test_experiments_e2e.sh: experiments/run.sh end to end on a small fake LFW made here from
 # comine's synthetic faces (JPEG, LFW naming: images/Name/Name_000n.jpg, a people file and an
 # `N` pairs file).  Checks the data stage's noisy lists (line counts, flip and outlier flags),
-# three runs of the main and validation stages (result.tsv fields, accuracies in [0, 1]), the
+# runs of the main, validation and margin stages (result.tsv fields, accuracies in [0, 1]), the
 # tables, that a second invocation trains nothing, and that a run killed (SIGTERM to run.sh's
 # process group) after its first epoch is resumed from its checkpoint by the next invocation.
 # The PNG checks are skipped when comine is built without PLplot.
@@ -64,12 +64,12 @@ check "fake LFW: 68 people, 396 JPEG images in LFW naming" \
 W=$TMP/work
 export COMINE_BIN=$BIN
 run_sh() { "$SRC/experiments/run.sh" --work "$W" --lfw "$LFW" --seeds 1 --jobs 2 "$@"; }
-RUNS="n40_arcface_s1 n40_comining_s1 val_coteach"
-ONLY='^(n40_(arcface|comining)_s1|val_coteach)$'
-run_sh --epochs 2 --only "$ONLY" data main val table > "$TMP/first.log" 2>&1
+RUNS="m02_n20_arcface_s1 n40_arcface_s1 n40_comining_s1 val_coteach"
+ONLY='^(n40_(arcface|comining)_s1|val_coteach|m02_n20_arcface_s1)$'
+run_sh --epochs 2 --only "$ONLY" data main val margin table > "$TMP/first.log" 2>&1
 rc=$?
 cat "$TMP/first.log"
-check "run.sh data main val table: exit 0" test $rc -eq 0
+check "run.sh data main val margin table: exit 0" test $rc -eq 0
 
 # noisy lists: 220 training images; n/200 of them flipped (flag 1) and as many outliers (flag 2)
 noise_counts() { awk -F'\t' '{ n[$3]++ } END { printf "%d %d %d %d", NR, n[0], n[1], n[2] }' "$1"; }
@@ -97,13 +97,19 @@ check "n40_comining_s1/result.tsv: 12 fields, A and A+B, detection" result_ok n4
 check "val_coteach/result.tsv: 12 fields, A and A+B, detection" result_ok val_coteach coteach 2 1
 for r in $RUNS; do cat "$W/runs/$r/result.tsv"; done
 R=$W/results
-check "no other run trained" test "$(ls "$W/runs" | grep -v '\.log$' | sort | tr '\n' ' ')" = "n40_arcface_s1 n40_comining_s1 val_coteach "
+check "no other run trained" test "$(ls "$W/runs" | grep -v '\.log$' | sort | tr '\n' ' ')" = "$RUNS "
 check "table.md: header and the 40% arcface and comining rows" bash -c \
     "grep -q '^| noise | mode |' '$R/table.md' && grep -Eq '^\| 40% \| arcface \| 1 \| [0-9.]+ \| - \|' '$R/table.md' &&
      grep -Eq '^\| 40% \| comining \| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|' '$R/table.md' &&
      test \$(wc -l < '$R/table.md') -eq 4"
 check "summary.tsv: header and 2 rows" bash -c \
     "head -1 '$R/summary.tsv' | grep -q '^noise	mode	seeds	acc_a	acc_a_std	acc_ab	acc_ab_std' && test \$(wc -l < '$R/summary.tsv') -eq 3"
+check "m02_n20_arcface_s1/result.tsv: 20% noise, arcface, one peer" \
+    awk -F'\t' '{ exit !(NF == 12 && $2 == 20 && $3 == "arcface" && $5 ~ /^[0-9.]+$/ && $7 == "-") }' \
+    "$W/runs/m02_n20_arcface_s1/result.tsv"
+check "margin.md: the m 0.2 arcface row, no m 0.5 row (not run)" bash -c \
+    "grep -Eq '^\| arcface \| 0\.2 \| 1 \| [0-9.]+ \| - \| - \|$' '$R/margin.md' && test \$(wc -l < '$R/margin.md') -eq 3"
+check "table.md: the m 0.2 run is not in it" bash -c "! grep -q '20%' '$R/table.md'"
 check "validation.md: the val_coteach row" grep -Eq '^\| coteach \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|' "$R/validation.md"
 check "detection_n40_s1.tsv: comining's 2 epochs" test "$(grep -c '^comining	' "$R/detection_n40_s1.tsv")" -eq 2
 if "$BIN" plot --help >/dev/null 2>&1 && [ -e "$R/accuracy_vs_noise.png" ]; then
@@ -117,7 +123,7 @@ fi
 # ---- a second invocation trains nothing -----------------------------------------------------
 sums() { for r in $RUNS; do cksum "$W/runs/$r/metrics.jsonl" "$W/runs/$r/result.tsv"; done; }
 sums > "$TMP/sums.before"
-run_sh --epochs 2 --only "$ONLY" data main val table > "$TMP/second.log" 2>&1
+run_sh --epochs 2 --only "$ONLY" data main val margin table > "$TMP/second.log" 2>&1
 rc=$?
 cat "$TMP/second.log"
 check "second invocation: exit 0" test $rc -eq 0
