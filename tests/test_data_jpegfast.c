@@ -245,7 +245,12 @@ static void tableless(void)
     size_t n_prog, n_base;
     uint8_t *prog = encode(rgb, w, w, TJSAMP_420, 50, TJFLAG_PROGRESSIVE, &n_prog); /* own Huffman tables */
     uint8_t *base = encode(rgb, w, w, TJSAMP_444, 95, 0, &n_base);                  /* standard tables */
-    if (!prog || !base) return;
+    if (!prog || !base) {
+        free(prog);
+        free(base);
+        free(rgb);
+        return;
+    }
     size_t n_dqt = n_base, n_dht = n_base;
     uint8_t *no_dqt = strip_marker(base, &n_dqt, 0xdb), *no_dht = strip_marker(base, &n_dht, 0xc4);
     decode_result whole = decode_both(base, n_base, w);
