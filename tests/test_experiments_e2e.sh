@@ -107,8 +107,11 @@ check "summary.tsv: header and 2 rows" bash -c \
 check "m02_n20_arcface_s1/result.tsv: 20% noise, arcface, one peer" \
     awk -F'\t' '{ exit !(NF == 12 && $2 == 20 && $3 == "arcface" && $5 ~ /^[0-9.]+$/ && $7 == "-") }' \
     "$W/runs/m02_n20_arcface_s1/result.tsv"
-check "margin.md: the m 0.2 arcface row, no m 0.5 row (not run)" bash -c \
-    "grep -Eq '^\| arcface \| 0\.2 \| 1 \| [0-9.]+ \| - \| - \|$' '$R/margin.md' && test \$(wc -l < '$R/margin.md') -eq 3"
+check "margin.md: the m 0.2 run beside the m 0.5 runs of the main stage (40% arcface, comining)" bash -c \
+    "grep -Eq '^\| 20% \| arcface \| 0\.2 \| 1 \| [0-9.]+ \| - \| - \|$' '$R/margin.md' &&
+     grep -Eq '^\| 40% \| arcface \| 0\.5 \| 1 \| [0-9.]+ \| - \| - \|$' '$R/margin.md' &&
+     grep -Eq '^\| 40% \| comining \| 0\.5 \| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|$' '$R/margin.md' &&
+     test \$(wc -l < '$R/margin.md') -eq 5"
 check "table.md: the m 0.2 run is not in it" bash -c "! grep -q '20%' '$R/table.md'"
 check "validation.md: the val_coteach row" grep -Eq '^\| coteach \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|' "$R/validation.md"
 check "detection_n40_s1.tsv: comining's 2 epochs" test "$(grep -c '^comining	' "$R/detection_n40_s1.tsv")" -eq 2
