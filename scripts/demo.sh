@@ -28,7 +28,7 @@ if [ -d "$lfw/images" ] && [ -f "$lfw/lists/pairsDevTest.txt" ]; then
     --flip 0.2 --outlier 0.2 --seed 1 --out "$data"
   pairs="$lfw/lists/pairsDevTest.txt"
   root="$lfw/images"
-  train_opts=(--net iresnet18 --width 0.25 --input 64 --batch 64 --epochs 8 --lr 0.1 --s 32 --m 0.5
+  train_opts=(--net iresnet18 --width 0.25 --input 64 --batch 64 --epochs 8 --lr 0.1 --s 32 --m 0.2
               --tau 0.4 --tk 3)
 else
   echo "== data: synthetic faces (no LFW found at $lfw), 30% noise (15% label flips + 15% outliers)"
