@@ -233,14 +233,17 @@ stage_table() {
   if [ ! -s "$res/all.tsv" ]; then echo "run.sh: no finished runs yet" >&2; return 0; fi
   { printf 'name\tnoise\tmode\tseed\tacc_a\tstd_a\tacc_ab\tstd_ab\tprecision\trecall\tf1\ttrain_s\n'
     cat "$res/all.tsv"; } > "$res/runs.tsv"
-  # mean and standard deviation (over seeds) per (noise, mode); '-' where a figure does not apply
-  awk -F'\t' '
+  # add(key, col, v) collects a figure ('-' where it does not apply); ms(key, col) gives its
+  # mean and standard deviation over the seeds, "m<TAB>s" ("-<TAB>-" without figures)
+  local stats='
     function add(key, col, v) { if (v != "-") { S[key, col] += v; Q[key, col] += v * v; N[key, col]++ } }
     function ms(key, col,   m, v) {
       if (!N[key, col]) return "-\t-"
       m = S[key, col] / N[key, col]; v = Q[key, col] / N[key, col] - m * m
       return sprintf("%.4f\t%.4f", m, N[key, col] > 1 ? sqrt(v > 0 ? v * N[key, col] / (N[key, col] - 1) : 0) : 0)
-    }
+    }'
+  # mean and standard deviation (over seeds) per (noise, mode)
+  awk -F'\t' "$stats"'
     $1 ~ /^n[0-9]+_/ {
       key = $2 SUBSEP $3
       if (!(key in seen)) { seen[key] = 1; order[++k] = key }
@@ -269,13 +272,11 @@ stage_table() {
     awk -F'\t' '$1 ~ /^val_/ { printf "| %s | %.1f | %s | %s | %s | %s |\n", substr($1, 5), 100 * $5,
                  $7 == "-" ? "-" : sprintf("%.1f", 100 * $7), $9, $10, $11 }' "$res/all.tsv"; } > "$res/validation.md"
   # the margin study beside the same modes at m 0.5, mean and std over seeds
-  awk -F'\t' '
-    function add(key, col, v) { if (v != "-") { S[key, col] += v; Q[key, col] += v * v; N[key, col]++ } }
-    function pm(key, col, scale, fmt,   m, v, n) {
-      n = N[key, col]; if (!n) return "-"
-      m = S[key, col] / n; v = Q[key, col] / n - m * m
-      if (n == 1) return sprintf(fmt, scale * m)
-      return sprintf(fmt " +- " fmt, scale * m, scale * sqrt(v > 0 ? v * n / (n - 1) : 0))
+  awk -F'\t' "$stats"'
+    function pm(key, col, scale, fmt,   f) {
+      split(ms(key, col), f, "\t")
+      if (f[1] == "-") return "-"
+      return N[key, col] == 1 ? sprintf(fmt, scale * f[1]) : sprintf(fmt " +- " fmt, scale * f[1], scale * f[2])
     }
     $1 ~ /^(m02_)?n(20|40)_(arcface|comining|coteach)_s/ {
       key = $2 SUBSEP $3 SUBSEP ($1 ~ /^m02_/ ? "0.2" : "0.5")
