@@ -26,7 +26,14 @@ static void run(result *r, const float *la, const float *lb, const uint8_t *trut
 {
     comine_select_cfg cfg = {.mode = mode, .reweight = rw, .w = w};
     memset(r, 0xAB, sizeof *r); /* garbage: everything the function owns must be written */
-    comine_select(r->form_a, r->weight_a, r->form_b, r->weight_b, r->noisy, &r->sets, la, lb, truth, n, drop, &cfg);
+    /* scratch of exactly the stated size, garbage-filled, so that ASan sees any overrun */
+    size_t bytes = comine_select_scratch_bytes(n);
+    void *scratch = comine_malloc(bytes);
+    memset(scratch, 0xCD, bytes);
+    comine_selection sel = {.plan_a = {r->form_a, r->weight_a}, .plan_b = {r->form_b, r->weight_b}, .noisy = r->noisy};
+    comine_select(&sel, la, lb, truth, n, drop, &cfg, scratch);
+    r->sets = sel.sets;
+    free(scratch);
 }
 
 /* "in" as a bit string over the batch, for messages */

@@ -9,6 +9,7 @@
 #define COMINE_COMINING_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -54,17 +55,32 @@ bool comine_reweight_parse(const char *s, comine_reweight *r);
  * both below -0.5 has driven every cosine towards -1 and stopped learning. */
 bool comine_collapsed(double mean_target_cos, double mean_negative_cos);
 
+/* One peer's answer: for each sample of the batch, the loss form (comine_loss_form) and the
+ * weight in the peer's loss; weight 0 = not learned from.  Weights are normalised by the size
+ * of the peer's update set, so the peer's loss is sum_i weight[i] * loss_i.  Caller-owned
+ * arrays of n. */
+typedef struct comine_peer_plan {
+    uint8_t *form;
+    float *weight;
+} comine_peer_plan;
+
+/* What the selection answers for a batch.  The caller points plan_a, plan_b (unused by the
+ * 1-peer modes) and noisy at arrays of n; comine_select fills them and sets. */
+typedef struct comine_selection {
+    comine_peer_plan plan_a, plan_b;
+    uint8_t *noisy;     /* (n) 1 for the samples in N: the noise votes (all 0 for modes that do not detect) */
+    comine_sets sets;
+} comine_selection;
+
+/* Bytes of scratch comine_select needs for batches of up to n samples. */
+size_t comine_select_scratch_bytes(int n);
+
 /* In:  loss_a, loss_b (n): per-sample plain ArcFace losses (loss_b unused for 1-peer modes);
  *      truth_noisy (n): 1 where the label is known wrong (oracle only; may be NULL otherwise).
- * Out: form_a, weight_a (n) and form_b, weight_b (n; untouched for 1-peer modes): the loss
- *      form (comine_loss_form) and weight of each sample in each peer's loss; weight 0 = not
- *      learned from; weights are normalised by the size of the peer's update set, so the
- *      peer's loss is sum_i weight[i] * loss_i.
- *      noisy (n): 1 for samples in N (the noise votes; all 0 for modes that do not detect).
- *      sets: the set sizes.
- * Scratch: none; n may be 1; ties break to the lower index. */
-void comine_select(uint8_t *form_a, float *weight_a, uint8_t *form_b, float *weight_b, uint8_t *noisy,
-                   comine_sets *sets, const float *loss_a, const float *loss_b, const uint8_t *truth_noisy,
-                   int n, float drop_rate, const comine_select_cfg *cfg);
+ * Out: sel (see comine_selection).
+ * Scratch: comine_select_scratch_bytes(n) bytes owned by the caller; nothing is allocated.
+ * n may be 1; ties break to the lower index. */
+void comine_select(comine_selection *sel, const float *loss_a, const float *loss_b, const uint8_t *truth_noisy,
+                   int n, float drop_rate, const comine_select_cfg *cfg, void *scratch);
 
 #endif

@@ -109,6 +109,28 @@ size_t comine_peak_rss_bytes(void);
 /* ---- checksums ---------------------------------------------------------------------- */
 uint32_t comine_crc32(uint32_t crc, const void *data, size_t size); /* start with crc = 0 */
 
+/* ---- little-endian bytes (every comine file format is little-endian) ---------------- */
+static inline uint32_t comine_get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t comine_get_le64(const uint8_t *p)
+{
+    return (uint64_t)comine_get_le32(p) | (uint64_t)comine_get_le32(p + 4) << 32;
+}
+static inline void comine_put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+static inline void comine_put_le64(uint8_t *p, uint64_t v)
+{
+    comine_put_le32(p, (uint32_t)v);
+    comine_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
 /* Parse a whole string as a number; false on trailing garbage, overflow or empty input. */
 bool comine_parse_int(const char *s, long *out);
 bool comine_parse_double(const char *s, double *out);

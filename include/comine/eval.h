@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "comine/core.h"
+#include "comine/run_files.h"
 #include "comine/model.h"
 
 /* ---- verification pairs ---------------------------------------------------------------- */
@@ -94,65 +95,6 @@ comine_status comine_verify_models_threads(comine_verify_result *res, comine_mod
 
 /* NumPy .npy v1.0, float32, shape (rows, cols), written atomically. */
 comine_status comine_npy_write_f32(const char *path, const float *data, int rows, int cols);
-
-/* ---- noise report ---------------------------------------------------------------------- */
-typedef struct comine_noise_row {
-    int index;
-    char *path;
-    int label;
-    int votes, rounds;
-    double score;       /* votes / rounds (0 when rounds = 0) */
-    int flagged;
-    int truth;          /* 0 clean, 1 flip, 2 outlier, -1 unknown */
-} comine_noise_row;
-
-typedef struct comine_noise_table {
-    int n;
-    comine_noise_row *rows;
-    bool has_truth;     /* every row has a known truth */
-    char *source;
-} comine_noise_table;
-
-/* Reads noise.csv (header `index,path,label,votes,rounds,score,flagged,truth`; RFC-4180
- * quoting of path); errors name the file and line. */
-comine_status comine_noise_load(comine_noise_table **out, const char *path);
-void comine_noise_free(comine_noise_table *t);
-
-typedef struct comine_detection {
-    int tp, fp, fn, tn;
-    double precision, recall, f1;  /* at the threshold (precision 0 when nothing is flagged) */
-    double average_precision;      /* of the ranking by score (ties in score as one step) */
-} comine_detection;
-/* Detection quality of `score >= threshold` against truth != 0; truth is (n) with values
- * 0 clean, > 0 noisy, < 0 unknown (unknown rows are ignored). */
-void comine_detection_eval(comine_detection *d, const double *score, const int *truth, int n, double threshold);
-/* Ranking by score, descending, ties by index ascending: order is (n). */
-void comine_noise_rank(int *order, const comine_noise_table *t);
-
-/* ---- trainer outputs ------------------------------------------------------------------- */
-/* JSON lines with flat objects of numbers / null (strings and booleans are accepted and read
- * as NAN / 0-1).  Every line keeps its keys; missing and null values read as NAN. */
-typedef struct comine_jsonl {
-    int n_rows;
-    int n_keys;
-    char **keys;        /* (n_keys) union of keys, in first-seen order */
-    double *values;     /* (n_rows, n_keys) */
-} comine_jsonl;
-comine_status comine_jsonl_load(comine_jsonl **out, const char *path);
-void comine_jsonl_free(comine_jsonl *j);
-/* Column index of a key, -1 when absent; comine_jsonl_get returns NAN when absent. */
-int comine_jsonl_key(const comine_jsonl *j, const char *key);
-double comine_jsonl_get(const comine_jsonl *j, int row, const char *key);
-
-/* cos_epoch<E>.csv: header `index,label,truth,cos_a,cos_b`. */
-typedef struct comine_cos_table {
-    int n;
-    int *index, *label, *truth;   /* truth -1 when unknown */
-    double *cos_a, *cos_b;        /* NAN when empty: no peer B, or the sample not seen that epoch */
-    bool has_b;
-} comine_cos_table;
-comine_status comine_cos_load(comine_cos_table **out, const char *path);
-void comine_cos_free(comine_cos_table *c);
 
 /* The run report: PNG plots (when built with PLplot) and index.html in out_dir.
  * plots_made (may be NULL) gets the number of PNGs written. */

@@ -39,11 +39,18 @@ int comine_cmd_clean(int argc, char **argv)
     order = comine_malloc((size_t)(t->n ? t->n : 1) * sizeof(int));
     comine_noise_rank(order, t);
 
+    /* the flagged rows first, each part in rank order: the suspects are order[0 .. n_sus) */
     int n_sus = 0, known = 0;
-    for (int i = 0; i < t->n; i++) {
-        n_sus += t->rows[i].score >= threshold;
-        known += t->rows[i].truth >= 0;
+    int *rest = comine_malloc((size_t)(t->n ? t->n : 1) * sizeof(int));
+    int n_rest = 0;
+    for (int r = 0; r < t->n; r++) {
+        const comine_noise_row *row = &t->rows[order[r]];
+        if (comine_noise_flagged(row->votes, row->rounds, threshold)) order[n_sus++] = order[r];
+        else rest[n_rest++] = order[r];
+        known += row->truth >= 0;
     }
+    memcpy(order + n_sus, rest, (size_t)n_rest * sizeof(int));
+    free(rest);
     /* suspects, most suspicious first */
     comine_atomic_file af;
     if ((st = comine_atomic_open(&af, sus_path))) goto done;
@@ -61,7 +68,7 @@ int comine_cmd_clean(int argc, char **argv)
     if ((st = comine_atomic_open(&af, out))) goto done;
     for (int i = 0; i < t->n; i++) {
         const comine_noise_row *row = &t->rows[i];
-        if (row->score >= threshold) continue;
+        if (comine_noise_flagged(row->votes, row->rounds, threshold)) continue;
         if (row->truth >= 0) fprintf(af.fp, "%s\t%d\t%d\n", row->path, row->label, row->truth);
         else fprintf(af.fp, "%s\t%d\n", row->path, row->label);
     }
@@ -82,7 +89,7 @@ int comine_cmd_clean(int argc, char **argv)
         score = comine_malloc((size_t)t->n * sizeof(double));
         truth = comine_malloc((size_t)t->n * sizeof(int));
         for (int i = 0; i < t->n; i++) {
-            score[i] = t->rows[i].score;
+            score[i] = comine_noise_score(t->rows[i].votes, t->rows[i].rounds);
             truth[i] = t->rows[i].truth;
         }
         comine_detection d;

@@ -2,6 +2,7 @@
  * folder (args.txt, replayed by --resume), call comine_train and print the summary. */
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,84 @@ typedef struct train_args {
     bool flip, cache, quiet;
 } train_args;
 
+static const char *const schedule_names[] = {[COMINE_LR_CONSTANT] = "constant", [COMINE_LR_STEP] = "step",
+                                             [COMINE_LR_COSINE] = "cosine"};
+static const char *const fallback_names[] = {[COMINE_FALLBACK_EASY] = "easy",
+                                             [COMINE_FALLBACK_INSIGHTFACE] = "insightface"};
+static const char *const on_bad_names[] = {[COMINE_ON_BAD_SKIP] = "skip", [COMINE_ON_BAD_FAIL] = "fail"};
+
+static int name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] && !strcmp(names[i], s)) return i;
+    COMINE_ASSERT(!"a choice the parser accepted has no value");
+    return 0;
+}
+#define NAME_INDEX(names, s) name_index(names, (int)(sizeof names / sizeof names[0]), s)
+
+#define DEFAULT_TEXT 40
+static void set_default(cli_opt *opts, const char *name, char *text, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void set_default(cli_opt *opts, const char *name, char *text, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, DEFAULT_TEXT, fmt, ap);
+    va_end(ap);
+    for (cli_opt *o = opts; o->name; o++)
+        if (!strcmp(o->name, name)) {
+            o->def = text;
+            return;
+        }
+    COMINE_ASSERT(!"set_default: no such option");
+}
+
+/* The defaults --help shows and the parser applies are the library's (comine_train_cfg_default). */
+static void library_defaults(cli_opt *opts)
+{
+    static char text[40][DEFAULT_TEXT];
+    int n = 0;
+    comine_train_cfg d;
+    comine_train_cfg_default(&d);
+#define DEFAULT(name, ...) set_default(opts, name, text[n++], __VA_ARGS__)
+    DEFAULT("mode", "%s", comine_mode_name(d.select.mode));
+    DEFAULT("net", "%s", d.arch.name);
+    DEFAULT("width", "%g", d.arch.width);
+    DEFAULT("input", "%d", d.arch.input);
+    DEFAULT("emb-dim", "%d", d.arch.emb_dim);
+    DEFAULT("dropout", "%g", d.arch.dropout);
+    DEFAULT("epochs", "%d", d.epochs);
+    DEFAULT("batch", "%d", d.batch);
+    DEFAULT("lr", "%g", d.lr.base_lr);
+    DEFAULT("lr-schedule", "%s", schedule_names[d.lr.kind]);
+    DEFAULT("warmup", "%g", d.lr.warmup_epochs);
+    DEFAULT("gamma", "%g", d.lr.gamma);
+    DEFAULT("min-lr", "%g", d.lr.min_lr);
+    DEFAULT("momentum", "%g", d.momentum);
+    DEFAULT("wd", "%g", d.weight_decay);
+    DEFAULT("tau", "%g", d.tau);
+    DEFAULT("tk", "%d", d.tk);
+    DEFAULT("reweight", "%s", comine_reweight_name(d.select.reweight));
+    DEFAULT("dm", "%g", d.head.dm);
+    DEFAULT("w", "%g", d.select.w);
+    DEFAULT("t", "%g", d.head.t);
+    DEFAULT("s", "%g", d.head.s);
+    DEFAULT("m", "%g", d.head.m);
+    DEFAULT("fallback", "%s", fallback_names[d.head.fallback]);
+    DEFAULT("vote-threshold", "%g", d.vote_threshold);
+    DEFAULT("seed", "%llu", (unsigned long long)d.seed);
+    DEFAULT("threads", "%d", d.threads);
+    DEFAULT("loader-threads", "%d", d.loader_threads);
+    DEFAULT("flip", "%d", d.flip);
+    DEFAULT("jitter", "%g", d.jitter);
+    DEFAULT("on-bad-image", "%s", on_bad_names[d.on_bad]);
+    DEFAULT("checkpoint-every", "%d", d.checkpoint_every);
+    DEFAULT("max-bad-steps", "%d", d.max_bad_steps);
+    DEFAULT("log-every", "%d", d.log_every);
+#undef DEFAULT
+    COMINE_ASSERT(n <= (int)(sizeof text / sizeof text[0]));
+}
+
 static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
 {
     static cli_opt opts[] = {
@@ -28,44 +107,44 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"root", ARG_STR, NULL, NULL, "list files: folder the paths are relative to (default: the list's folder)"},
         {"out", ARG_STR, NULL, NULL, "run folder (created)"},
         {"resume", ARG_STR, NULL, NULL, "continue the run in this folder from its checkpoint (no other options)"},
-        {"mode", ARG_CHOICE, NULL, "comining", "method", "arcface|self|nld|coteach|comining|oracle"},
-        {"net", ARG_CHOICE, NULL, "iresnet18", "backbone", "iresnet18|iresnet34|iresnet50|iresnet100|mobilefacenet"},
-        {"width", ARG_FLOAT, NULL, "1", "channel width multiplier of the iresnets", NULL, 0.01, 4},
-        {"input", ARG_INT, NULL, "112", "input size (112; 64 or 32 for small iresnets)", NULL, 16, 1024},
-        {"emb-dim", ARG_INT, NULL, "512", "embedding size", NULL, 2, 8192},
-        {"dropout", ARG_FLOAT, NULL, "0", "dropout before the embedding layer", NULL, 0, 0.99},
-        {"epochs", ARG_INT, NULL, "24", "epochs", NULL, 1, 100000},
-        {"batch", ARG_INT, NULL, "64", "mini-batch size", NULL, 1, 65536},
-        {"lr", ARG_FLOAT, NULL, "0.1", "base learning rate", NULL, 1e-9, 100},
-        {"lr-schedule", ARG_CHOICE, NULL, "cosine", "learning-rate schedule", "cosine|step|constant"},
-        {"warmup", ARG_FLOAT, NULL, "1", "linear learning-rate warm-up, epochs", NULL, 0, 1e6},
+        {"mode", ARG_CHOICE, NULL, NULL, "method", "arcface|self|nld|coteach|comining|oracle"},
+        {"net", ARG_CHOICE, NULL, NULL, "backbone", "iresnet18|iresnet34|iresnet50|iresnet100|mobilefacenet"},
+        {"width", ARG_FLOAT, NULL, NULL, "channel width multiplier of the iresnets", NULL, 0.01, 4},
+        {"input", ARG_INT, NULL, NULL, "input size (112; 64 or 32 for small iresnets)", NULL, 16, 1024},
+        {"emb-dim", ARG_INT, NULL, NULL, "embedding size", NULL, 2, 8192},
+        {"dropout", ARG_FLOAT, NULL, NULL, "dropout before the embedding layer", NULL, 0, 0.99},
+        {"epochs", ARG_INT, NULL, NULL, "epochs", NULL, 1, 100000},
+        {"batch", ARG_INT, NULL, NULL, "mini-batch size", NULL, 1, 65536},
+        {"lr", ARG_FLOAT, NULL, NULL, "base learning rate", NULL, 1e-9, 100},
+        {"lr-schedule", ARG_CHOICE, NULL, NULL, "learning-rate schedule", "cosine|step|constant"},
+        {"warmup", ARG_FLOAT, NULL, NULL, "linear learning-rate warm-up, epochs", NULL, 0, 1e6},
         {"milestones", ARG_STR, NULL, NULL, "step schedule: epochs where lr *= gamma, comma-separated"},
-        {"gamma", ARG_FLOAT, NULL, "0.1", "step schedule: factor at each milestone", NULL, 1e-9, 1},
-        {"min-lr", ARG_FLOAT, NULL, "0", "cosine schedule: final learning rate", NULL, 0, 100},
-        {"momentum", ARG_FLOAT, NULL, "0.9", "SGD momentum", NULL, 0, 0.9999},
-        {"wd", ARG_FLOAT, NULL, "5e-4", "weight decay", NULL, 0, 1},
-        {"tau", ARG_FLOAT, NULL, "0.2", "expected noise rate: the drop rate after warm-up", NULL, 0, 0.99},
-        {"tk", ARG_INT, NULL, "5", "epochs over which the drop rate grows to tau", NULL, 0, 100000},
-        {"reweight", ARG_CHOICE, NULL, "margin", "comining: how the clean set is re-weighted", "margin|weight|mv"},
-        {"dm", ARG_FLOAT, NULL, "0.2", "margin re-weighting: extra margin", NULL, 0, 1.5},
-        {"w", ARG_FLOAT, NULL, "2", "weight re-weighting: factor (>= 1)", NULL, 1, 1000},
-        {"t", ARG_FLOAT, NULL, "1.2", "mv re-weighting: t (>= 1)", NULL, 1, 10},
-        {"s", ARG_FLOAT, NULL, "64", "ArcFace scale", NULL, 1, 1024},
-        {"m", ARG_FLOAT, NULL, "0.5", "ArcFace additive angular margin", NULL, 0, 1.5},
-        {"fallback", ARG_CHOICE, NULL, "easy", "ArcFace past th + m > pi", "easy|insightface"},
-        {"vote-threshold", ARG_FLOAT, NULL, "0.5", "flag a sample when votes/rounds >= this", NULL, 0, 1},
-        {"seed", ARG_U64, NULL, "1", "random seed (peers, order, augmentation)"},
-        {"threads", ARG_INT, NULL, "0", "compute threads (0 = all cores)", NULL, 0, 4096},
-        {"loader-threads", ARG_INT, NULL, "2", "image decoding threads", NULL, 1, 256},
-        {"flip", ARG_FLAG, NULL, "1", "random horizontal flip (--flip=0 to disable)"},
-        {"jitter", ARG_FLOAT, NULL, "0", "random crop/scale jitter, fraction of the side", NULL, 0, 0.5},
+        {"gamma", ARG_FLOAT, NULL, NULL, "step schedule: factor at each milestone", NULL, 1e-9, 1},
+        {"min-lr", ARG_FLOAT, NULL, NULL, "cosine schedule: final learning rate", NULL, 0, 100},
+        {"momentum", ARG_FLOAT, NULL, NULL, "SGD momentum", NULL, 0, 0.9999},
+        {"wd", ARG_FLOAT, NULL, NULL, "weight decay", NULL, 0, 1},
+        {"tau", ARG_FLOAT, NULL, NULL, "expected noise rate: the drop rate after warm-up", NULL, 0, 0.99},
+        {"tk", ARG_INT, NULL, NULL, "epochs over which the drop rate grows to tau", NULL, 0, 100000},
+        {"reweight", ARG_CHOICE, NULL, NULL, "comining: how the clean set is re-weighted", "margin|weight|mv"},
+        {"dm", ARG_FLOAT, NULL, NULL, "margin re-weighting: extra margin", NULL, 0, 1.5},
+        {"w", ARG_FLOAT, NULL, NULL, "weight re-weighting: factor (>= 1)", NULL, 1, 1000},
+        {"t", ARG_FLOAT, NULL, NULL, "mv re-weighting: t (>= 1)", NULL, 1, 10},
+        {"s", ARG_FLOAT, NULL, NULL, "ArcFace scale", NULL, 1, 1024},
+        {"m", ARG_FLOAT, NULL, NULL, "ArcFace additive angular margin", NULL, 0, 1.5},
+        {"fallback", ARG_CHOICE, NULL, NULL, "ArcFace past th + m > pi", "easy|insightface"},
+        {"vote-threshold", ARG_FLOAT, NULL, NULL, "flag a sample when votes/rounds >= this", NULL, 0, 1},
+        {"seed", ARG_U64, NULL, NULL, "random seed (peers, order, augmentation)"},
+        {"threads", ARG_INT, NULL, NULL, "compute threads (0 = all cores)", NULL, 0, 4096},
+        {"loader-threads", ARG_INT, NULL, NULL, "image decoding threads", NULL, 1, 256},
+        {"flip", ARG_FLAG, NULL, NULL, "random horizontal flip (--flip=0 to disable)"},
+        {"jitter", ARG_FLOAT, NULL, NULL, "random crop/scale jitter, fraction of the side", NULL, 0, 0.5},
         {"cache", ARG_FLAG, NULL, NULL, "keep decoded images in memory after the first epoch"},
-        {"on-bad-image", ARG_CHOICE, NULL, "skip", "an image that cannot be decoded", "skip|fail"},
-        {"checkpoint-every", ARG_INT, NULL, "0", "also checkpoint every N steps (0 = epoch ends only)", NULL, 0, 1e9},
-        {"max-bad-steps", ARG_INT, NULL, "20", "stop after this many non-finite steps in a row", NULL, 1, 1e9},
+        {"on-bad-image", ARG_CHOICE, NULL, NULL, "an image that cannot be decoded", "skip|fail"},
+        {"checkpoint-every", ARG_INT, NULL, NULL, "also checkpoint every N steps (0 = epoch ends only)", NULL, 0, 1e9},
+        {"max-bad-steps", ARG_INT, NULL, NULL, "stop after this many non-finite steps in a row", NULL, 1, 1e9},
         {"val-pairs", ARG_STR, NULL, NULL, "verify both peers on this pairs file after every epoch"},
         {"val-root", ARG_STR, NULL, NULL, "image folder of --val-pairs"},
-        {"log-every", ARG_INT, NULL, "0", "steps between progress lines (0 = ten per epoch)", NULL, 0, 1e9},
+        {"log-every", ARG_INT, NULL, NULL, "steps between progress lines (0 = ten per epoch)", NULL, 0, 1e9},
         {"quiet", ARG_FLAG, NULL, NULL, "no progress output"},
         {"inject-nan", ARG_STR, NULL, NULL,
          "testing aid: STEP[:COUNT]: set the loss to NaN at COUNT (1) steps from global step STEP (1 = first)"},
@@ -79,6 +158,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
                    &a->val_root, &a->log_every, &a->quiet, &a->inject_nan};
     _Static_assert(sizeof dst / sizeof dst[0] == sizeof opts / sizeof opts[0] - 1, "one destination per option");
     for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) opts[i].dst = dst[i];
+    library_defaults(opts);
     *opts_out = opts;
     return cli_parse("train", comine_cmd_train_summary, opts, argc, argv);
 }
@@ -137,14 +217,12 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->head.m = (float)a->m;
     cfg->head.dm = (float)a->dm;
     cfg->head.t = (float)a->t;
-    cfg->head.fallback = strcmp(a->fallback, "easy") == 0 ? COMINE_FALLBACK_EASY : COMINE_FALLBACK_INSIGHTFACE;
+    cfg->head.fallback = (comine_fallback)NAME_INDEX(fallback_names, a->fallback);
     cfg->epochs = a->epochs;
     cfg->batch = a->batch;
-    cfg->lr.kind = !strcmp(a->schedule, "cosine") ? COMINE_LR_COSINE
-                   : !strcmp(a->schedule, "step") ? COMINE_LR_STEP : COMINE_LR_CONSTANT;
+    cfg->lr.kind = (comine_lr_kind)NAME_INDEX(schedule_names, a->schedule);
     cfg->lr.base_lr = a->lr;
     cfg->lr.warmup_epochs = a->warmup;
-    cfg->lr.total_epochs = a->epochs;
     cfg->lr.min_lr = a->min_lr;
     cfg->lr.gamma = a->gamma;
     if (parse_milestones(&cfg->lr, a->milestones)) return 2;
@@ -162,7 +240,7 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->flip = a->flip;
     cfg->jitter = (float)a->jitter;
     cfg->cache = a->cache;
-    cfg->on_bad = !strcmp(a->on_bad, "fail") ? COMINE_ON_BAD_FAIL : COMINE_ON_BAD_SKIP;
+    cfg->on_bad = (comine_on_bad)NAME_INDEX(on_bad_names, a->on_bad);
     cfg->checkpoint_every = a->checkpoint_every;
     cfg->max_bad_steps = a->max_bad_steps;
     cfg->val_pairs = a->val_pairs;

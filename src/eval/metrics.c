@@ -188,9 +188,7 @@ void comine_detection_eval(comine_detection *d, const double *score, const int *
         s[m] = score[i];
         pos[m++] = noisy;
     }
-    d->precision = d->tp + d->fp ? (double)d->tp / (d->tp + d->fp) : 0;
-    d->recall = d->tp + d->fn ? (double)d->tp / (d->tp + d->fn) : 0;
-    d->f1 = d->precision + d->recall > 0 ? 2 * d->precision * d->recall / (d->precision + d->recall) : 0;
+    comine_detection_figures(d->tp, d->fp, d->fn, &d->precision, &d->recall, &d->f1);
     int n_pos = d->tp + d->fn;
     if (n_pos > 0) {
         int *order = comine_malloc((size_t)(m ? m : 1) * sizeof(int));

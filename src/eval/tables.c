@@ -1,6 +1,6 @@
-/* tables.c: readers for what the trainer writes into a run folder: noise.csv (RFC-4180
- * CSV, one row per sample), cos_epoch<E>.csv and metrics.jsonl (one flat JSON object of
- * numbers / null per line).  Errors name the file and line. */
+/* tables.c: the readers of run_files.h, for what the trainer writes into a run folder:
+ * noise.csv (RFC-4180 CSV, one row per sample), cos_epoch<E>.csv and metrics.jsonl (one
+ * flat JSON object of numbers / null per line).  Errors name the file and line. */
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -77,15 +77,20 @@ static comine_status csv_open(csv_reader *r, uint8_t **data, const char *path)
     return COMINE_OK;
 }
 
-static bool header_is(char **f, int nf, const char *const *names, int n)
+/* The record's fields are the columns of `header` (comma-separated), each possibly after
+ * blanks and before trailing characters such as a '\r'. */
+static bool header_is(char **f, int nf, const char *header)
 {
-    if (nf != n) return false;
-    for (int i = 0; i < n; i++) {
+    int i = 0;
+    for (const char *name = header; *name; i++) {
+        size_t len = strcspn(name, ",");
+        if (i >= nf) return false;
         const char *s = f[i];
         while (isspace((unsigned char)*s)) s++;
-        if (strncmp(s, names[i], strlen(names[i]))) return false;
+        if (strncmp(s, name, len)) return false;
+        name += len + (name[len] == ',');
     }
-    return true;
+    return i == nf;
 }
 
 void comine_noise_free(comine_noise_table *t)
@@ -104,13 +109,11 @@ comine_status comine_noise_load(comine_noise_table **out, const char *path)
     csv_reader r;
     comine_status st = csv_open(&r, &data, path);
     if (st) return st;
-    static const char *const names[] = {"index", "path", "label", "votes", "rounds", "score", "flagged", "truth"};
     char *f[9];
     int nf = csv_next(&r, f, 9);
-    if (nf <= 0 || !header_is(f, nf, names, 8)) {
+    if (nf <= 0 || !header_is(f, nf, COMINE_NOISE_HEADER)) {
         free(data);
-        return comine_fail(COMINE_ERR_FORMAT, "%s:1: expected the header "
-                           "`index,path,label,votes,rounds,score,flagged,truth`", path);
+        return comine_fail(COMINE_ERR_FORMAT, "%s:1: expected the header `" COMINE_NOISE_HEADER "`", path);
     }
     comine_noise_table *t = comine_calloc(1, sizeof *t);
     t->source = comine_strdup(path);
@@ -182,12 +185,11 @@ comine_status comine_cos_load(comine_cos_table **out, const char *path)
     csv_reader r;
     comine_status st = csv_open(&r, &data, path);
     if (st) return st;
-    static const char *const names[] = {"index", "label", "truth", "cos_a", "cos_b"};
     char *f[6];
     int nf = csv_next(&r, f, 6);
-    if (nf <= 0 || !header_is(f, nf, names, 5)) {
+    if (nf <= 0 || !header_is(f, nf, COMINE_COS_HEADER)) {
         free(data);
-        return comine_fail(COMINE_ERR_FORMAT, "%s:1: expected the header `index,label,truth,cos_a,cos_b`", path);
+        return comine_fail(COMINE_ERR_FORMAT, "%s:1: expected the header `" COMINE_COS_HEADER "`", path);
     }
     comine_cos_table *c = comine_calloc(1, sizeof *c);
     int cap = 0;

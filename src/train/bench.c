@@ -1,10 +1,7 @@
 /* bench.c: `comine bench` as a library call (bench.h): times training steps and eval
  * forwards of one network or two Co-Mining peers on synthetic images and labels.
  *
- * The timed step is the trainer's step (trainer.c, train_step) without its bookkeeping:
- * per peer forward, ArcFace forward and per-sample loss; the selection (comining.h);
- * per peer the loss under the assigned forms, gradient zeroing, ArcFace backward,
- * backbone backward, the finiteness check, SGD on backbone and head.  Both peers read the
+ * The timed step is the trainer's: comine_train_step (step.h), with both peers reading the
  * same batch.  Nothing is allocated inside the timed loop. */
 #include "comine/bench.h"
 
@@ -17,7 +14,7 @@
 #include "comine/comining.h"
 #include "comine/loss.h"
 #include "comine/optim.h"
-#include "train/peer.h"
+#include "train/step.h"
 
 #define BENCH_LR 0.01f
 #define BENCH_MOMENTUM 0.9f
@@ -33,29 +30,6 @@ void comine_bench_cfg_default(comine_bench_cfg *cfg)
     cfg->steps = 10;
     cfg->warmup = 2;
     cfg->seed = 1;
-}
-
-/* One training step through the trainer's phases (train/peer.h); returns false when a loss
- * or gradient was not finite (the update is skipped, as the trainer does). */
-static bool train_step(comine_peer *peers, int n_peers, const comine_backend *be, const float *images,
-                       const int *labels, uint8_t *noisy, int B, const comine_select_cfg *sel,
-                       const comine_arcface_cfg *head_cfg)
-{
-    for (int k = 0; k < n_peers; k++) comine_peer_forward(&peers[k], images, labels, B, head_cfg);
-    comine_sets sets;
-    comine_peer *A = &peers[0], *Bp = n_peers == 2 ? &peers[1] : NULL;
-    comine_select(A->form, A->weight, Bp ? Bp->form : NULL, Bp ? Bp->weight : NULL, noisy, &sets, A->loss,
-                  Bp ? Bp->loss : NULL, NULL, B, BENCH_DROP_RATE, sel);
-    bool finite = true;
-    for (int k = 0; k < n_peers && finite; k++)
-        finite = isfinite(comine_peer_objective(&peers[k], labels, B, head_cfg));
-    for (int k = 0; k < n_peers && finite; k++) finite = comine_peer_backward(&peers[k], be, labels, B, head_cfg);
-    if (!finite) {
-        for (int k = 0; k < n_peers; k++) comine_peer_restore_bn(&peers[k]);
-        return false;
-    }
-    for (int k = 0; k < n_peers; k++) comine_peer_update(&peers[k], be, BENCH_LR, BENCH_MOMENTUM, BENCH_WEIGHT_DECAY);
-    return true;
 }
 
 /* CPU seconds of the whole process (all threads): a figure that load on the machine
@@ -92,20 +66,13 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     comine_backend_set_threads(be, cfg->threads);
     const int B = cfg->batch, K = cfg->classes, S = cfg->arch.input, n_peers = cfg->comining ? 2 : 1;
 
-    comine_peer peers[2];
-    memset(peers, 0, sizeof peers);
-    for (int k = 0; k < n_peers && st == COMINE_OK; k++) st = comine_peer_create(&peers[k], be, &cfg->arch, cfg->classes, cfg->batch, cfg->seed, k);
-    if (st != COMINE_OK) {
-        for (int k = n_peers - 1; k >= 0; k--) comine_peer_free(be, &peers[k]);
-        return st;
-    }
-    /* the peers run backward one after the other: one gradient scratch serves both */
-    if (n_peers == 2) comine_model_share_grad_scratch(peers[1].model, peers[0].model);
+    comine_peers peers;
+    st = comine_peers_create(&peers, be, &cfg->arch, n_peers, cfg->classes, cfg->batch, cfg->seed);
+    if (st != COMINE_OK) return st;
     /* synthetic batch: normalised pixels in [-1, 1), uniform labels */
     size_t n_pix = (size_t)B * S * S * 3;
     float *images = comine_malloc(n_pix * sizeof(float));
     int *labels = comine_malloc((size_t)B * sizeof(int));
-    uint8_t *noisy = comine_malloc((size_t)B);
     comine_rng rng;
     comine_rng_seed(&rng, cfg->seed, COMINE_STREAM_SYNTH);
     for (size_t i = 0; i < n_pix; i++) images[i] = 2.0f * comine_rng_uniform(&rng) - 1.0f;
@@ -114,13 +81,15 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
                              .reweight = COMINE_REWEIGHT_MARGIN, .w = 1.0f};
     comine_arcface_cfg head_cfg;
     comine_arcface_cfg_default(&head_cfg);
+    comine_step_input in = {.images = images, .labels = labels, .n = B, .drop_rate = BENCH_DROP_RATE,
+                            .lr = BENCH_LR, .momentum = BENCH_MOMENTUM, .weight_decay = BENCH_WEIGHT_DECAY};
+    comine_step_result step;
 
     double *times = comine_malloc(2 * (size_t)cfg->steps * sizeof(double)), *cpu = times + cfg->steps;
-    for (int s = 0; s < cfg->warmup; s++)
-        train_step(peers, n_peers, be, images, labels, noisy, B, &sel, &head_cfg);
+    for (int s = 0; s < cfg->warmup; s++) comine_train_step(&step, &peers, &in, &sel, &head_cfg);
     for (int s = 0; s < cfg->steps; s++) {
         double t0 = comine_now(), c0 = cpu_seconds();
-        train_step(peers, n_peers, be, images, labels, noisy, B, &sel, &head_cfg);
+        comine_train_step(&step, &peers, &in, &sel, &head_cfg);
         times[s] = comine_now() - t0;
         cpu[s] = cpu_seconds() - c0;
     }
@@ -130,7 +99,7 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     res->train_step_max_s = times[cfg->steps - 1];
 
     /* inference: eval forwards of one network (embeddings) */
-    comine_peer *A = &peers[0];
+    comine_peer *A = &peers.peer[0];
     comine_model_forward(A->model, A->emb, images, B, false, NULL);
     for (int s = 0; s < cfg->steps; s++) {
         double t0 = comine_now();
@@ -153,8 +122,7 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     free(times);
     free(images);
     free(labels);
-    free(noisy);
-    for (int k = n_peers - 1; k >= 0; k--) comine_peer_free(be, &peers[k]);
+    comine_peers_free(&peers);
     return COMINE_OK;
 }
 

@@ -29,13 +29,16 @@ static bool put(FILE *fp, const void *p, size_t size)
 
 static bool put_u32(FILE *fp, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    comine_put_le32(b, v);
     return put(fp, b, 4);
 }
 
 static bool put_u64(FILE *fp, uint64_t v)
 {
-    return put_u32(fp, (uint32_t)v) && put_u32(fp, (uint32_t)(v >> 32));
+    uint8_t b[8];
+    comine_put_le64(b, v);
+    return put(fp, b, 8);
 }
 
 static bool put_floats(FILE *fp, const float *x, size_t n)
@@ -72,13 +75,13 @@ comine_status comine_checkpoint_save(const trainer *t, const char *path)
     comine_status st = comine_atomic_open(&af, path);
     if (st != COMINE_OK) return st;
     FILE *fp = af.fp;
-    bool ok = put(fp, CKPT_MAGIC, 4) && put_u32(fp, CKPT_VERSION) && put_u32(fp, (uint32_t)t->n_peers) &&
+    bool ok = put(fp, CKPT_MAGIC, 4) && put_u32(fp, CKPT_VERSION) && put_u32(fp, (uint32_t)t->peers.n) &&
               put_u32(fp, (uint32_t)t->K) && put_u32(fp, (uint32_t)t->D) && put_u64(fp, (uint64_t)t->ds->n) &&
               put_u64(fp, t->cfg->seed) && put_u32(fp, (uint32_t)t->epoch) && put_u32(fp, (uint32_t)t->step) &&
               put_u32(fp, (uint32_t)t->bad_in_a_row) && put_acc(fp, &t->acc);
     size_t kd = (size_t)t->K * t->D;
-    for (int k = 0; ok && k < t->n_peers; k++) {
-        const peer *p = &t->peers[k];
+    for (int k = 0; ok && k < t->peers.n; k++) {
+        const comine_peer *p = &t->peers.peer[k];
         st = comine_model_write(p->model, fp);
         if (st != COMINE_OK) {
             char why[512];
@@ -142,13 +145,14 @@ static uint32_t get_u32(reader *r)
 {
     uint8_t b[4] = {0};
     get(r, b, 4);
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    return comine_get_le32(b);
 }
 
 static uint64_t get_u64(reader *r)
 {
-    uint64_t lo = get_u32(r);
-    return lo | (uint64_t)get_u32(r) << 32;
+    uint8_t b[8] = {0};
+    get(r, b, 8);
+    return comine_get_le64(b);
 }
 
 comine_status comine_checkpoint_load(trainer *t, const char *path)
@@ -161,8 +165,7 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
         free(data);
         return comine_fail(COMINE_ERR_FORMAT, "%s: not a comine checkpoint", path);
     }
-    uint32_t stored = (uint32_t)data[size - 4] | (uint32_t)data[size - 3] << 8 | (uint32_t)data[size - 2] << 16 |
-                      (uint32_t)data[size - 1] << 24;
+    uint32_t stored = comine_get_le32(data + size - 4);
     if (comine_crc32(0, data, size - 4) != stored) {
         free(data);
         return comine_fail(COMINE_ERR_FORMAT, "%s: checksum mismatch: the checkpoint is truncated or corrupted",
@@ -177,13 +180,13 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
         free(data);
         return comine_fail(COMINE_ERR_FORMAT, "%s: unsupported checkpoint version %u", path, version);
     }
-    if ((int)n_peers != t->n_peers || (int)K != t->K || (int)D != t->D || n != (uint64_t)t->ds->n ||
+    if ((int)n_peers != t->peers.n || (int)K != t->K || (int)D != t->D || n != (uint64_t)t->ds->n ||
         seed != t->cfg->seed) {
         free(data);
         return comine_fail(COMINE_ERR_FORMAT,
                            "%s: the checkpoint belongs to another run (peers %u, classes %u, dim %u, samples %llu, "
                            "seed %llu; this run: %d, %d, %d, %d, %llu)",
-                           path, n_peers, K, D, (unsigned long long)n, (unsigned long long)seed, t->n_peers, t->K,
+                           path, n_peers, K, D, (unsigned long long)n, (unsigned long long)seed, t->peers.n, t->K,
                            t->D, t->ds->n, (unsigned long long)t->cfg->seed);
     }
     if (epoch < 0 || epoch > t->cfg->epochs || step < 0 || step > t->steps_per_epoch || bad < 0) {
@@ -193,8 +196,8 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
     }
     get(&r, &t->acc, sizeof t->acc);
     size_t kd = (size_t)K * D;
-    for (int k = 0; r.ok && k < t->n_peers; k++) {
-        peer *p = &t->peers[k];
+    for (int k = 0; r.ok && k < t->peers.n; k++) {
+        comine_peer *p = &t->peers.peer[k];
         FILE *mem = fmemopen((void *)r.p, r.left, "rb");
         if (!mem) {
             free(data);

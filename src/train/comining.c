@@ -4,7 +4,8 @@
  * samples of smallest loss under peer A / B (stable: ties keep the lower index first;
  * NaN losses rank last).  C = GA & GB, XA = GB \ GA, XB = GA \ GB, N = the rest.  Each
  * mode of METHOD.md answers a (form, weight) per sample and peer; weights are divided by
- * the size of the peer's update set, and an empty update set gets all weights 0. */
+ * the size of the peer's update set, and an empty update set gets all weights 0.  Nothing
+ * is allocated: the sort indices and set masks live in the caller's scratch. */
 #include "comine/comining.h"
 
 #include <math.h>
@@ -108,33 +109,41 @@ static void small_loss_set(uint8_t *in_small, const float *loss, int n, int keep
 }
 
 /* One peer's answer from use[i] (0 = not learned from, 1 = plain, 2 = in C): plain samples
- * get form ARCFACE and weight 1 / |update set|, C's samples *clean_form and *clean_scale /
- * |update set| (plain when those are NULL); the others weight 0. */
-static void assign(uint8_t *form, float *weight, const uint8_t *use, const uint8_t *clean_form,
-                   const float *clean_scale, int n)
+ * get form ARCFACE and weight 1 / |update set|, C's samples clean_form and clean_scale /
+ * |update set|; the others weight 0. */
+static void assign(comine_peer_plan *plan, const uint8_t *use, uint8_t clean_form, float clean_scale, int n)
 {
     int size = 0;
     for (int i = 0; i < n; i++) size += use[i] != 0;
     for (int i = 0; i < n; i++) {
-        form[i] = COMINE_FORM_ARCFACE;
-        weight[i] = 0.0f;
+        plan->form[i] = COMINE_FORM_ARCFACE;
+        plan->weight[i] = 0.0f;
         if (!use[i] || size == 0) continue;
         bool clean = use[i] == 2;
-        if (clean && clean_form) form[i] = clean_form[0];
-        weight[i] = (float)((clean && clean_scale ? (double)clean_scale[0] : 1.0) / size);
+        if (clean) plan->form[i] = clean_form;
+        plan->weight[i] = (float)((clean ? (double)clean_scale : 1.0) / size);
     }
 }
 
-void comine_select(uint8_t *form_a, float *weight_a, uint8_t *form_b, float *weight_b, uint8_t *noisy,
-                   comine_sets *sets, const float *loss_a, const float *loss_b, const uint8_t *truth_noisy,
-                   int n, float drop_rate, const comine_select_cfg *cfg)
+/* The scratch: two int index arrays, then the small-loss sets GA, GB and use, one byte each. */
+size_t comine_select_scratch_bytes(int n)
 {
-    COMINE_ASSERT(n >= 1 && cfg != NULL);
+    COMINE_ASSERT(n >= 1);
+    return (size_t)n * (2 * sizeof(int) + 3);
+}
+
+void comine_select(comine_selection *sel, const float *loss_a, const float *loss_b, const uint8_t *truth_noisy,
+                   int n, float drop_rate, const comine_select_cfg *cfg, void *scratch)
+{
+    COMINE_ASSERT(n >= 1 && cfg != NULL && scratch != NULL && sel->noisy != NULL);
+    comine_sets *sets = &sel->sets;
+    uint8_t *noisy = sel->noisy;
     memset(noisy, 0, (size_t)n);
     memset(sets, 0, sizeof *sets);
     sets->n = n;
-    /* use[i]: 0 = not learned from, 1 = plain, 2 = in C (re-weighted under comining) */
-    uint8_t *use = comine_malloc((size_t)n);
+    int *idx = scratch, *tmp = idx + n;
+    uint8_t *ga = (uint8_t *)(tmp + n), *gb = ga + n;
+    uint8_t *use = gb + n; /* 0 = not learned from, 1 = plain, 2 = in C (re-weighted under comining) */
 
     if (!comine_mode_two_peers(cfg->mode)) {
         COMINE_ASSERT(cfg->mode == COMINE_MODE_ARCFACE || truth_noisy != NULL);
@@ -143,19 +152,15 @@ void comine_select(uint8_t *form_a, float *weight_a, uint8_t *form_b, float *wei
             use[i] = cfg->mode == COMINE_MODE_ARCFACE || !truth_noisy[i];
             size += use[i];
         }
-        assign(form_a, weight_a, use, NULL, NULL, n);
+        assign(&sel->plan_a, use, COMINE_FORM_ARCFACE, 1.0f, n);
         sets->keep = sets->n_clean = size;
-        free(use);
         return;
     }
 
-    COMINE_ASSERT(loss_b != NULL && form_b != NULL && weight_b != NULL);
+    COMINE_ASSERT(loss_b != NULL && sel->plan_b.form != NULL && sel->plan_b.weight != NULL);
     int keep = comine_keep_count(n, drop_rate);
-    int *idx = comine_malloc((size_t)n * 2 * sizeof(int));
-    uint8_t *ga = comine_malloc((size_t)n * 2);
-    uint8_t *gb = ga + n;
-    small_loss_set(ga, loss_a, n, keep, idx, idx + n);
-    small_loss_set(gb, loss_b, n, keep, idx, idx + n);
+    small_loss_set(ga, loss_a, n, keep, idx, tmp);
+    small_loss_set(gb, loss_b, n, keep, idx, tmp);
     sets->keep = keep;
     for (int i = 0; i < n; i++) {
         sets->n_clean += ga[i] && gb[i];
@@ -169,17 +174,17 @@ void comine_select(uint8_t *form_a, float *weight_a, uint8_t *form_b, float *wei
     float clean_scale = 1.0f;
     switch (cfg->mode) {
     case COMINE_MODE_SELF: /* A on GA, B on GB */
-        assign(form_a, weight_a, ga, NULL, NULL, n);
-        assign(form_b, weight_b, gb, NULL, NULL, n);
+        assign(&sel->plan_a, ga, clean_form, clean_scale, n);
+        assign(&sel->plan_b, gb, clean_form, clean_scale, n);
         break;
     case COMINE_MODE_NLD: /* both on the batch minus N */
         for (int i = 0; i < n; i++) use[i] = !noisy[i];
-        assign(form_a, weight_a, use, NULL, NULL, n);
-        assign(form_b, weight_b, use, NULL, NULL, n);
+        assign(&sel->plan_a, use, clean_form, clean_scale, n);
+        assign(&sel->plan_b, use, clean_form, clean_scale, n);
         break;
     case COMINE_MODE_COTEACH: /* A on GB, B on GA */
-        assign(form_a, weight_a, gb, NULL, NULL, n);
-        assign(form_b, weight_b, ga, NULL, NULL, n);
+        assign(&sel->plan_a, gb, clean_form, clean_scale, n);
+        assign(&sel->plan_b, ga, clean_form, clean_scale, n);
         break;
     case COMINE_MODE_COMINING: /* A on C~ + XA, B on C~ + XB */
         switch (cfg->reweight) {
@@ -189,14 +194,11 @@ void comine_select(uint8_t *form_a, float *weight_a, uint8_t *form_b, float *wei
         default: COMINE_ASSERT(!"unknown re-weighting");
         }
         for (int i = 0; i < n; i++) use[i] = ga[i] && gb[i] ? 2 : gb[i];
-        assign(form_a, weight_a, use, &clean_form, &clean_scale, n);
+        assign(&sel->plan_a, use, clean_form, clean_scale, n);
         for (int i = 0; i < n; i++) use[i] = ga[i] && gb[i] ? 2 : ga[i];
-        assign(form_b, weight_b, use, &clean_form, &clean_scale, n);
+        assign(&sel->plan_b, use, clean_form, clean_scale, n);
         break;
     default: COMINE_ASSERT(!"unknown mode");
     }
     if (!comine_mode_detects(cfg->mode)) memset(noisy, 0, (size_t)n);
-    free(ga);
-    free(idx);
-    free(use);
 }

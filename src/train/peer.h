@@ -1,6 +1,6 @@
 /* peer.h: one peer network of a training step (backbone, ArcFace head, their optimizer
- * state and per-batch buffers) and the phases of the step, shared by the trainer
- * (trainer.c) and the benchmark (bench.c) so that both run the same step:
+ * state and per-batch buffers) and the phases of the step for one peer, which step.c
+ * composes into the Co-Mining step:
  *   forward (plain per-sample losses) -> comine_select -> objective under the assigned forms
  *   -> backward (with the finiteness check) -> update. */
 #ifndef COMINE_TRAIN_PEER_H

@@ -1,8 +1,9 @@
-/* trainer.c: the epoch loop of `comine train`.  One step: both peers forward the same
- * decoded batch -> per-sample plain ArcFace losses -> comine_select (the method) ->
- * per-sample forms and weights -> head and backbone backward -> SGD.  Around it: noise
- * votes, per-epoch metrics, checkpoints, the collapse alarm, non-finite step skipping and
- * SIGINT/SIGTERM handling.  Assumes the data set fits the head (labels < K). */
+/* trainer.c: the epoch loop of `comine train`.  Each mini-batch goes through the training
+ * step (step.h); around it the trainer keeps what the method's reports need: per-epoch
+ * accumulators (losses, sets, cosines, detection counts), the noise votes of every sample,
+ * per-epoch metrics, checkpoints, the collapse alarm, the stop after too many non-finite
+ * steps in a row and SIGINT/SIGTERM handling.  Assumes the data set fits the head
+ * (labels < K). */
 #include "train/trainer_impl.h"
 
 #include <math.h>
@@ -33,6 +34,7 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
     cfg->lr.kind = COMINE_LR_COSINE;
     cfg->lr.base_lr = 0.1;
     cfg->lr.warmup_epochs = 1;
+    cfg->lr.total_epochs = 0; /* the run's epochs */
     cfg->lr.gamma = 0.1;
     cfg->momentum = 0.9;
     cfg->weight_decay = 5e-4;
@@ -50,13 +52,12 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
 
 static void trainer_free(trainer *t)
 {
-    for (int k = 1; k >= 0; k--) comine_peer_free(t->be, &t->peers[k]); /* B borrows A's gradient scratch */
+    comine_peers_free(&t->peers);
     if (t->loader) comine_loader_free(t->loader);
     if (t->ds) comine_dataset_free(t->ds);
     free(t->votes);
     free(t->rounds);
     free(t->cos_snapshot);
-    free(t->noisy);
     free(t->truth_noisy);
 }
 
@@ -76,7 +77,8 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     t->K = t->ds->num_classes;
     t->D = cfg->arch.emb_dim;
     t->B = cfg->batch;
-    t->n_peers = comine_mode_two_peers(cfg->select.mode) ? 2 : 1;
+    t->lr = cfg->lr;
+    if (t->lr.total_epochs <= 0) t->lr.total_epochs = cfg->epochs;
 
     comine_loader_opts lo;
     comine_loader_opts_default(&lo);
@@ -94,22 +96,18 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     if (st != COMINE_OK) return st;
     t->steps_per_epoch = comine_loader_steps_per_epoch(t->loader);
 
-    for (int k = 0; k < t->n_peers; k++) {
-        st = comine_peer_create(&t->peers[k], t->be, &cfg->arch, t->K, t->B, cfg->seed, k);
-        if (st != COMINE_OK) return st;
-    }
-    /* the peers run backward one after the other: one gradient scratch serves both */
-    if (t->n_peers == 2) comine_model_share_grad_scratch(t->peers[1].model, t->peers[0].model);
+    st = comine_peers_create(&t->peers, t->be, &cfg->arch, comine_mode_two_peers(cfg->select.mode) ? 2 : 1, t->K,
+                             t->B, cfg->seed);
+    if (st != COMINE_OK) return st;
     t->votes = comine_calloc(t->ds->n, sizeof(int32_t));
     t->rounds = comine_calloc(t->ds->n, sizeof(int32_t));
     t->cos_snapshot = comine_calloc((size_t)t->ds->n * 2, sizeof(float));
     for (size_t i = 0; i < (size_t)t->ds->n * 2; i++) t->cos_snapshot[i] = NAN;
-    t->noisy = comine_calloc(t->B, 1);
     t->truth_noisy = comine_calloc(t->B, 1);
     return COMINE_OK;
 }
 
-/* ---- one step ---------------------------------------------------------------------- */
+/* ---- one step and its accounting ------------------------------------------------------ */
 
 /* Votes count in the epochs where the drop rate has reached tau (e >= tk); when the run
  * is shorter than the warm-up, its last epoch counts. */
@@ -119,17 +117,15 @@ static bool epoch_counts_votes(const comine_train_cfg *cfg, int epoch)
     return epoch >= first;
 }
 
-static comine_status train_step(trainer *t, const comine_batch *b, float drop_rate, double lr)
+/* What the epoch's reports keep of an applied step: each peer's plain losses, training
+ * accuracy and cosines, the sets, detection against the truth, the noise votes. */
+static void account_step(trainer *t, const comine_batch *b, const comine_step_result *res)
 {
     const comine_train_cfg *cfg = t->cfg;
     const int n = b->n;
-    for (int i = 0; i < n; i++)
-        t->truth_noisy[i] = b->truth[i] == COMINE_TRUTH_FLIP || b->truth[i] == COMINE_TRUTH_OUTLIER;
-
-    /* 1. both peers forward the same images; plain per-sample losses */
-    for (int k = 0; k < t->n_peers; k++) {
-        peer *p = &t->peers[k];
-        comine_peer_forward(p, b->images, b->labels, n, &cfg->head);
+    epoch_acc *acc = &t->acc;
+    for (int k = 0; k < t->peers.n; k++) {
+        const comine_peer *p = &t->peers.peer[k];
         double cos_t, cos_n;
         comine_arcface_cos_stats(&p->head, b->labels, n, &cos_t, &cos_n);
         double correct = 0, loss = 0;
@@ -138,47 +134,51 @@ static comine_status train_step(trainer *t, const comine_batch *b, float drop_ra
             loss += p->loss[i];
             t->cos_snapshot[2 * (size_t)b->indices[i] + k] = p->head.cos_target[i];
         }
-        t->acc.loss[k] += loss / n;
-        t->acc.correct[k] += correct / n;
-        t->acc.cos_target[k] += cos_t;
-        t->acc.cos_negative[k] += cos_n;
+        acc->loss[k] += loss / n;
+        acc->correct[k] += correct / n;
+        acc->cos_target[k] += cos_t;
+        acc->cos_negative[k] += cos_n;
+        acc->objective[k] += res->objective[k];
     }
-
-    /* 2. the method: who learns from what */
-    peer *A = &t->peers[0], *Bp = &t->peers[1];
-    comine_sets sets;
-    comine_select(A->form, A->weight, t->n_peers == 2 ? Bp->form : NULL, t->n_peers == 2 ? Bp->weight : NULL,
-                  t->noisy, &sets, A->loss, t->n_peers == 2 ? Bp->loss : NULL, t->truth_noisy, n, drop_rate,
-                  &cfg->select);
-    t->acc.n_clean += sets.n_clean;
-    t->acc.n_exchanged_a += sets.n_exchanged_a;
-    t->acc.n_exchanged_b += sets.n_exchanged_b;
-    t->acc.n_noisy += sets.n_noisy;
+    acc->n_clean += res->sets.n_clean;
+    acc->n_exchanged_a += res->sets.n_exchanged_a;
+    acc->n_exchanged_b += res->sets.n_exchanged_b;
+    acc->n_noisy += res->sets.n_noisy;
+    const uint8_t *noisy = t->peers.noisy;
     if (t->ds->has_truth && comine_mode_detects(cfg->select.mode)) {
         for (int i = 0; i < n; i++) {
-            t->acc.det_tp += t->noisy[i] && t->truth_noisy[i];
-            t->acc.det_fp += t->noisy[i] && !t->truth_noisy[i];
-            t->acc.det_fn += !t->noisy[i] && t->truth_noisy[i];
+            acc->det_tp += noisy[i] && t->truth_noisy[i];
+            acc->det_fp += noisy[i] && !t->truth_noisy[i];
+            acc->det_fn += !noisy[i] && t->truth_noisy[i];
         }
     }
-
-    /* 3. losses under the assigned forms, backward, update */
-    bool finite = true;
-    double objective[2] = {0, 0};
-    for (int k = 0; k < t->n_peers; k++)
-        objective[k] = comine_peer_objective(&t->peers[k], b->labels, n, &cfg->head);
-    int64_t global_step = (int64_t)t->epoch * t->steps_per_epoch + b->step + 1;
-    if (cfg->inject_nan_step > 0 && global_step >= cfg->inject_nan_step &&
-        global_step < cfg->inject_nan_step + cfg->inject_nan_count) {
-        comine_warn("epoch %d step %d: --inject-nan: the loss is set to NaN", t->epoch + 1, b->step + 1);
-        for (int k = 0; k < t->n_peers; k++) objective[k] = NAN;
+    if (epoch_counts_votes(cfg, t->epoch)) {
+        for (int i = 0; i < n; i++) {
+            t->rounds[b->indices[i]] += 1;
+            t->votes[b->indices[i]] += noisy[i];
+        }
     }
-    for (int k = 0; k < t->n_peers; k++)
-        if (!isfinite(objective[k])) finite = false;
-    for (int k = 0; k < t->n_peers && finite; k++)
-        finite = comine_peer_backward(&t->peers[k], t->be, b->labels, n, &cfg->head);
-    if (!finite) {
-        for (int k = 0; k < t->n_peers; k++) comine_peer_restore_bn(&t->peers[k]);
+    acc->batches += 1;
+    acc->samples += n;
+}
+
+static comine_status train_batch(trainer *t, const comine_batch *b, float drop_rate, double lr)
+{
+    const comine_train_cfg *cfg = t->cfg;
+    for (int i = 0; i < b->n; i++) t->truth_noisy[i] = comine_truth_noisy(b->truth[i]);
+    int64_t global_step = (int64_t)t->epoch * t->steps_per_epoch + b->step + 1;
+    comine_step_input in = {
+        .images = b->images, .labels = b->labels, .truth_noisy = t->truth_noisy, .n = b->n,
+        .drop_rate = drop_rate, .lr = (float)lr, .momentum = (float)cfg->momentum,
+        .weight_decay = (float)cfg->weight_decay,
+        .poison_loss = cfg->inject_nan_step > 0 && global_step >= cfg->inject_nan_step &&
+                       global_step < cfg->inject_nan_step + cfg->inject_nan_count,
+    };
+    if (in.poison_loss)
+        comine_warn("epoch %d step %d: --inject-nan: the loss is set to NaN", t->epoch + 1, b->step + 1);
+    comine_step_result res;
+    comine_train_step(&res, &t->peers, &in, &cfg->select, &cfg->head);
+    if (!res.applied) {
         t->acc.skipped_steps += 1;
         t->bad_in_a_row++;
         comine_warn("epoch %d step %d: non-finite loss or gradient: step skipped (%d in a row)", t->epoch + 1,
@@ -191,20 +191,7 @@ static comine_status train_step(trainer *t, const comine_batch *b, float drop_ra
         return COMINE_OK;
     }
     t->bad_in_a_row = 0;
-    for (int k = 0; k < t->n_peers; k++) {
-        comine_peer_update(&t->peers[k], t->be, (float)lr, (float)cfg->momentum, (float)cfg->weight_decay);
-        t->acc.objective[k] += objective[k];
-    }
-
-    /* 4. noise votes */
-    if (epoch_counts_votes(cfg, t->epoch)) {
-        for (int i = 0; i < n; i++) {
-            t->rounds[b->indices[i]] += 1;
-            t->votes[b->indices[i]] += t->noisy[i];
-        }
-    }
-    t->acc.batches += 1;
-    t->acc.samples += n;
+    account_step(t, b, &res);
     return COMINE_OK;
 }
 
@@ -228,7 +215,7 @@ static void progress_line(const trainer *t, double images_per_s, double seconds_
     double nb = a->batches > 0 ? a->batches : 1;
     char eta[32];
     format_eta(eta, sizeof eta, seconds_left);
-    if (t->n_peers == 2)
+    if (t->peers.n == 2)
         fprintf(stderr,
                 "epoch %d/%d step %d/%d | %.0f img/s | loss A %.3f B %.3f | acc A %.2f B %.2f | "
                 "C %.1f XA %.1f XB %.1f N %.1f | left %s\n",
@@ -258,9 +245,9 @@ static void json_bool(char *buf, size_t size, size_t *len, const char *key, bool
 static comine_status write_models(const trainer *t)
 {
     static const char *names[2] = {"peer_a.model", "peer_b.model"};
-    for (int k = 0; k < t->n_peers; k++) {
+    for (int k = 0; k < t->peers.n; k++) {
         char *path = comine_path_join(t->cfg->out, names[k]);
-        comine_status st = comine_model_save(t->peers[k].model, path);
+        comine_status st = comine_model_save(t->peers.peer[k].model, path);
         free(path);
         if (st != COMINE_OK) return st;
     }
@@ -275,13 +262,6 @@ static comine_status save_checkpoint(const trainer *t)
     return st;
 }
 
-static void detection_figures(double tp, double fp, double fn, double *p, double *r, double *f1)
-{
-    *p = tp + fp > 0 ? tp / (tp + fp) : 0.0;
-    *r = tp + fn > 0 ? tp / (tp + fn) : 0.0;
-    *f1 = *p + *r > 0 ? 2 * *p * *r / (*p + *r) : 0.0;
-}
-
 static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine_pairs *val,
                                   comine_train_summary *sum)
 {
@@ -293,31 +273,31 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     json_num(line, sizeof line, &len, "lr", lr);
     json_num(line, sizeof line, &len, "drop_rate", drop_rate);
     json_num(line, sizeof line, &len, "loss_a", a->loss[0] / nb);
-    json_num(line, sizeof line, &len, "loss_b", t->n_peers == 2 ? a->loss[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "loss_b", t->peers.n == 2 ? a->loss[1] / nb : NAN);
     json_num(line, sizeof line, &len, "objective_a", a->objective[0] / nb);
-    json_num(line, sizeof line, &len, "objective_b", t->n_peers == 2 ? a->objective[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "objective_b", t->peers.n == 2 ? a->objective[1] / nb : NAN);
     json_num(line, sizeof line, &len, "n_clean", a->n_clean / nb);
     json_num(line, sizeof line, &len, "n_exchanged_a", a->n_exchanged_a / nb);
     json_num(line, sizeof line, &len, "n_exchanged_b", a->n_exchanged_b / nb);
     json_num(line, sizeof line, &len, "n_noisy", a->n_noisy / nb);
     json_num(line, sizeof line, &len, "train_acc_a", a->correct[0] / nb);
-    json_num(line, sizeof line, &len, "train_acc_b", t->n_peers == 2 ? a->correct[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "train_acc_b", t->peers.n == 2 ? a->correct[1] / nb : NAN);
     json_num(line, sizeof line, &len, "cos_target_a", a->cos_target[0] / nb);
     json_num(line, sizeof line, &len, "cos_negative_a", a->cos_negative[0] / nb);
-    json_num(line, sizeof line, &len, "cos_target_b", t->n_peers == 2 ? a->cos_target[1] / nb : NAN);
-    json_num(line, sizeof line, &len, "cos_negative_b", t->n_peers == 2 ? a->cos_negative[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "cos_target_b", t->peers.n == 2 ? a->cos_target[1] / nb : NAN);
+    json_num(line, sizeof line, &len, "cos_negative_b", t->peers.n == 2 ? a->cos_negative[1] / nb : NAN);
     json_num(line, sizeof line, &len, "images_per_s", a->seconds > 0 ? a->samples / a->seconds : 0);
     json_num(line, sizeof line, &len, "seconds", a->seconds);
     json_num(line, sizeof line, &len, "skipped_steps", a->skipped_steps);
     if (t->ds->has_truth && comine_mode_detects(cfg->select.mode)) {
         double p, r, f1;
-        detection_figures(a->det_tp, a->det_fp, a->det_fn, &p, &r, &f1);
+        comine_detection_figures(a->det_tp, a->det_fp, a->det_fn, &p, &r, &f1);
         json_num(line, sizeof line, &len, "det_precision", p);
         json_num(line, sizeof line, &len, "det_recall", r);
         json_num(line, sizeof line, &len, "det_f1", f1);
     }
     /* the collapse trap of METHOD.md: every cosine driven towards -1 */
-    for (int k = 0; k < t->n_peers; k++) {
+    for (int k = 0; k < t->peers.n; k++) {
         bool collapsed = comine_collapsed(a->cos_target[k] / nb, a->cos_negative[k] / nb);
         json_bool(line, sizeof line, &len, k == 0 ? "collapse_a" : "collapse_b", collapsed);
         if (collapsed)
@@ -329,25 +309,25 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     }
     if (val) {
         comine_verify_result res[3];
-        comine_model *models[2] = {t->peers[0].model, t->n_peers == 2 ? t->peers[1].model : NULL};
-        for (int k = 0; k < t->n_peers; k++) {
+        comine_model *models[2] = {t->peers.peer[0].model, t->peers.n == 2 ? t->peers.peer[1].model : NULL};
+        for (int k = 0; k < t->peers.n; k++) {
             comine_status st = comine_verify_models(&res[k], &models[k], 1, val, cfg->batch, NULL);
             if (st != COMINE_OK) return st;
         }
-        if (t->n_peers == 2) {
+        if (t->peers.n == 2) {
             comine_status st = comine_verify_models(&res[2], models, 2, val, cfg->batch, NULL);
             if (st != COMINE_OK) return st;
         }
         json_num(line, sizeof line, &len, "val_acc_a", res[0].accuracy);
-        json_num(line, sizeof line, &len, "val_acc_b", t->n_peers == 2 ? res[1].accuracy : NAN);
-        json_num(line, sizeof line, &len, "val_acc_ensemble", t->n_peers == 2 ? res[2].accuracy : NAN);
+        json_num(line, sizeof line, &len, "val_acc_b", t->peers.n == 2 ? res[1].accuracy : NAN);
+        json_num(line, sizeof line, &len, "val_acc_ensemble", t->peers.n == 2 ? res[2].accuracy : NAN);
         sum->val_acc_a = res[0].accuracy;
-        sum->val_acc_b = t->n_peers == 2 ? res[1].accuracy : NAN;
-        sum->val_acc_ensemble = t->n_peers == 2 ? res[2].accuracy : NAN;
+        sum->val_acc_b = t->peers.n == 2 ? res[1].accuracy : NAN;
+        sum->val_acc_ensemble = t->peers.n == 2 ? res[2].accuracy : NAN;
         if (!cfg->quiet)
             fprintf(stderr, "epoch %d: validation accuracy A %.4f%s", t->epoch + 1, res[0].accuracy,
-                    t->n_peers == 2 ? "" : "\n");
-        if (!cfg->quiet && t->n_peers == 2)
+                    t->peers.n == 2 ? "" : "\n");
+        if (!cfg->quiet && t->peers.n == 2)
             fprintf(stderr, " B %.4f A+B %.4f\n", res[1].accuracy, res[2].accuracy);
     }
     if (len + 2 < sizeof line) {
@@ -355,22 +335,22 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
         line[len] = 0;
     }
     sum->final_loss_a = a->loss[0] / nb;
-    sum->final_loss_b = t->n_peers == 2 ? a->loss[1] / nb : NAN;
+    sum->final_loss_b = t->peers.n == 2 ? a->loss[1] / nb : NAN;
 
-    char *metrics = comine_path_join(cfg->out, "metrics.jsonl");
-    comine_status st = comine_run_append_metrics(metrics, t->epoch, line);
+    char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
+    comine_status st = comine_metrics_append(metrics, t->epoch, line);
     free(metrics);
     if (st != COMINE_OK) return st;
-    char *noise = comine_path_join(cfg->out, "noise.csv");
-    st = comine_run_write_noise_csv(t, noise);
+    char *noise = comine_path_join(cfg->out, COMINE_RUN_NOISE);
+    st = comine_noise_write(noise, t->ds, t->votes, t->rounds, cfg->vote_threshold);
     free(noise);
     if (st != COMINE_OK) return st;
     int warm_end = cfg->tk > 0 ? cfg->tk - 1 : 0;
     if (t->epoch == warm_end || t->epoch == cfg->epochs - 1) {
         char name[64];
-        snprintf(name, sizeof name, "cos_epoch%d.csv", t->epoch);
+        snprintf(name, sizeof name, COMINE_RUN_COS_FORMAT, t->epoch);
         char *path = comine_path_join(cfg->out, name);
-        st = comine_run_write_cos_csv(t, path);
+        st = comine_cos_write(path, t->ds, t->cos_snapshot, t->peers.n);
         free(path);
         if (st != COMINE_OK) return st;
     }
@@ -400,8 +380,8 @@ static comine_status run_epochs(trainer *t, comine_pairs *val, comine_train_summ
                 t->step++;
                 continue;
             }
-            lr = comine_lr_at(&cfg->lr, t->epoch + (double)t->step / t->steps_per_epoch);
-            st = train_step(t, b, drop_rate, lr);
+            lr = comine_lr_at(&t->lr, t->epoch + (double)t->step / t->steps_per_epoch);
+            st = train_batch(t, b, drop_rate, lr);
             comine_loader_release(t->loader, b);
             if (st != COMINE_OK) return st;
             t->step++;
@@ -448,15 +428,15 @@ static void final_summary(const trainer *t, comine_train_summary *sum)
     double tp = 0, fp = 0, fn = 0;
     int flagged = 0;
     for (int i = 0; i < t->ds->n; i++) {
-        bool f = t->rounds[i] > 0 && (double)t->votes[i] / t->rounds[i] >= cfg->vote_threshold;
-        bool noisy = t->ds->samples[i].truth == COMINE_TRUTH_FLIP || t->ds->samples[i].truth == COMINE_TRUTH_OUTLIER;
+        bool f = comine_noise_flagged(t->votes[i], t->rounds[i], cfg->vote_threshold);
+        bool noisy = comine_truth_noisy(t->ds->samples[i].truth);
         flagged += f;
         tp += f && noisy;
         fp += f && !noisy;
         fn += !f && noisy;
     }
     sum->flagged = flagged;
-    detection_figures(tp, fp, fn, &sum->det_precision, &sum->det_recall, &sum->det_f1);
+    comine_detection_figures(tp, fp, fn, &sum->det_precision, &sum->det_recall, &sum->det_f1);
 }
 
 comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *sum)
@@ -484,14 +464,14 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
     if (st == COMINE_OK && cfg->resume && !comine_path_exists(ckpt)) {
         /* stopped before its first checkpoint: nothing to continue, start over */
         if (!cfg->quiet) comine_info("%s: no checkpoint yet: starting the run from the beginning", cfg->out);
-        char *metrics = comine_path_join(cfg->out, "metrics.jsonl");
-        st = comine_run_trim_metrics(metrics, 0);
+        char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
+        st = comine_metrics_trim(metrics, 0);
         free(metrics);
     } else if (st == COMINE_OK && cfg->resume) {
         st = comine_checkpoint_load(&t, ckpt);
         if (st == COMINE_OK) {
-            char *metrics = comine_path_join(cfg->out, "metrics.jsonl");
-            st = comine_run_trim_metrics(metrics, t.epoch);
+            char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
+            st = comine_metrics_trim(metrics, t.epoch);
             free(metrics);
             if (!cfg->quiet)
                 comine_info("resuming %s at epoch %d step %d", cfg->out, t.epoch + 1, t.step);
@@ -501,8 +481,8 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
     if (st == COMINE_OK && !cfg->quiet) {
         comine_info("%s: %d samples, %d identities%s; mode %s, %d peer%s of %s (%zu parameters, %.2f GFLOP/image)",
                     cfg->data, t.ds->n, t.K, t.ds->has_truth ? ", with ground-truth noise flags" : "",
-                    comine_mode_name(cfg->select.mode), t.n_peers, t.n_peers == 2 ? "s" : "", cfg->arch.name,
-                    comine_model_num_params(t.peers[0].model), comine_model_flops(t.peers[0].model) * 1e-9);
+                    comine_mode_name(cfg->select.mode), t.peers.n, t.peers.n == 2 ? "s" : "", cfg->arch.name,
+                    comine_model_num_params(t.peers.peer[0].model), comine_model_flops(t.peers.peer[0].model) * 1e-9);
     }
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);

@@ -1,12 +1,10 @@
-/* trainer_impl.h: the trainer's state, shared by the epoch loop (trainer.c), the
- * checkpoint reader/writer (checkpoint.c) and the run-folder reports (run_files.c). */
+/* trainer_impl.h: the trainer's state, shared by the epoch loop (trainer.c) and the
+ * checkpoint reader/writer (checkpoint.c). */
 #ifndef COMINE_TRAINER_IMPL_H
 #define COMINE_TRAINER_IMPL_H
 
 #include "comine/trainer.h"
-#include "train/peer.h"
-
-typedef comine_peer peer;
+#include "train/step.h"
 
 /* Accumulators of the running epoch (checkpointed, so a resumed epoch reports the same). */
 typedef struct epoch_acc {
@@ -23,14 +21,14 @@ typedef struct trainer {
     const comine_backend *be;
     comine_dataset *ds;
     comine_loader *loader;
-    int n_peers;            /* 1 or 2 */
-    peer peers[2];
+    comine_peers peers;     /* one or two networks, heads, optimizer state */
+    comine_lr_schedule lr;  /* cfg->lr with the run's length filled in */
     int K, D, B, steps_per_epoch;
     /* per training sample */
     int32_t *votes, *rounds;
     float *cos_snapshot;    /* (n, 2) cos(theta_y) under A and B in the last epoch */
     /* per batch */
-    uint8_t *noisy, *truth_noisy;
+    uint8_t *truth_noisy;
     /* position */
     int epoch, step;        /* the next step to run */
     epoch_acc acc;
@@ -40,15 +38,5 @@ typedef struct trainer {
 /* checkpoint.c */
 comine_status comine_checkpoint_save(const trainer *t, const char *path);
 comine_status comine_checkpoint_load(trainer *t, const char *path);
-
-/* run_files.c */
-comine_status comine_run_write_noise_csv(const trainer *t, const char *path);
-comine_status comine_run_write_cos_csv(const trainer *t, const char *path);
-/* Append one JSON line for `epoch` to path, dropping any lines of epochs >= epoch first. */
-comine_status comine_run_append_metrics(const char *path, int epoch, const char *json_line);
-/* Keep only the lines of epochs < epoch (after a resume). */
-comine_status comine_run_trim_metrics(const char *path, int epoch);
-/* Remove the temporary files (NAME.tmp.<pid>) an interrupted writer left in the run folder. */
-void comine_run_remove_temporaries(const char *dir);
 
 #endif

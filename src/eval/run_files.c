@@ -1,7 +1,8 @@
-/* run_files.c: the report files of a run folder, each written whole and atomically:
- * metrics.jsonl (one JSON object per epoch), noise.csv (the noise votes of every sample)
- * and cos_epoch<E>.csv (each sample's cos(theta_y) under both peers). */
-#include "train/trainer_impl.h"
+/* run_files.c: the writers and the rules of run_files.h: noise.csv (the noise votes of every
+ * sample), cos_epoch<E>.csv (each sample's cos(theta_y) under both peers) and metrics.jsonl
+ * (one JSON object per epoch), each written whole and atomically.  The readers of the same
+ * files are in tables.c. */
+#include "comine/run_files.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -10,46 +11,63 @@
 #include <string.h>
 #include <unistd.h>
 
+double comine_noise_score(int votes, int rounds)
+{
+    return rounds > 0 ? (double)votes / rounds : 0.0;
+}
+
+bool comine_noise_flagged(int votes, int rounds, double threshold)
+{
+    return rounds > 0 && comine_noise_score(votes, rounds) >= threshold;
+}
+
+void comine_detection_figures(double tp, double fp, double fn, double *precision, double *recall, double *f1)
+{
+    *precision = tp + fp > 0 ? tp / (tp + fp) : 0.0;
+    *recall = tp + fn > 0 ? tp / (tp + fn) : 0.0;
+    *f1 = *precision + *recall > 0 ? 2 * *precision * *recall / (*precision + *recall) : 0.0;
+}
+
 static void csv_truth(FILE *fp, int truth)
 {
     if (truth >= 0) fprintf(fp, "%d", truth);
 }
 
-comine_status comine_run_write_noise_csv(const trainer *t, const char *path)
+comine_status comine_noise_write(const char *path, const comine_dataset *ds, const int32_t *votes,
+                                 const int32_t *rounds, double threshold)
 {
     comine_atomic_file af;
     comine_status st = comine_atomic_open(&af, path);
     if (st != COMINE_OK) return st;
     FILE *fp = af.fp;
-    fputs("index,path,label,votes,rounds,score,flagged,truth\n", fp);
-    for (int i = 0; i < t->ds->n; i++) {
-        const comine_sample *s = &t->ds->samples[i];
-        double score = t->rounds[i] > 0 ? (double)t->votes[i] / t->rounds[i] : 0.0;
+    fputs(COMINE_NOISE_HEADER "\n", fp);
+    for (int i = 0; i < ds->n; i++) {
+        const comine_sample *s = &ds->samples[i];
         fprintf(fp, "%d,", i);
         comine_csv_field(fp, s->path);
-        fprintf(fp, ",%d,%d,%d,%.4f,%d,", s->label, t->votes[i], t->rounds[i], score,
-                t->rounds[i] > 0 && score >= t->cfg->vote_threshold);
+        fprintf(fp, ",%d,%d,%d,%.4f,%d,", s->label, votes[i], rounds[i], comine_noise_score(votes[i], rounds[i]),
+                comine_noise_flagged(votes[i], rounds[i], threshold));
         csv_truth(fp, s->truth);
         fputc('\n', fp);
     }
     return comine_atomic_commit(&af);
 }
 
-comine_status comine_run_write_cos_csv(const trainer *t, const char *path)
+comine_status comine_cos_write(const char *path, const comine_dataset *ds, const float *cos, int n_peers)
 {
     comine_atomic_file af;
     comine_status st = comine_atomic_open(&af, path);
     if (st != COMINE_OK) return st;
     FILE *fp = af.fp;
-    fputs("index,label,truth,cos_a,cos_b\n", fp);
-    for (int i = 0; i < t->ds->n; i++) {
-        const comine_sample *s = &t->ds->samples[i];
+    fputs(COMINE_COS_HEADER "\n", fp);
+    for (int i = 0; i < ds->n; i++) {
+        const comine_sample *s = &ds->samples[i];
         fprintf(fp, "%d,%d,", i, s->label);
         csv_truth(fp, s->truth);
         for (int k = 0; k < 2; k++) {
-            float c = t->cos_snapshot[2 * (size_t)i + k];
+            float c = cos[2 * (size_t)i + k];
             fputc(',', fp);
-            if (k < t->n_peers && isfinite(c)) fprintf(fp, "%.5f", c);
+            if (k < n_peers && isfinite(c)) fprintf(fp, "%.5f", c);
         }
         fputc('\n', fp);
     }
@@ -87,12 +105,12 @@ static comine_status rewrite_metrics(const char *path, int epoch, const char *ex
     return comine_atomic_commit(&af);
 }
 
-comine_status comine_run_append_metrics(const char *path, int epoch, const char *json_line)
+comine_status comine_metrics_append(const char *path, int epoch, const char *json_line)
 {
     return rewrite_metrics(path, epoch, json_line);
 }
 
-comine_status comine_run_trim_metrics(const char *path, int epoch)
+comine_status comine_metrics_trim(const char *path, int epoch)
 {
     if (!comine_path_exists(path)) return COMINE_OK;
     return rewrite_metrics(path, epoch, NULL);
