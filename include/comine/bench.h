@@ -25,6 +25,7 @@ typedef struct comine_bench_cfg {
     int steps;      /* timed training steps (and timed inference batches) */
     int warmup;     /* untimed steps before (>= 1: the first step creates the plans) */
     int threads;    /* compute threads (0 = the default) */
+    const char *device; /* backend device (NULL = the best available; backend.h) */
     uint64_t seed;
 } comine_bench_cfg;
 
@@ -42,6 +43,7 @@ typedef struct comine_bench_result {
     double infer_gflops;
     double peak_rss_mb;         /* peak resident memory of the process (MiB) */
     int threads;
+    const char *backend;        /* the backend's name */
 } comine_bench_result;
 
 void comine_bench_cfg_default(comine_bench_cfg *cfg);

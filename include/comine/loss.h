@@ -36,31 +36,36 @@ void comine_arcface_cfg_default(comine_arcface_cfg *cfg);
 typedef struct comine_arcface {
     const comine_backend *be;
     int D, K, max_N;
-    /* saved by forward: */
+    int N;             /* rows of the last forward */
+    /* host memory, written by loss, per sample: */
+    float *cos_target; /* (max_N) cos th_y */
+    float *p_target;   /* (max_N) probability of the label under the sample's form */
+    uint8_t *correct;  /* (max_N) 1 when argmax_j cos th_j == y */
+    int *active;       /* (max_N) backward: indices of the samples of nonzero weight */
+    /* device memory, saved by forward: */
     float *emb_norm;   /* (max_N) |f| */
     float *emb_hat;    /* (max_N, D) f / |f| */
     float *w_norm;     /* (K) |w_j| */
     float *w_inv_norm; /* (K) 1 / max(|w_j|, 1e-12) */
     float *w_hat;      /* (K, D) w_j / |w_j| */
     float *cos;        /* (max_N, K) */
-    float *dcos;       /* (max_N, K) scratch for backward: d loss / d cos_ij / |w_j| */
-    /* written by loss, per sample: */
-    float *cos_target; /* (max_N) cos th_y */
-    float *p_target;   /* (max_N) probability of the label under the sample's form */
-    uint8_t *correct;  /* (max_N) 1 when argmax_j cos th_j == y */
-    int N;
-    /* backward scratch: only the samples of nonzero weight enter the matrix products */
-    int *active;          /* (max_N) indices of the samples of nonzero weight */
+    /* device memory: the per-sample inputs and outputs of loss and backward */
+    int *dev_labels, *dev_active;             /* (max_N) */
+    uint8_t *dev_form, *dev_correct;          /* (max_N) */
+    float *dev_weight, *dev_loss, *dev_cos_target, *dev_p_target; /* (max_N) */
+    /* device scratch of backward: only the samples of nonzero weight enter the matrix products */
+    float *dcos;           /* (max_N, K) d loss / d cos_ij / |w_j| */
     float *emb_hat_active; /* (max_N, D) their normalised embeddings */
-    float *demb_hat;      /* (max_N, D) d loss / d emb_hat of those samples */
-    float *col_coef;      /* (K) sum_i dcos_ij cos_ij / |w_j| (the projection of each w_j's gradient) */
-    float *row_coef;      /* (max_N) sum_j dcos_ij cos_ij (the projection of each f_i's gradient) */
+    float *demb_hat;       /* (max_N, D) d loss / d emb_hat of those samples */
+    float *col_coef;       /* (K) sum_i dcos_ij cos_ij / |w_j| (the projection of each w_j's gradient) */
+    float *row_coef;       /* (max_N) sum_j dcos_ij cos_ij (the projection of each f_i's gradient) */
 } comine_arcface;
 
 void comine_arcface_init(comine_arcface *h, const comine_backend *be, int D, int K, int max_N);
 void comine_arcface_free(comine_arcface *h);
 
-/* emb is (N, D), weight is (K, D): normalise both, cosines (N, K) saved in h. */
+/* emb is (N, D), weight is (K, D), both device memory: normalise both, cosines (N, K)
+ * saved in h.  labels, form, loss and sample weights below are host memory. */
 void comine_arcface_forward(comine_arcface *h, const float *emb, const float *weight, int N);
 /* loss (N): -log p_y under each sample's form (form NULL = all COMINE_FORM_ARCFACE);
  * labels (N) in [0, K).  Fills cos_target, p_target, correct. */

@@ -37,6 +37,7 @@ typedef struct comine_train_cfg {
     int tk;                    /* warm-up epochs of the drop rate */
     float vote_threshold;      /* flagged when votes / rounds >= this (0.5) */
     uint64_t seed;
+    const char *device;        /* backend device: "cpu", "cuda", "cuda:N" (NULL = the best available) */
     int threads;               /* compute threads (0 = default) */
     int loader_threads;
     bool flip;

@@ -2,6 +2,8 @@
  * table (backend_impl.h), so that callers never see which device runs. */
 #include "backend/backend_impl.h"
 
+#include <string.h>
+
 const char *comine_backend_name(const comine_backend *be) { return be->name; }
 
 void comine_backend_set_threads(const comine_backend *be, int n) { be->set_threads(n); }
@@ -33,4 +35,50 @@ void comine_backend_gemm(const comine_backend *be, int trans_a, int trans_b, int
 {
     COMINE_ASSERT(M >= 0 && N >= 0 && K >= 0);
     be->gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void comine_backend_copy(const comine_backend *be, float *dst_dev, const float *src_dev, size_t n_floats)
+{
+    if (n_floats) be->copy(dst_dev, src_dev, n_floats);
+}
+
+void *comine_backend_alloc_bytes(const comine_backend *be, size_t bytes) { return be->alloc_bytes(bytes); }
+
+void comine_backend_free_bytes(const comine_backend *be, void *p)
+{
+    if (p) be->free_bytes(p);
+}
+
+void comine_backend_upload_bytes(const comine_backend *be, void *dst_dev, const void *src_host, size_t bytes)
+{
+    if (bytes) be->upload_bytes(dst_dev, src_host, bytes);
+}
+
+void comine_backend_download_bytes(const comine_backend *be, void *dst_host, const void *src_dev, size_t bytes)
+{
+    if (bytes) be->download_bytes(dst_host, src_dev, bytes);
+}
+
+bool comine_backend_all_finite(const comine_backend *be, const float *x, size_t n)
+{
+    return n == 0 || be->all_finite(x, n);
+}
+
+comine_status comine_backend_for_device(const comine_backend **be, const char *device)
+{
+    *be = NULL;
+    if (!device || !strcmp(device, "auto") || !strcmp(device, "cpu")) {
+        *be = comine_backend_cpu();
+        return COMINE_OK;
+    }
+    if (!strncmp(device, "cuda", 4) && (device[4] == 0 || device[4] == ':'))
+        return comine_fail(COMINE_ERR_ARG, "device %s: this comine is built without CUDA (the devices are: cpu)",
+                           device);
+    return comine_fail(COMINE_ERR_ARG, "device %s: unknown (the devices are: cpu)", device);
+}
+
+const float *comine_backend_stage_input(const comine_backend *be, float *scratch_dev, const float *src_host,
+                                        size_t n_floats)
+{
+    return be->stage_input(scratch_dev, src_host, n_floats);
 }

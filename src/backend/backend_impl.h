@@ -15,6 +15,7 @@
 
 #include "comine/backend.h"
 #include "comine/core.h"
+#include "comine/loss.h"
 
 /* The geometry a convolution plan is made for (batch size excluded: plans cache per N). */
 typedef struct comine_conv_geom {
@@ -34,6 +35,18 @@ struct comine_backend {
     void (*zero)(float *p, size_t n_floats);
     void (*upload)(float *dst_dev, const float *src_host, size_t n_floats);
     void (*download)(float *dst_host, const float *src_dev, size_t n_floats);
+    void (*copy)(float *dst_dev, const float *src_dev, size_t n_floats);
+    /* host data as device memory: host itself where the device reads host memory, else
+     * scratch (n floats of device memory) after an upload */
+    const float *(*stage_input)(float *scratch_dev, const float *src_host, size_t n_floats);
+    /* untyped device memory (labels, masks, indices), zero-filled */
+    void *(*alloc_bytes)(size_t bytes);
+    void (*free_bytes)(void *p);
+    void (*upload_bytes)(void *dst_dev, const void *src_host, size_t bytes);
+    void (*download_bytes)(void *dst_host, const void *src_dev, size_t bytes);
+
+    /* true when no element of x (n) is NaN or infinite */
+    bool (*all_finite)(const float *x, size_t n);
 
     /* row-major C (M, N) = alpha * op(A) @ op(B) + beta * C */
     void (*gemm)(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
@@ -87,6 +100,31 @@ struct comine_backend {
     /* element-wise */
     void (*add)(float *out, const float *a, const float *b, size_t n);
     void (*accumulate)(float *dst, const float *src, size_t n);
+
+    /* ArcFace head (loss.h, loss/arcface.c).  Rows normalised: out (rows, D) = in / max(|in|, eps),
+     * norm (rows) = |in|, inv_norm (rows, may be NULL) = 1 / max(|in|, eps). */
+    void (*l2_normalize_rows)(float *out, float *norm, float *inv_norm, const float *in, int rows, int D);
+    /* per sample i < N of cos (N, K): loss under form[i] (form NULL: all COMINE_FORM_ARCFACE),
+     * cos th_y, p_y, and whether the label has the largest cosine */
+    void (*arcface_loss)(float *loss, float *cos_target, float *p_target, uint8_t *correct, const float *cos,
+                         const int *labels, const uint8_t *form, int N, int K, const comine_arcface_cfg *cfg);
+    /* means over the N rows of cos th_y and of the negatives' cosines */
+    void (*arcface_cos_stats)(double *mean_target, double *mean_negative, const float *cos, const int *labels, int N,
+                              int K);
+    /* backward, for the na samples active[0 .. na) (nonzero sample_weight): row p of dcos (na, K)
+     * = d(sum_i weight_i loss_i) / d cos_{active[p], j} / |w_j|; row_coef[p] = sum_j of that
+     * gradient (before / |w_j|) times cos; emb_hat_active row p = emb_hat row active[p] */
+    void (*arcface_dcos)(float *dcos, float *row_coef, float *emb_hat_active, const float *cos, const float *emb_hat,
+                         const float *w_inv_norm, const int *active, int na, const int *labels, const uint8_t *form,
+                         const float *sample_weight, int K, int D, const comine_arcface_cfg *cfg);
+    /* col_coef (K) = sum_p dcos[p, j] cos[active[p], j] */
+    void (*arcface_col_coef)(float *col_coef, const float *dcos, const float *cos, const int *active, int na, int K);
+    /* demb row active[p] += (demb_hat row p - row_coef[p] emb_hat row active[p]) / |emb| */
+    void (*arcface_demb)(float *demb, const float *demb_hat, const float *emb_hat, const float *emb_norm,
+                         const float *row_coef, const int *active, int na, int D);
+    /* dweight row j -= col_coef[j] w_hat row j (rows of norm above eps) */
+    void (*arcface_dweight)(float *dweight, const float *w_hat, const float *w_norm, const float *col_coef, int K,
+                            int D);
 
     /* SGD with momentum and weight decay (optim.h) */
     void (*sgd_step)(float *params, float *momentum_buf, const float *grads, size_t n, float lr, float momentum,

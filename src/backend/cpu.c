@@ -1,6 +1,7 @@
-/* cpu.c: the CPU backend's table: host memory, OpenBLAS matrix products, and the
- * OpenMP kernels (batch norm, PReLU, ReLU, dropout, element-wise, SGD).  Convolutions
- * are in cpu_conv.c (oneDNN).
+/* cpu.c: the CPU backend's table: host memory (device memory is host memory, so uploads
+ * and downloads are plain copies), OpenBLAS matrix products, and the OpenMP kernels (batch
+ * norm, PReLU, ReLU, dropout, element-wise, the finiteness check, SGD).  Convolutions are
+ * in cpu_conv.c (oneDNN), the ArcFace head's kernels in cpu_arcface.c.
  *
  * Assumes NHWC activations viewed as (rows, C), channels innermost: every kernel runs
  * OpenMP over rows with a channel-inner loop the compiler vectorises.  Reductions over
@@ -41,6 +42,29 @@ static void cpu_zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
 static void cpu_copy(float *dst, const float *src, size_t n)
 {
     if (dst != src) memcpy(dst, src, n * sizeof(float));
+}
+static const float *cpu_stage_input(float *scratch, const float *src, size_t n)
+{
+    (void)scratch;
+    (void)n;
+    return src;
+}
+static void *cpu_alloc_bytes(size_t bytes) { return comine_alloc_floats(bytes ? (bytes + 3) / 4 : 1); }
+static void cpu_free_bytes(void *p) { comine_free_floats(p); }
+static void cpu_copy_bytes(void *dst, const void *src, size_t bytes)
+{
+    if (dst != src) memcpy(dst, src, bytes);
+}
+
+/* NaN or Inf anywhere makes the sum NaN. */
+static bool cpu_all_finite(const float *x, size_t n)
+{
+    float s = 0.0f;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for reduction(+ : s) schedule(static)
+#endif
+    for (size_t i = 0; i < n; i++) s += x[i] * 0.0f;
+    return s == 0.0f;
 }
 
 /* ---- matrix product ------------------------------------------------------------------ */
@@ -479,6 +503,13 @@ static const comine_backend cpu_backend = {
     .zero = cpu_zero,
     .upload = cpu_copy,
     .download = cpu_copy,
+    .copy = cpu_copy,
+    .stage_input = cpu_stage_input,
+    .alloc_bytes = cpu_alloc_bytes,
+    .free_bytes = cpu_free_bytes,
+    .upload_bytes = cpu_copy_bytes,
+    .download_bytes = cpu_copy_bytes,
+    .all_finite = cpu_all_finite,
     .gemm = cpu_gemm,
     .conv_plan_create = comine_cpu_conv_plan_create,
     .conv_plan_free = comine_cpu_conv_plan_free,
@@ -501,6 +532,13 @@ static const comine_backend cpu_backend = {
     .dropout_backward = cpu_dropout_backward,
     .add = cpu_add,
     .accumulate = comine_cpu_accumulate,
+    .l2_normalize_rows = comine_cpu_l2_normalize_rows,
+    .arcface_loss = comine_cpu_arcface_loss,
+    .arcface_cos_stats = comine_cpu_arcface_cos_stats,
+    .arcface_dcos = comine_cpu_arcface_dcos,
+    .arcface_col_coef = comine_cpu_arcface_col_coef,
+    .arcface_demb = comine_cpu_arcface_demb,
+    .arcface_dweight = comine_cpu_arcface_dweight,
     .sgd_step = cpu_sgd_step,
 };
 

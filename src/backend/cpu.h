@@ -1,5 +1,6 @@
-/* cpu.h: what the CPU backend's files share: the oneDNN convolution plans of
- * cpu_conv.c (entries of the table in cpu.c) and the vectorised accumulate. */
+/* cpu.h: what the CPU backend's files share: the oneDNN convolution plans of cpu_conv.c
+ * and the ArcFace kernels of cpu_arcface.c (entries of the table in cpu.c), and the
+ * vectorised accumulate. */
 #ifndef COMINE_BACKEND_CPU_H
 #define COMINE_BACKEND_CPU_H
 
@@ -12,6 +13,23 @@ void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, c
 void comine_cpu_conv_backward_data_write(void *plan, float *dinp, const float *dout, const float *weight, int N);
 void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
                                       int N);
+
+/* ArcFace head kernels (cpu_arcface.c) */
+void comine_cpu_l2_normalize_rows(float *out, float *norm, float *inv_norm, const float *in, int rows, int D);
+void comine_cpu_arcface_loss(float *loss, float *cos_target, float *p_target, uint8_t *correct, const float *cos,
+                             const int *labels, const uint8_t *form, int N, int K, const comine_arcface_cfg *cfg);
+void comine_cpu_arcface_cos_stats(double *mean_target, double *mean_negative, const float *cos, const int *labels,
+                                  int N, int K);
+void comine_cpu_arcface_dcos(float *dcos, float *row_coef, float *emb_hat_active, const float *cos,
+                             const float *emb_hat, const float *w_inv_norm, const int *active, int na,
+                             const int *labels, const uint8_t *form, const float *sample_weight, int K, int D,
+                             const comine_arcface_cfg *cfg);
+void comine_cpu_arcface_col_coef(float *col_coef, const float *dcos, const float *cos, const int *active, int na,
+                                 int K);
+void comine_cpu_arcface_demb(float *demb, const float *demb_hat, const float *emb_hat, const float *emb_norm,
+                             const float *row_coef, const int *active, int na, int D);
+void comine_cpu_arcface_dweight(float *dweight, const float *w_hat, const float *w_norm, const float *col_coef, int K,
+                                int D);
 
 /* dst += src (OpenMP, vectorised) */
 void comine_cpu_accumulate(float *dst, const float *src, size_t n);

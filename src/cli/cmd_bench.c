@@ -13,7 +13,7 @@ const char comine_cmd_bench_summary[] = "measure training and inference speed on
 
 int comine_cmd_bench(int argc, char **argv)
 {
-    const char *net, *mode;
+    const char *net, *mode, *device;
     double width;
     int input, batch, classes, steps, warmup, threads, sgemm_n;
     bool json;
@@ -27,6 +27,8 @@ int comine_cmd_bench(int argc, char **argv)
          "arcface|comining", 0, 0, false},
         {"steps", ARG_INT, &steps, "10", "timed steps (training, then inference batches)", NULL, 1, 100000, false},
         {"warmup", ARG_INT, &warmup, "2", "untimed steps first", NULL, 1, 1000, false},
+        {"device", ARG_STR, &device, NULL, "compute device: cpu, cuda or cuda:N (default: the best available)", NULL,
+         0, 0, false},
         {"threads", ARG_INT, &threads, "0", "compute threads (0 = the default)", NULL, 0, 4096, false},
         {"sgemm", ARG_INT, &sgemm_n, "0", "also measure the sgemm rate on N x N matrices (0 = no)", NULL, 0, 8192,
          false},
@@ -51,6 +53,7 @@ int comine_cmd_bench(int argc, char **argv)
     cfg.steps = steps;
     cfg.warmup = warmup;
     cfg.threads = threads;
+    cfg.device = device;
 
     comine_bench_result r;
     st = comine_bench_run(&cfg, &r);
@@ -61,21 +64,21 @@ int comine_cmd_bench(int argc, char **argv)
     double sgemm = sgemm_n > 0 ? comine_bench_sgemm_gflops(sgemm_n, 5) : 0.0;
     if (json) {
         printf("{\"net\": \"%s\", \"width\": %g, \"input\": %d, \"batch\": %d, \"classes\": %d, \"mode\": \"%s\", "
-               "\"threads\": %d, \"steps\": %d, \"params\": %zu, \"gflop_per_image\": %.6f, "
+               "\"backend\": \"%s\", \"threads\": %d, \"steps\": %d, \"params\": %zu, \"gflop_per_image\": %.6f, "
                "\"train_step_s\": %.6f, \"train_step_min_s\": %.6f, \"train_step_max_s\": %.6f, "
                "\"train_step_cpu_s\": %.6f, "
                "\"infer_batch_s\": %.6f, \"train_images_per_s\": %.3f, \"infer_images_per_s\": %.3f, "
                "\"gflops\": %.3f, \"infer_gflops\": %.3f, \"peak_rss_mb\": %.1f",
-               cfg.arch.name, (double)cfg.arch.width, cfg.arch.input, batch, classes, mode, r.threads, steps,
-               r.num_params, r.flops_per_image * 1e-9, r.train_step_s, r.train_step_min_s, r.train_step_max_s,
+               cfg.arch.name, (double)cfg.arch.width, cfg.arch.input, batch, classes, mode, r.backend, r.threads,
+               steps, r.num_params, r.flops_per_image * 1e-9, r.train_step_s, r.train_step_min_s, r.train_step_max_s,
                r.train_step_cpu_s, r.infer_batch_s, r.train_images_per_s, r.infer_images_per_s, r.gflops,
                r.infer_gflops, r.peak_rss_mb);
         if (sgemm_n > 0) printf(", \"sgemm_gflops\": %.3f", sgemm);
         printf("}\n");
         return 0;
     }
-    printf("%s width %g, %dx%d, batch %d, %d classes, mode %s, %d thread(s)\n", cfg.arch.name,
-           (double)cfg.arch.width, cfg.arch.input, cfg.arch.input, batch, classes, mode, r.threads);
+    printf("%s width %g, %dx%d, batch %d, %d classes, mode %s, %s, %d thread(s)\n", cfg.arch.name,
+           (double)cfg.arch.width, cfg.arch.input, cfg.arch.input, batch, classes, mode, r.backend, r.threads);
     printf("parameters (one network): %zu, forward %.3f GFLOP/image\n", r.num_params, r.flops_per_image * 1e-9);
     printf("training:  %8.1f images/s  (step %.1f ms median, %.1f..%.1f over %d steps)  %.1f GFLOP/s\n",
            r.train_images_per_s, 1e3 * r.train_step_s, 1e3 * r.train_step_min_s, 1e3 * r.train_step_max_s, steps,

@@ -15,7 +15,7 @@ const char comine_cmd_train_summary[] = "train one or two peer networks with Co-
 
 typedef struct train_args {
     const char *data, *root, *out, *mode, *net, *reweight, *fallback, *schedule, *milestones, *on_bad;
-    const char *val_pairs, *val_root, *resume, *inject_nan;
+    const char *val_pairs, *val_root, *resume, *inject_nan, *device;
     double width, lr, tau, dm, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
     unsigned long long seed;
@@ -134,6 +134,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"fallback", ARG_CHOICE, NULL, NULL, "ArcFace past th + m > pi", "easy|insightface"},
         {"vote-threshold", ARG_FLOAT, NULL, NULL, "flag a sample when votes/rounds >= this", NULL, 0, 1},
         {"seed", ARG_U64, NULL, NULL, "random seed (peers, order, augmentation)"},
+        {"device", ARG_STR, NULL, NULL, "compute device: cpu, cuda or cuda:N (default: the best available)"},
         {"threads", ARG_INT, NULL, NULL, "compute threads (0 = all cores)", NULL, 0, 4096},
         {"loader-threads", ARG_INT, NULL, NULL, "image decoding threads", NULL, 1, 256},
         {"flip", ARG_FLAG, NULL, NULL, "random horizontal flip (--flip=0 to disable)"},
@@ -153,9 +154,9 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
                    &a->dropout, &a->epochs, &a->batch, &a->lr, &a->schedule, &a->warmup, &a->milestones, &a->gamma,
                    &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->reweight, &a->dm, &a->w, &a->t, &a->s,
-                   &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->threads, &a->loader_threads, &a->flip,
-                   &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps, &a->val_pairs,
-                   &a->val_root, &a->log_every, &a->quiet, &a->inject_nan};
+                   &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
+                   &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
+                   &a->val_pairs, &a->val_root, &a->log_every, &a->quiet, &a->inject_nan};
     _Static_assert(sizeof dst / sizeof dst[0] == sizeof opts / sizeof opts[0] - 1, "one destination per option");
     for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) opts[i].dst = dst[i];
     library_defaults(opts);
@@ -235,6 +236,7 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->tk = a->tk;
     cfg->vote_threshold = (float)a->vote_threshold;
     cfg->seed = a->seed;
+    cfg->device = a->device;
     cfg->threads = a->threads;
     cfg->loader_threads = a->loader_threads;
     cfg->flip = a->flip;

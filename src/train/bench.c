@@ -62,8 +62,11 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     if (cfg->classes < 2) return comine_fail(COMINE_ERR_ARG, "bench: classes must be >= 2 (got %d)", cfg->classes);
     if (cfg->steps < 1) return comine_fail(COMINE_ERR_ARG, "bench: steps must be >= 1 (got %d)", cfg->steps);
     if (cfg->warmup < 1) return comine_fail(COMINE_ERR_ARG, "bench: warmup must be >= 1 (got %d)", cfg->warmup);
-    const comine_backend *be = comine_backend_cpu();
+    const comine_backend *be;
+    st = comine_backend_for_device(&be, cfg->device);
+    if (st != COMINE_OK) return st;
     comine_backend_set_threads(be, cfg->threads);
+    res->backend = comine_backend_name(be);
     const int B = cfg->batch, K = cfg->classes, S = cfg->arch.input, n_peers = cfg->comining ? 2 : 1;
 
     comine_peers peers;
@@ -100,10 +103,11 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
 
     /* inference: eval forwards of one network (embeddings) */
     comine_peer *A = &peers.peer[0];
-    comine_model_forward(A->model, A->emb, images, B, false, NULL);
+    const float *dev_images = comine_backend_stage_input(be, peers.images, images, n_pix);
+    comine_model_forward(A->model, A->emb, dev_images, B, false, NULL);
     for (int s = 0; s < cfg->steps; s++) {
         double t0 = comine_now();
-        comine_model_forward(A->model, A->emb, images, B, false, NULL);
+        comine_model_forward(A->model, A->emb, dev_images, B, false, NULL);
         times[s] = comine_now() - t0;
     }
     res->infer_batch_s = median(times, cfg->steps);
@@ -132,12 +136,14 @@ double comine_bench_sgemm_gflops(int n, int reps)
     const comine_backend *be = comine_backend_cpu();
     size_t nn = (size_t)n * n;
     float *a = comine_backend_alloc(be, nn), *b = comine_backend_alloc(be, nn), *c = comine_backend_alloc(be, nn);
+    float *host = comine_malloc(nn * sizeof(float));
     comine_rng rng;
     comine_rng_seed(&rng, 7, COMINE_STREAM_SYNTH);
-    for (size_t i = 0; i < nn; i++) {
-        a[i] = comine_rng_uniform(&rng) - 0.5f;
-        b[i] = comine_rng_uniform(&rng) - 0.5f;
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < nn; i++) host[i] = comine_rng_uniform(&rng) - 0.5f;
+        comine_backend_upload(be, k == 0 ? a : b, host, nn);
     }
+    free(host);
     double *times = comine_malloc((size_t)reps * sizeof(double));
     comine_backend_gemm(be, 0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
     for (int r = 0; r < reps; r++) {

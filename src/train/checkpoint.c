@@ -46,6 +46,20 @@ static bool put_floats(FILE *fp, const float *x, size_t n)
     return put(fp, x, n * sizeof(float)); /* x86-64 and the targets comine builds for are little-endian */
 }
 
+enum { STAGE_FLOATS = 1 << 18 }; /* device memory goes through a 1 MiB host buffer */
+
+/* n floats of device memory, downloaded piece by piece. */
+static bool put_device(FILE *fp, const comine_backend *be, const float *x, size_t n, float *stage)
+{
+    bool ok = true;
+    for (size_t at = 0; ok && at < n; at += STAGE_FLOATS) {
+        size_t len = n - at < STAGE_FLOATS ? n - at : STAGE_FLOATS;
+        comine_backend_download(be, stage, x + at, len);
+        ok = put_floats(fp, stage, len);
+    }
+    return ok;
+}
+
 static bool put_acc(FILE *fp, const epoch_acc *a)
 {
     _Static_assert(sizeof(epoch_acc) == EPOCH_ACC_FIELDS * sizeof(double), "epoch_acc holds only doubles");
@@ -80,19 +94,22 @@ comine_status comine_checkpoint_save(const trainer *t, const char *path)
               put_u64(fp, t->cfg->seed) && put_u32(fp, (uint32_t)t->epoch) && put_u32(fp, (uint32_t)t->step) &&
               put_u32(fp, (uint32_t)t->bad_in_a_row) && put_acc(fp, &t->acc);
     size_t kd = (size_t)t->K * t->D;
+    float *stage = comine_malloc(STAGE_FLOATS * sizeof(float));
     for (int k = 0; ok && k < t->peers.n; k++) {
         const comine_peer *p = &t->peers.peer[k];
         st = comine_model_write(p->model, fp);
         if (st != COMINE_OK) {
             char why[512];
             snprintf(why, sizeof why, "%s", comine_last_error());
+            free(stage);
             comine_atomic_abort(&af);
             return comine_fail(st, "%s: cannot write the checkpoint (%s); the previous one is kept", path, why);
         }
-        ok = put_floats(fp, p->momentum, comine_model_num_params(p->model)) && put_floats(fp, p->head_weight, kd) &&
-             put_floats(fp, p->head_momentum, kd);
+        ok = put_device(fp, t->be, p->momentum, comine_model_num_params(p->model), stage) &&
+             put_device(fp, t->be, p->head_weight, kd, stage) && put_device(fp, t->be, p->head_momentum, kd, stage);
         for (int i = 0; ok && i < 4; i++) ok = put_u64(fp, p->dropout_rng.s[i]);
     }
+    free(stage);
     ok = ok && put(fp, t->votes, (size_t)t->ds->n * 4) && put(fp, t->rounds, (size_t)t->ds->n * 4) &&
          put_floats(fp, t->cos_snapshot, (size_t)t->ds->n * 2);
     if (!ok || fflush(fp) != 0) {
@@ -139,6 +156,22 @@ static void get(reader *r, void *dst, size_t size)
     memcpy(dst, r->p, size);
     r->p += size;
     r->left -= size;
+}
+
+/* n floats into device memory, uploaded piece by piece. */
+static void get_device(reader *r, const comine_backend *be, float *dst, size_t n)
+{
+    if (!r->ok || r->left / sizeof(float) < n) {
+        r->ok = false;
+        return;
+    }
+    float *stage = comine_malloc(STAGE_FLOATS * sizeof(float));
+    for (size_t at = 0; at < n; at += STAGE_FLOATS) {
+        size_t len = n - at < STAGE_FLOATS ? n - at : STAGE_FLOATS;
+        get(r, stage, len * sizeof(float));
+        comine_backend_upload(be, dst + at, stage, len);
+    }
+    free(stage);
 }
 
 static uint32_t get_u32(reader *r)
@@ -221,9 +254,9 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
         comine_model_free(m);
         r.p += used;
         r.left -= (size_t)used;
-        get(&r, p->momentum, comine_model_num_params(p->model) * sizeof(float));
-        get(&r, p->head_weight, kd * sizeof(float));
-        get(&r, p->head_momentum, kd * sizeof(float));
+        get_device(&r, t->be, p->momentum, comine_model_num_params(p->model));
+        get_device(&r, t->be, p->head_weight, kd);
+        get_device(&r, t->be, p->head_momentum, kd);
         for (int i = 0; i < 4; i++) p->dropout_rng.s[i] = get_u64(&r);
     }
     get(&r, t->votes, n * 4);

@@ -10,6 +10,7 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
                                  uint64_t seed, int k)
 {
     memset(p, 0, sizeof *p);
+    p->be = be;
     comine_status st = comine_model_create(&p->model, arch, be, B);
     if (st != COMINE_OK) return st;
     /* peers are seeded differently: (seed, k) -> the peer's own init and dropout streams */
@@ -55,7 +56,7 @@ void comine_peer_free(const comine_backend *be, comine_peer *p)
 
 void comine_peer_forward(comine_peer *p, const float *images, const int *labels, int n, const comine_arcface_cfg *cfg)
 {
-    memcpy(p->bn_backup, comine_model_buffers(p->model), comine_model_num_buffers(p->model) * sizeof(float));
+    comine_backend_copy(p->be, p->bn_backup, comine_model_buffers(p->model), comine_model_num_buffers(p->model));
     comine_model_forward(p->model, p->emb, images, n, true, &p->dropout_rng);
     comine_arcface_forward(&p->head, p->emb, p->head_weight, n);
     comine_arcface_loss(&p->head, p->loss, labels, NULL, n, cfg);
@@ -70,17 +71,6 @@ double comine_peer_objective(comine_peer *p, const int *labels, int n, const com
     return objective;
 }
 
-/* NaN or Inf anywhere makes the sum NaN. */
-static bool all_finite(const float *x, size_t n)
-{
-    float s = 0.0f;
-#ifdef COMINE_HAVE_OPENMP
-#pragma omp parallel for reduction(+ : s) schedule(static)
-#endif
-    for (size_t i = 0; i < n; i++) s += x[i] * 0.0f;
-    return s == 0.0f;
-}
-
 bool comine_peer_backward(comine_peer *p, const comine_backend *be, const int *labels, int n,
                           const comine_arcface_cfg *cfg)
 {
@@ -91,13 +81,13 @@ bool comine_peer_backward(comine_peer *p, const comine_backend *be, const int *l
     comine_arcface_backward(&p->head, p->demb, p->head_grad, p->emb, p->head_weight, labels, p->form, p->weight, n,
                             cfg);
     comine_model_backward(p->model, p->demb, n);
-    return all_finite(comine_model_grads(p->model), comine_model_num_params(p->model)) &&
-           all_finite(p->head_grad, kd);
+    return comine_backend_all_finite(be, comine_model_grads(p->model), comine_model_num_params(p->model)) &&
+           comine_backend_all_finite(be, p->head_grad, kd);
 }
 
 void comine_peer_restore_bn(comine_peer *p)
 {
-    memcpy(comine_model_buffers(p->model), p->bn_backup, comine_model_num_buffers(p->model) * sizeof(float));
+    comine_backend_copy(p->be, comine_model_buffers(p->model), p->bn_backup, comine_model_num_buffers(p->model));
 }
 
 void comine_peer_update(comine_peer *p, const comine_backend *be, float lr, float momentum, float weight_decay)

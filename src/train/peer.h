@@ -13,6 +13,7 @@
 #include "comine/model.h"
 
 typedef struct comine_peer {
+    const comine_backend *be; /* every float * below is its memory, except the per-sample host arrays */
     comine_model *model;
     float *momentum;        /* (num_params) */
     comine_arcface head;
@@ -20,10 +21,10 @@ typedef struct comine_peer {
     float *head_grad;       /* (K, D) */
     float *head_momentum;   /* (K, D) */
     float *emb, *demb;      /* (B, D) */
-    float *loss;            /* (B) plain ArcFace loss: what the selection sees */
-    float *train_loss;      /* (B) loss under the sample's assigned form */
-    uint8_t *form;          /* (B) */
-    float *weight;          /* (B) */
+    float *loss;            /* (B) host: plain ArcFace loss, what the selection sees */
+    float *train_loss;      /* (B) host: loss under the sample's assigned form */
+    uint8_t *form;          /* (B) host */
+    float *weight;          /* (B) host */
     float *bn_backup;       /* (num_buffers) running stats before the step (restored on a skipped step) */
     comine_rng dropout_rng;
 } comine_peer;
@@ -33,8 +34,8 @@ typedef struct comine_peer {
 comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int B,
                                  uint64_t seed, int k);
 void comine_peer_free(const comine_backend *be, comine_peer *p);
-/* Training forward of n images (N, S, S, 3): saves the BN running stats, then embeddings,
- * cosines and the plain per-sample losses (p->loss). */
+/* Training forward of n images (N, S, S, 3; device memory): saves the BN running stats,
+ * then embeddings, cosines and the plain per-sample losses (p->loss, host). */
 void comine_peer_forward(comine_peer *p, const float *images, const int *labels, int n, const comine_arcface_cfg *cfg);
 /* The peer's loss under its assigned forms and weights (p->form, p->weight). */
 double comine_peer_objective(comine_peer *p, const int *labels, int n, const comine_arcface_cfg *cfg);

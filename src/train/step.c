@@ -24,6 +24,8 @@ comine_status comine_peers_create(comine_peers *ps, const comine_backend *be, co
     /* the peers run backward one after the other: one gradient scratch serves both */
     if (n_peers == 2) comine_model_share_grad_scratch(ps->peer[1].model, ps->peer[0].model);
     ps->noisy = comine_calloc((size_t)B, 1);
+    ps->image_floats = (size_t)arch->input * arch->input * 3;
+    ps->images = comine_backend_alloc(be, (size_t)B * ps->image_floats);
     ps->select_scratch = comine_malloc(comine_select_scratch_bytes(B));
     return COMINE_OK;
 }
@@ -34,6 +36,7 @@ void comine_peers_free(comine_peers *ps)
     for (int k = 1; k >= 0; k--) /* B borrows A's gradient scratch */
         if (ps->peer[k].model) comine_peer_free(ps->be, &ps->peer[k]);
     free(ps->noisy);
+    comine_backend_free(ps->be, ps->images);
     free(ps->select_scratch);
     memset(ps, 0, sizeof *ps);
 }
@@ -47,7 +50,8 @@ void comine_train_step(comine_step_result *res, comine_peers *ps, const comine_s
     memset(res, 0, sizeof *res);
 
     /* 1. both peers forward the same images: per-sample plain ArcFace losses */
-    for (int k = 0; k < ps->n; k++) comine_peer_forward(&ps->peer[k], in->images, in->labels, n, head);
+    const float *images = comine_backend_stage_input(ps->be, ps->images, in->images, (size_t)n * ps->image_floats);
+    for (int k = 0; k < ps->n; k++) comine_peer_forward(&ps->peer[k], images, in->labels, n, head);
 
     /* 2. the method: C, XA, XB, N, and what each peer learns from, in which form */
     comine_selection sel = {.plan_a = {A->form, A->weight}, .noisy = ps->noisy};

@@ -22,6 +22,9 @@ typedef struct comine_peers {
     comine_peer peer[2];      /* A, B */
     int max_batch;
     uint8_t *noisy;           /* (max_batch) the last step's N: 1 = a noise vote */
+    float *images;            /* (max_batch, S, S, 3) device copy of the batch (unused where the device
+                                 reads host memory) */
+    size_t image_floats;      /* S * S * 3 */
     void *select_scratch;     /* comine_select_scratch_bytes(max_batch) */
 } comine_peers;
 

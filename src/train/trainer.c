@@ -65,10 +65,11 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
 {
     memset(t, 0, sizeof *t);
     t->cfg = cfg;
-    t->be = comine_backend_cpu();
+    comine_status st = comine_backend_for_device(&t->be, cfg->device);
+    if (st != COMINE_OK) return st;
     comine_backend_set_threads(t->be, cfg->threads);
     comine_dataset_opts dopts = {.root = cfg->root};
-    comine_status st = comine_dataset_open(&t->ds, cfg->data, &dopts);
+    st = comine_dataset_open(&t->ds, cfg->data, &dopts);
     if (st != COMINE_OK) return st;
     if (t->ds->n < 1) return comine_fail(COMINE_ERR_FORMAT, "%s: the data set has no samples", cfg->data);
     if (cfg->select.mode == COMINE_MODE_ORACLE && !t->ds->has_truth)

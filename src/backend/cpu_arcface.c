@@ -1,0 +1,251 @@
+/* cpu_arcface.c: the CPU backend's ArcFace head kernels (entries of the table in cpu.c):
+ * row normalisation, per-sample losses under each sample's form, and the row-wise parts of
+ * the backward around the two matrix products that loss/arcface.c runs through gemm.
+ *
+ * The math (loss.h, loss/arcface.c): the target logit is s psi(th_y) with margin m
+ * (COMINE_FORM_ARCFACE and COMINE_FORM_MV) or m + dm (COMINE_FORM_MARGIN) and one of two
+ * fallbacks; COMINE_FORM_MV multiplies the negatives that beat the target (cos th_j > psi)
+ * by h_j = e^{s(t-1)(cos th_j + 1)}, the selection mask a constant for the gradient.  Every
+ * row runs in double precision, OpenMP over samples (or classes); nothing depends on the
+ * thread count. */
+#include "backend/cpu.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NORM_EPS 1e-12 /* F.normalize's eps */
+
+/* ---- normalisation ------------------------------------------------------------------- */
+
+/* out (rows, D) = in / max(|in|, eps) row-wise; norm (rows) = |in|; inv_norm (rows, or NULL)
+ * = 1 / max(|in|, eps). */
+void comine_cpu_l2_normalize_rows(float *out, float *norm, float *inv_norm, const float *in, int rows, int D)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * D;
+        float *o = out + (size_t)r * D;
+        double ss = 0;
+        for (int d = 0; d < D; d++) ss += (double)x[d] * x[d];
+        double n = sqrt(ss);
+        float inv = (float)(1.0 / (n > NORM_EPS ? n : NORM_EPS));
+        for (int d = 0; d < D; d++) o[d] = x[d] * inv;
+        norm[r] = (float)n;
+        if (inv_norm) inv_norm[r] = inv;
+    }
+}
+
+/* ---- one row's logits ------------------------------------------------------------------ */
+
+/* The target's psi(th_y) for cos th_y = c and margin m, and d psi / d c.  The sine is
+ * sqrt(clamp(1 - c^2, 0, 1)); where the clamp is active its derivative is 0. */
+static double target_psi(double c, double m, comine_fallback fallback, double *dpsi)
+{
+    double sine2 = 1.0 - c * c;
+    bool clamped = !(sine2 > 0.0);
+    if (clamped) sine2 = 0.0;
+    if (sine2 > 1.0) sine2 = 1.0;
+    double sine = sqrt(sine2);
+    bool use_margin = fallback == COMINE_FALLBACK_EASY ? c > 0.0 : c > cos(M_PI - m);
+    if (!use_margin) {
+        *dpsi = 1.0;
+        return fallback == COMINE_FALLBACK_EASY ? c : c - m * sin(m);
+    }
+    *dpsi = cos(m) + (clamped ? 0.0 : sin(m) * c / sine);
+    return c * cos(m) - sine * sin(m);
+}
+
+/* What one sample's softmax needs: target logit, its derivative, mv's parameters. */
+typedef struct row_logits {
+    double s, psi, dpsi, mv_extra; /* mv_extra = s (t - 1) for COMINE_FORM_MV, else 0 */
+    bool mv;
+} row_logits;
+
+static void row_setup(row_logits *r, double c_target, uint8_t form, const comine_arcface_cfg *cfg)
+{
+    COMINE_ASSERT(form <= COMINE_FORM_MV);
+    double m = form == COMINE_FORM_MARGIN ? (double)cfg->m + cfg->dm : (double)cfg->m;
+    r->s = cfg->s;
+    r->psi = target_psi(c_target, m, cfg->fallback, &r->dpsi);
+    r->mv = form == COMINE_FORM_MV;
+    r->mv_extra = r->mv ? r->s * ((double)cfg->t - 1.0) : 0.0;
+}
+
+/* Logit of a negative class of cosine c, and its derivative when asked. */
+static inline double neg_logit(const row_logits *r, double c, double *dz)
+{
+    if (r->mv && c > r->psi) {
+        if (dz) *dz = r->s + r->mv_extra;
+        return r->s * c + r->mv_extra * (c + 1.0);
+    }
+    if (dz) *dz = r->s;
+    return r->s * c;
+}
+
+/* log sum_j e^{z_j} of the row (target logit s psi at y). */
+static double row_lse(const row_logits *r, const float *cos_row, int K, int y)
+{
+    double zy = r->s * r->psi, zmax = zy;
+    for (int j = 0; j < K; j++) {
+        if (j == y) continue;
+        double z = neg_logit(r, cos_row[j], NULL);
+        if (z > zmax) zmax = z;
+    }
+    double sum = 0;
+    for (int j = 0; j < K; j++) sum += exp((j == y ? zy : neg_logit(r, cos_row[j], NULL)) - zmax);
+    return zmax + log(sum);
+}
+
+/* ---- forward: per-sample losses --------------------------------------------------------- */
+
+void comine_cpu_arcface_loss(float *loss, float *cos_target, float *p_target, uint8_t *correct, const float *cos,
+                             const int *labels, const uint8_t *form, int N, int K, const comine_arcface_cfg *cfg)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int i = 0; i < N; i++) {
+        int y = labels[i];
+        COMINE_ASSERT(y >= 0 && y < K);
+        const float *cr = cos + (size_t)i * K;
+        row_logits r;
+        row_setup(&r, cr[y], form ? form[i] : COMINE_FORM_ARCFACE, cfg);
+        double l = row_lse(&r, cr, K, y) - r.s * r.psi;
+        if (l < 0) l = 0; /* rounding when p_y = 1 */
+        loss[i] = (float)l;
+        cos_target[i] = cr[y];
+        p_target[i] = (float)exp(-l);
+        int best = 0;
+        for (int j = 1; j < K; j++)
+            if (cr[j] > cr[best]) best = j;
+        correct[i] = best == y;
+    }
+}
+
+void comine_cpu_arcface_cos_stats(double *mean_target, double *mean_negative, const float *cos, const int *labels,
+                                  int N, int K)
+{
+    double tgt = 0, neg = 0;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static) reduction(+ : tgt, neg)
+#endif
+    for (int i = 0; i < N; i++) {
+        const float *cr = cos + (size_t)i * K;
+        double row = 0;
+        for (int j = 0; j < K; j++) row += cr[j];
+        int y = labels[i];
+        COMINE_ASSERT(y >= 0 && y < K);
+        tgt += cr[y];
+        if (K > 1) neg += (row - cr[y]) / (K - 1);
+    }
+    *mean_target = tgt / N;
+    *mean_negative = neg / N;
+}
+
+/* ---- backward: the row-wise parts ------------------------------------------------------- */
+
+void comine_cpu_arcface_dcos(float *dcos, float *row_coef, float *emb_hat_active, const float *cos,
+                             const float *emb_hat, const float *w_inv_norm, const int *active, int na,
+                             const int *labels, const uint8_t *form, const float *sample_weight, int K, int D,
+                             const comine_arcface_cfg *cfg)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int p = 0; p < na; p++) {
+        int i = active[p];
+        int y = labels[i];
+        COMINE_ASSERT(y >= 0 && y < K);
+        const float *cr = cos + (size_t)i * K;
+        float *g = dcos + (size_t)p * K;
+        row_logits r;
+        row_setup(&r, cr[y], form ? form[i] : COMINE_FORM_ARCFACE, cfg);
+        double zy = r.s * r.psi, zmax = zy;
+        for (int j = 0; j < K; j++) {
+            if (j == y) continue;
+            double z = neg_logit(&r, cr[j], NULL);
+            if (z > zmax) zmax = z;
+        }
+        double sum = 0;
+        for (int j = 0; j < K; j++) {
+            double e = exp((j == y ? zy : neg_logit(&r, cr[j], NULL)) - zmax);
+            g[j] = (float)e;
+            sum += e;
+        }
+        double w_over_sum = sample_weight[i] / sum, a = 0;
+        for (int j = 0; j < K; j++) {
+            double gj;
+            if (j == y) {
+                gj = sample_weight[i] * (exp(zy - zmax) / sum - 1.0) * r.s * r.dpsi;
+            } else {
+                double dz;
+                neg_logit(&r, cr[j], &dz);
+                gj = w_over_sum * g[j] * dz;
+            }
+            a += gj * cr[j];
+            g[j] = (float)(gj * w_inv_norm[j]);
+        }
+        row_coef[p] = (float)a;
+        memcpy(emb_hat_active + (size_t)p * D, emb_hat + (size_t)i * D, (size_t)D * sizeof(float));
+    }
+}
+
+void comine_cpu_arcface_col_coef(float *col_coef, const float *dcos, const float *cos, const int *active, int na,
+                                 int K)
+{
+    enum { COLS = 256 };
+    int nblocks = (K + COLS - 1) / COLS;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int b = 0; b < nblocks; b++) {
+        int j0 = b * COLS, j1 = j0 + COLS < K ? j0 + COLS : K;
+        double acc[COLS];
+        for (int j = j0; j < j1; j++) acc[j - j0] = 0;
+        for (int p = 0; p < na; p++) {
+            const float *g = dcos + (size_t)p * K;
+            const float *cr = cos + (size_t)active[p] * K;
+            for (int j = j0; j < j1; j++) acc[j - j0] += (double)g[j] * cr[j];
+        }
+        for (int j = j0; j < j1; j++) col_coef[j] = (float)acc[j - j0];
+    }
+}
+
+void comine_cpu_arcface_demb(float *demb, const float *demb_hat, const float *emb_hat, const float *emb_norm,
+                             const float *row_coef, const int *active, int na, int D)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int p = 0; p < na; p++) {
+        int i = active[p];
+        const float *gh = demb_hat + (size_t)p * D, *eh = emb_hat + (size_t)i * D;
+        float *de = demb + (size_t)i * D;
+        double n = emb_norm[i];
+        if (n > NORM_EPS) {
+            float inv = (float)(1.0 / n), a = row_coef[p];
+            for (int d = 0; d < D; d++) de[d] += (gh[d] - a * eh[d]) * inv;
+        } else {
+            float inv = (float)(1.0 / NORM_EPS);
+            for (int d = 0; d < D; d++) de[d] += gh[d] * inv;
+        }
+    }
+}
+
+void comine_cpu_arcface_dweight(float *dweight, const float *w_hat, const float *w_norm, const float *col_coef, int K,
+                                int D)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int j = 0; j < K; j++) {
+        if (!(w_norm[j] > NORM_EPS)) continue; /* below eps F.normalize is a plain scaling */
+        float c = col_coef[j];
+        if (c == 0.0f) continue;
+        const float *wh = w_hat + (size_t)j * D;
+        float *dw = dweight + (size_t)j * D;
+        for (int d = 0; d < D; d++) dw[d] -= c * wh[d];
+    }
+}
