@@ -27,13 +27,15 @@ static void setup(void)
     T.cfg = &CFG;
     T.be = comine_backend_cpu();
     T.ds = &DS;
-    T.n_peers = 2;
+    T.peers.n = 2;
+    T.peers.be = T.be;
     T.K = K_CLASSES;
     T.D = EMB;
     T.B = BATCH;
     T.steps_per_epoch = 2;
     for (int k = 0; k < 2; k++) {
-        peer *p = &T.peers[k];
+        comine_peer *p = &T.peers.peer[k];
+        p->be = T.be;
         if (comine_model_create(&p->model, &CFG.arch, T.be, BATCH) != COMINE_OK) abort();
         comine_model_init(p->model, 11 + k);
         p->momentum = comine_calloc(comine_model_num_params(p->model), sizeof(float));

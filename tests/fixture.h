@@ -1,5 +1,7 @@
 /* fixture.h: read the named-tensor fixture files written by tests/ref/fixture.py, and the
- * comparison and finite-difference helpers every numeric test uses.  Header-only. */
+ * comparison and finite-difference helpers every numeric test uses; the checks' counts and
+ * the exit status (1 when a check failed; 77, which CTest shows as skipped, when none failed
+ * but a part could not run for want of a dependency; else 0).  Header-only. */
 #ifndef COMINE_TESTS_FIXTURE_H
 #define COMINE_TESTS_FIXTURE_H
 
@@ -23,6 +25,11 @@ typedef struct fx_file {
 } fx_file;
 
 static int fx_fail_count = 0;
+static int fx_skip_count = 0;
+
+/* The exit status of a test that could not run a part for want of a dependency; CMakeLists.txt
+ * gives it to CTest as SKIP_RETURN_CODE. */
+#define FX_SKIPPED 77
 
 static inline int fx_load(fx_file *f, const char *path)
 {
@@ -120,12 +127,26 @@ static inline int fx_check(const char *what, const float *got, const float *ref,
         if (!(cond)) { printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); fx_fail_count++; } \
     } while (0)
 
-/* Exit code for main(): prints "N passed, N failed"-style summary of checks. */
+/* A line that sums up the checks made since `mark` (the value of fx_fail_count before them):
+ * "ok   ..." when none of them failed, else "FAIL ..." (the failures are already counted). */
+#define FX_SUMMARY(mark, ...) \
+    do { printf("%s ", fx_fail_count == (mark) ? "ok  " : "FAIL"); printf(__VA_ARGS__); } while (0)
+
+/* A part of the test that cannot run here (a missing dependency): says why and counts it. */
+#define FX_SKIP(...) \
+    do { printf("skipped: "); printf(__VA_ARGS__); printf("\n"); fx_skip_count++; } while (0)
+
+/* Exit code for main(): prints a summary of the checks; 1 when one failed, FX_SKIPPED when
+ * none failed but a part was skipped, else 0. */
 static inline int fx_finish(const char *test)
 {
     if (fx_fail_count) {
         printf("%s: %d check(s) FAILED\n", test, fx_fail_count);
         return 1;
+    }
+    if (fx_skip_count) {
+        printf("%s: the checks that ran passed; %d part(s) skipped (see above)\n", test, fx_skip_count);
+        return FX_SKIPPED;
     }
     printf("%s: all checks passed\n", test);
     return 0;

@@ -4,7 +4,10 @@
 # identity selection (--min-per-id/--max-per-id/--people) with distractors taken from the
 # small identities, an explicit --distractors folder, add mode, permute mode, same seed same
 # list, the list read back as input, and every error case (non-zero status and a message).
-# usage: bash test_corrupt_cli.sh <comine binary> <source dir>
+# With a third argument `lfw` (a CTest entry of its own): only the reference selection on the
+# LFW crops (../shared/data/lfw112 beside the source tree, or $COMINE_LFW); exit 77 (CTest:
+# skipped) when they are absent.
+# usage: bash test_corrupt_cli.sh <comine binary> <source dir> [lfw]
 set -u
 COMINE=${1:?comine binary}
 TMP=$(mktemp -d /tmp/comine_corrupt_cli.XXXXXX)
@@ -21,6 +24,22 @@ expect_fail() {
     else bad "error $what: message lacks '$pat': $(cat "$TMP/err")"; fi
 }
 count_flag() { awk -F'\t' -v f="$2" '$3 == f' "$1" | wc -l; }
+
+# ---- LFW reference selection (its own CTest entry) ----
+if [ "${3:-}" = lfw ]; then
+    LFW=${COMINE_LFW:-${2:-$(dirname "$0")/..}/../shared/data/lfw112}
+    if [ ! -d "$LFW/images" ]; then
+        echo "test_corrupt_cli lfw: skipped: $LFW/images absent (the LFW crops: ../shared/data/lfw112 beside the source tree, or \$COMINE_LFW)"
+        exit 77
+    fi
+    "$COMINE" corrupt --data "$LFW/images" --people "$LFW/lists/peopleDevTrain.txt" --min-per-id 5 --max-per-id 60 \
+        --flip 0.2 --outlier 0.2 --seed 1 --out "$TMP/lfw.txt" >"$TMP/sum" || bad "lfw"
+    check "LFW DevTrain >= 5, <= 60: 298 identities, 3678 images, 736 flips + 735 outliers" \
+        grep -q "3678 samples, 298 identities, 736 flips (uniform), 735 outliers" "$TMP/sum"
+    if [ "$fails" -ne 0 ]; then echo "test_corrupt_cli lfw: $fails check(s) FAILED"; exit 1; fi
+    echo "test_corrupt_cli lfw: all checks passed"
+    exit 0
+fi
 
 # ---- synth ----
 "$COMINE" synth --out "$TMP/a" --ids 6 --per-id 5 --size 32 --seed 4 --threads 1 --quiet >/dev/null || bad "synth a"
@@ -91,18 +110,6 @@ expect_fail "missing data folder" "$TMP/nope" corrupt --data "$TMP/nope" --out "
 expect_fail "missing distractors" "$TMP/nodis" corrupt --data "$TMP/a" --out "$TMP/x.txt" --outlier 0.1 --distractors "$TMP/nodis"
 expect_fail "bad --flip-mode" "not one of" corrupt --data "$TMP/a" --out "$TMP/x.txt" --flip-mode swap
 check "no list written by failed runs" test ! -e "$TMP/x.txt"
-
-# ---- LFW reference selection (skipped without the data) ----
-LFW=$(dirname "$0")/../../shared/data/lfw112
-[ -d "${2:-}/../shared/data/lfw112" ] && LFW="$2/../shared/data/lfw112"
-if [ -d "$LFW/images" ]; then
-    "$COMINE" corrupt --data "$LFW/images" --people "$LFW/lists/peopleDevTrain.txt" --min-per-id 5 --max-per-id 60 \
-        --flip 0.2 --outlier 0.2 --seed 1 --out "$TMP/lfw.txt" >"$TMP/sum" || bad "lfw"
-    check "LFW DevTrain >= 5, <= 60: 298 identities, 3678 images, 736 flips + 735 outliers" \
-        grep -q "3678 samples, 298 identities, 736 flips (uniform), 735 outliers" "$TMP/sum"
-else
-    echo "skipped LFW reference selection (no $LFW)"
-fi
 
 if [ "$fails" -ne 0 ]; then echo "test_corrupt_cli: $fails check(s) FAILED"; exit 1; fi
 echo "test_corrupt_cli: all checks passed"

@@ -55,6 +55,20 @@ static void test_codecs(void)
     printf("%s PNG round trip 23x17: max |diff| = %d (want 0)\n", d == 0 ? "ok  " : "FAIL", d);
     if (d) fx_fail_count++;
     comine_image_free(&b);
+    /* The PNG encoder gives the bytes of the saved file; an empty image is refused. */
+    uint8_t *encoded, *file;
+    size_t encoded_size, file_size;
+    FX_EXPECT(comine_image_encode_png(&a, &encoded, &encoded_size) == COMINE_OK, "encode png: %s", comine_last_error());
+    FX_EXPECT(comine_read_file(path, &file, &file_size) == COMINE_OK, "read png: %s", comine_last_error());
+    bool same = encoded_size == file_size && !memcmp(encoded, file, encoded_size);
+    printf("%s PNG encode to memory: %zu bytes, %s the saved file\n", same ? "ok  " : "FAIL", encoded_size,
+           same ? "the same as" : "NOT the same as");
+    if (!same) fx_fail_count++;
+    free(encoded);
+    free(file);
+    comine_image empty = {0, 0, NULL};
+    FX_EXPECT(comine_image_encode_png(&empty, &encoded, &encoded_size) == COMINE_ERR_ARG && !encoded,
+              "empty image refused");
 
     /* JPEG: a smooth image at quality 100 comes back within a few levels. */
     comine_image s = {32, 24, malloc(32 * 24 * 3)};
@@ -93,10 +107,11 @@ static void test_codecs(void)
     expect_bad("corrupt JPEG (garbled data)", corrupt, j2, NULL);
     free(corrupt);
     /* The decoder recovers after the bad streams (TurboJPEG keeps state after some of them). */
+    int mark = fx_fail_count;
     FX_EXPECT(comine_image_decode(&b, jpg2, j2, "good-after-bad.jpg") == COMINE_OK && b.w == 96,
               "good JPEG after bad ones: %s", comine_last_error());
     comine_image_free(&b);
-    printf("ok   a good JPEG decodes after the corrupt ones\n");
+    FX_SUMMARY(mark, "a good JPEG decodes after the corrupt ones\n");
     expect_bad("zero-byte file", jpg2, 0, "empty");
     expect_bad("text file", (const uint8_t *)"hello world\n", 12, "not an image");
     free(jpg2);

@@ -1,7 +1,8 @@
 /* test_data_lfw.c: an optional check on the real LFW crops (../shared/data/lfw112 beside
  * the source tree, or $COMINE_LFW): the folder opens with 5,749 identities and 13,233
  * images, the people files parse and agree with the folders, and a loader pass over the
- * first 512 images gives values inside [-1, 1].  Prints "skipped" when the data is absent. */
+ * first 512 images gives values inside [-1, 1].  Prints "skipped" and exits 77 (CTest:
+ * skipped) when the data is absent. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +22,8 @@ int main(void)
     snprintf(images, sizeof images, "%s/images", root);
     snprintf(people_path, sizeof people_path, "%s/lists/peopleDevTrain.txt", root);
     if (!comine_path_is_dir(images)) {
-        printf("skipped: %s absent\n", images);
-        return 0;
+        FX_SKIP("%s absent (the LFW crops: ../shared/data/lfw112 beside the source tree, or $COMINE_LFW)", images);
+        return fx_finish("test_data_lfw");
     }
     comine_dataset *ds;
     if (comine_dataset_open(&ds, images, NULL) != COMINE_OK) {

@@ -2,7 +2,8 @@
  * their label, permute mode all wrong (also with many shared labels), outliers only from the
  * distractors (distinct images, training labels), clean samples untouched, add mode, same seed
  * same output, every error case; the identity selection (min/max per identity, people list);
- * and a list file that reads back through comine_dataset_open with its truth flags. */
+ * a list file that reads back through comine_dataset_open with its truth flags; duplicate
+ * identities (the split, its pairs and classes files, names from folders). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ static void check_corrupt(const char *what, const comine_sample *train, int n, i
                           const comine_corrupt_opts *o)
 {
     comine_sample *s;
-    int m;
+    int m, mark = fx_fail_count;
     comine_status st = comine_corrupt(&s, &m, train, n, C, (const char *const *)dis, nd, o);
     FX_EXPECT(st == COMINE_OK, "%s: %s", what, comine_last_error());
     if (st != COMINE_OK) return;
@@ -110,9 +111,9 @@ static void check_corrupt(const char *what, const comine_sample *train, int n, i
     for (int i = 0; i < m && i < m3; i++) differ += s[i].label != s3[i].label || s[i].truth != s3[i].truth;
     FX_EXPECT(same, "%s: same seed gave a different output", what);
     FX_EXPECT(differ > 0 || nf + no == 0, "%s: another seed gave the same output", what);
-    if (!quiet)
-        printf("ok   %-34s n=%d C=%d: clean %d flip %d outlier %d; kept label %d; seed-reproducible %s\n", what, n, C,
-           kinds[0], kinds[1], kinds[2], kept_label, same ? "yes" : "NO");
+    if (!quiet || fx_fail_count != mark)
+        FX_SUMMARY(mark, "%-34s n=%d C=%d: clean %d flip %d outlier %d; kept label %d; seed-reproducible %s\n", what,
+                   n, C, kinds[0], kinds[1], kinds[2], kept_label, same ? "yes" : "NO");
     comine_noise_samples_free(s, m);
     comine_noise_samples_free(s2, m2);
     comine_noise_samples_free(s3, m3);
@@ -124,18 +125,150 @@ static void expect_error(const char *what, const comine_sample *train, int n, in
 {
     comine_sample *s = NULL;
     int m = 0;
+    int mark = fx_fail_count;
     comine_status st = comine_corrupt(&s, &m, train, n, C, (const char *const *)dis, nd, o);
     FX_EXPECT(st != COMINE_OK && s == NULL, "%s: accepted", what);
-    printf("ok   error %-30s -> %s\n", what, st != COMINE_OK ? comine_last_error() : "(accepted!)");
+    FX_SUMMARY(mark, "error %-30s -> %s\n", what, st != COMINE_OK ? comine_last_error() : "(accepted!)");
     comine_noise_samples_free(s, m);
+}
+
+/* Duplicate identities: counts, halves, appended labels, the pairs, the same seed the same
+ * output, flips and outliers untouched by the split; the pairs and classes files; names from
+ * paths. */
+static void test_duplicates(void)
+{
+    int n = 200, C = 20, mark = fx_fail_count;
+    comine_sample *base = make_train(n, C); /* label (i * i) % 20: uneven sizes, some identities empty */
+    int count[20] = {0}, eligible = 0;
+    for (int i = 0; i < n; i++) count[base[i].label]++;
+    for (int c = 0; c < C; c++) eligible += count[c] >= 2;
+    FX_EXPECT(comine_duplicate_count(C, 0.1) == 2 && comine_duplicate_count(C, 0.26) == 5 &&
+              comine_duplicate_count(C, 0) == 0, "duplicate counts");
+    comine_sample *s = calloc((size_t)n, sizeof *s), *again = calloc((size_t)n, sizeof *again);
+    memcpy(s, base, sizeof *s * (size_t)n);
+    memcpy(again, base, sizeof *s * (size_t)n);
+    int *pairs = NULL, np = 0, *pairs2 = NULL, np2 = 0;
+    double rate = 0.2; /* 4 of the eligible identities */
+    comine_status st = comine_duplicate_split(s, n, C, rate, 5, &pairs, &np);
+    FX_EXPECT(st == COMINE_OK && np == 4, "split: %s, %d pairs", comine_last_error(), np);
+    int after[24] = {0}, bad = 0;
+    for (int i = 0; i < n; i++) {
+        FX_EXPECT(s[i].label >= 0 && s[i].label < C + np, "label %d out of range", s[i].label);
+        if (s[i].label >= 0 && s[i].label < C + np) after[s[i].label]++;
+        if (s[i].truth != base[i].truth || s[i].path != base[i].path) bad++;
+        /* a moved sample goes to its own identity's new label */
+        if (s[i].label != base[i].label) {
+            int j = s[i].label - C;
+            if (j < 0 || j >= np || pairs[2 * j] != base[i].label) bad++;
+        }
+    }
+    for (int j = 0; j < np && st == COMINE_OK; j++) {
+        int a = pairs[2 * j], b = pairs[2 * j + 1];
+        FX_EXPECT(b == C + j && (j == 0 || a > pairs[2 * j - 2]), "pair %d: %d %d", j, a, b);
+        FX_EXPECT(count[a] >= 2 && after[b] == count[a] / 2 && after[a] == count[a] - count[a] / 2,
+                  "identity %d of %d samples split %d + %d", a, count[a], after[a], after[b]);
+    }
+    FX_EXPECT(bad == 0, "split: %d samples changed path or truth, or moved to another identity's label", bad);
+    st = comine_duplicate_split(again, n, C, rate, 5, &pairs2, &np2);
+    int same = st == COMINE_OK && np2 == np && !memcmp(pairs, pairs2, sizeof(int) * 2 * (size_t)np);
+    for (int i = 0; i < n && same; i++) same = again[i].label == s[i].label;
+    FX_EXPECT(same, "split: the same seed gave another split");
+    free(pairs2);
+    memcpy(again, base, sizeof *s * (size_t)n);
+    st = comine_duplicate_split(again, n, C, rate, 6, &pairs2, &np2);
+    int differ = 0;
+    for (int i = 0; i < n; i++) differ += again[i].label != s[i].label;
+    FX_EXPECT(st == COMINE_OK && differ > 0, "split: seeds 5 and 6 gave the same split");
+    free(pairs2);
+    FX_SUMMARY(mark, "duplicates: %d of %d identities split in halves, new labels %d..%d, same seed same split\n",
+               np, C, C, C + np - 1);
+    mark = fx_fail_count;
+
+    /* rate 0: nothing changes; errors */
+    memcpy(again, base, sizeof *s * (size_t)n);
+    st = comine_duplicate_split(again, n, C, 0.0, 5, &pairs2, &np2);
+    FX_EXPECT(st == COMINE_OK && np2 == 0 && pairs2 == NULL && !memcmp(again, base, sizeof *s * (size_t)n),
+              "split at rate 0 changed something");
+    FX_EXPECT(comine_duplicate_split(again, n, C, 1.0, 5, &pairs2, &np2) != COMINE_OK, "split rate 1 accepted");
+    FX_EXPECT(comine_duplicate_split(again, n, C, -0.1, 5, &pairs2, &np2) != COMINE_OK, "split rate -0.1 accepted");
+    st = comine_duplicate_split(again, n, C, 0.95, 5, &pairs2, &np2);
+    FX_EXPECT(st != COMINE_OK && strstr(comine_last_error(), "at least 2 samples"),
+              "split of more identities than have 2 samples: %s", comine_last_error());
+    FX_SUMMARY(mark, "duplicates: %d identities with >= 2 samples; rate 0 changes nothing; bad rates refused\n",
+               eligible);
+    mark = fx_fail_count;
+
+    /* flips then a split: the flips (labels and flags) are those of the same seed without it */
+    comine_sample *noisy, *noisy2;
+    int m, m2;
+    comine_corrupt_opts o = {.flip = 0.2, .seed = 9};
+    FX_EXPECT(comine_corrupt(&noisy, &m, base, n, C, NULL, 0, &o) == COMINE_OK, "corrupt: %s", comine_last_error());
+    FX_EXPECT(comine_corrupt(&noisy2, &m2, base, n, C, NULL, 0, &o) == COMINE_OK, "corrupt: %s", comine_last_error());
+    int *p3 = NULL, n3 = 0;
+    FX_EXPECT(comine_duplicate_split(noisy2, m2, C, 0.1, 9, &p3, &n3) == COMINE_OK, "split: %s", comine_last_error());
+    int changed = 0;
+    for (int i = 0; i < m; i++) {
+        int l = noisy2[i].label;
+        for (int j = 0; j < n3; j++)
+            if (l == p3[2 * j + 1]) l = p3[2 * j];
+        changed += l != noisy[i].label || noisy2[i].truth != noisy[i].truth || strcmp(noisy[i].path, noisy2[i].path);
+    }
+    FX_EXPECT(changed == 0, "flips with a split: %d samples differ from the flips alone (split undone)", changed);
+    comine_noise_samples_free(noisy, m);
+    comine_noise_samples_free(noisy2, m2);
+    free(p3);
+
+    /* the pairs file and the classes file round trip */
+    char dir[] = "/tmp/comine_dup_test.XXXXXX";
+    FX_EXPECT(mkdtemp(dir) != NULL, "mkdtemp");
+    char path[256], cpath[256];
+    snprintf(path, sizeof path, "%s/x.duplicates.tsv", dir);
+    snprintf(cpath, sizeof cpath, "%s/x.classes.tsv", dir);
+    int want[4] = {9, 3, 1, 5}; /* written as 3 9 and 1 5 */
+    FX_EXPECT(comine_duplicates_write(path, want, 2) == COMINE_OK, "pairs write: %s", comine_last_error());
+    int *got = NULL, ng = 0;
+    FX_EXPECT(comine_duplicates_load(path, &got, &ng) == COMINE_OK && ng == 2 && got[0] == 3 && got[1] == 9 &&
+              got[2] == 1 && got[3] == 5, "pairs read back: %d pairs", ng);
+    free(got);
+    FILE *fp = fopen(path, "w");
+    fprintf(fp, "0\t1\n2\tx\n");
+    fclose(fp);
+    st = comine_duplicates_load(path, &got, &ng);
+    FX_EXPECT(st != COMINE_OK && strstr(comine_last_error(), ":2:"), "bad pairs line: %s", comine_last_error());
+    char *names[3] = {"Ann", "Bob", "Ann#2"};
+    FX_EXPECT(comine_classes_write(cpath, names, 3) == COMINE_OK, "classes write: %s", comine_last_error());
+    char **back = NULL;
+    FX_EXPECT(comine_classes_load(cpath, 3, &back) == COMINE_OK && !strcmp(back[2], "Ann#2") &&
+              !strcmp(back[0], "Ann"), "classes read back");
+    comine_names_free(back, 3);
+    FX_EXPECT(comine_classes_load(cpath, 4, &back) != COMINE_OK, "classes of 3 labels read for 4");
+    FX_EXPECT(comine_classes_load(cpath, 2, &back) != COMINE_OK, "classes of 3 labels read for 2");
+    unlink(path);
+    unlink(cpath);
+    rmdir(dir);
+
+    /* names from paths: the parent folder most samples lie in */
+    comine_sample ns[5] = {{.path = "r/Ann/1.jpg", .label = 0}, {.path = "r/Bob/1.jpg", .label = 0},
+                           {.path = "r/Ann/2.jpg", .label = 0}, {.path = "rec:7", .label = 1},
+                           {.path = "/abs/Cid/x.png", .label = 2}};
+    char **nm = comine_label_names_from_paths(ns, 5, 4);
+    FX_EXPECT(!strcmp(nm[0], "Ann") && !strcmp(nm[1], "label1") && !strcmp(nm[2], "Cid") && !strcmp(nm[3], "label3"),
+              "names from paths: %s %s %s %s", nm[0], nm[1], nm[2], nm[3]);
+    comine_names_free(nm, 4);
+    FX_SUMMARY(mark, "duplicates: flips then a split; pairs and classes files round trip; names from folders\n");
+
+    free(pairs);
+    free(s);
+    free(again);
+    comine_noise_samples_free(base, n);
 }
 
 int main(void)
 {
-    int f, o;
+    int f, o, mark = fx_fail_count;
     comine_corrupt_counts(3678, 0.2, 0.2, &f, &o);
     FX_EXPECT(f == 736 && o == 735, "counts for 3678 at 20%% + 20%%: %d + %d, want 736 + 735", f, o);
-    printf("ok   counts: 3678 samples at 0.2 + 0.2 -> %d flips + %d outliers (METHOD.md's reference)\n", f, o);
+    FX_SUMMARY(mark, "counts: 3678 samples at 0.2 + 0.2 -> %d flips + %d outliers (METHOD.md's reference)\n", f, o);
 
     const int n = 1000, C = 37, ND = 400;
     comine_sample *train = make_train(n, C);
@@ -205,6 +338,7 @@ int main(void)
             x->rec_offset = -1;
         }
     comine_idsel sel;
+    mark = fx_fail_count;
     comine_status st = comine_idsel_select(&sel, &ds, &(comine_idsel_opts){.min_per_id = 5, .max_per_id = 6});
     FX_EXPECT(st == COMINE_OK, "select: %s", comine_last_error());
     /* identities with >= 5 images: Eve(5) Fay(6) Gus(7) Hal(8) -> 5 + 6 + 6 + 6 = 23 kept;
@@ -216,20 +350,22 @@ int main(void)
               "select: class names");
     FX_EXPECT(sel.n == 23 && sel.train[22].label == 3 && !strcmp(sel.train[22].path, "img/Hal_5.jpg"),
               "select: last kept sample %s", sel.n ? sel.train[sel.n - 1].path : "-");
-    printf("ok   select min 5 max 6: %d identities, %d images, %d distractors of %d identities\n", sel.num_classes,
-           sel.n, sel.num_distractors, sel.num_distractor_ids);
+    FX_SUMMARY(mark, "select min 5 max 6: %d identities, %d images, %d distractors of %d identities\n",
+               sel.num_classes, sel.n, sel.num_distractors, sel.num_distractor_ids);
     comine_idsel_free(&sel);
+    mark = fx_fail_count;
     char *listed[3] = {"Bob", "Gus", "Zed"};
     comine_people people = {.n = 3, .names = listed, .counts = NULL};
     st = comine_idsel_select(&sel, &ds, &(comine_idsel_opts){.min_per_id = 3, .people = &people});
     FX_EXPECT(st == COMINE_OK && sel.num_classes == 1 && sel.n == 7 && sel.num_distractors == 2,
               "select with people: %d ids %d images %d distractors", sel.num_classes, sel.n, sel.num_distractors);
-    printf("ok   select people {Bob, Gus, Zed} min 3: %d identity (%s), %d images, %d distractors\n", sel.num_classes,
-           sel.num_classes ? sel.class_names[0] : "-", sel.n, sel.num_distractors);
+    FX_SUMMARY(mark, "select people {Bob, Gus, Zed} min 3: %d identity (%s), %d images, %d distractors\n",
+               sel.num_classes, sel.num_classes ? sel.class_names[0] : "-", sel.n, sel.num_distractors);
     comine_idsel_free(&sel);
+    mark = fx_fail_count;
     st = comine_idsel_select(&sel, &ds, &(comine_idsel_opts){.min_per_id = 50});
     FX_EXPECT(st != COMINE_OK, "select min 50 accepted");
-    printf("ok   error select min 50 -> %s\n", comine_last_error());
+    FX_SUMMARY(mark, "error select min 50 -> %s\n", st != COMINE_OK ? comine_last_error() : "(accepted!)");
 
     /* a list file that reads back with its truth flags */
     char tmpl[] = "/tmp/comine_noise_test_XXXXXX";
@@ -255,6 +391,7 @@ int main(void)
         st = comine_list_write(list, s, m);
         FX_EXPECT(st == COMINE_OK, "list write: %s", comine_last_error());
         comine_dataset *back = NULL;
+        mark = fx_fail_count;
         st = comine_dataset_open(&back, list, NULL);
         FX_EXPECT(st == COMINE_OK, "list read back: %s", comine_last_error());
         if (back) {
@@ -269,7 +406,7 @@ int main(void)
             }
             FX_EXPECT(!diff && back->has_truth, "list read back differs (n %d vs %d, has_truth %d)", back->n, m,
                       back->has_truth);
-            printf("ok   list file: %d samples read back with labels, truth flags and absolute paths\n", back->n);
+            FX_SUMMARY(mark, "list file: %d samples read back with labels, truth flags and absolute paths\n", back->n);
             comine_dataset_free(back);
         }
         comine_sample bad = {.path = "a\tb.jpg", .label = 0, .truth = 0};
@@ -292,5 +429,6 @@ int main(void)
     comine_noise_samples_free(one, n);
     for (int i = 0; i < ND; i++) free(dis[i]);
     free(dis);
+    test_duplicates();
     return fx_finish("test_data_noise");
 }

@@ -159,7 +159,8 @@ static void test_pack(void)
     st = comine_dataset_open(&rec, at("out"), NULL);
     FX_EXPECT(st == COMINE_OK, "open rec: %s", comine_last_error());
     if (st != COMINE_OK) return;
-    ok = rec->kind == COMINE_DATASET_RECORDIO && rec->n == 4 && rec->num_classes == 3;
+    ok = rec->kind == COMINE_DATASET_RECORDIO && !comine_dataset_has_files(rec) &&
+         !strcmp(comine_dataset_kind_name(rec->kind), "RecordIO") && rec->n == 4 && rec->num_classes == 3;
     int same = 0;
     for (int i = 0; ok && i < rec->n; i++) {
         uint8_t *a, *b;

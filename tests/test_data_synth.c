@@ -54,13 +54,14 @@ int main(void)
     comine_synth_image(&b, 7, 3, 5, 48);
     comine_synth_image(&c, 8, 3, 5, 48);
     comine_synth_image(&d, 7, 3, 6, 48);
+    int mark = fx_fail_count;
     FX_EXPECT(a.w == 48 && a.h == 48, "image size %dx%d", a.w, a.h);
     FX_EXPECT(!memcmp(a.rgb, b.rgb, 48 * 48 * 3), "same seed/identity/image gives different bytes");
     FX_EXPECT(memcmp(a.rgb, c.rgb, 48 * 48 * 3) != 0, "different seeds give identical images");
     FX_EXPECT(memcmp(a.rgb, d.rgb, 48 * 48 * 3) != 0, "two images of one identity are identical");
     FX_EXPECT(pixel_std(&a) > 10.0, "image is nearly flat (std %.1f)", pixel_std(&a));
-    printf("ok   determinism: same seed identical (48x48), seed 7 vs 8 differ by %.1f, image 5 vs 6 by %.1f "
-           "(mean |diff| of 255)\n", mean_abs_diff(&a, &c), mean_abs_diff(&a, &d));
+    FX_SUMMARY(mark, "determinism: same seed identical (48x48), seed 7 vs 8 differ by %.1f, image 5 vs 6 by %.1f "
+               "(mean |diff| of 255)\n", mean_abs_diff(&a, &c), mean_abs_diff(&a, &d));
     comine_image_free(&a);
     comine_image_free(&b);
     comine_image_free(&c);
@@ -106,10 +107,11 @@ int main(void)
             nearest_ok += best == id;
         }
     double nn_acc = (double)nearest_ok / (IDS * PER);
-    printf("ok   nearest class mean (leave one out) on raw pixels: %.1f%% (chance %.1f%%; identities are told apart, but not trivially)\n",
-           100 * nn_acc, 100.0 / IDS);
+    mark = fx_fail_count;
     FX_EXPECT(nn_acc > 2.0 / IDS, "identities are indistinguishable (%.3f)", nn_acc);
     FX_EXPECT(nn_acc < 0.95, "raw pixels separate identities too easily (%.3f)", nn_acc);
+    FX_SUMMARY(mark, "nearest class mean (leave one out) on raw pixels: %.1f%% (chance %.1f%%; identities are told apart, but not trivially)\n",
+               100 * nn_acc, 100.0 / IDS);
     free(mean);
     free(imgs);
 
@@ -123,6 +125,7 @@ int main(void)
                             .jpeg_quality = 90, .progress = false};
     comine_set_num_threads(1);
     double t0 = comine_now();
+    mark = fx_fail_count;
     comine_status st = comine_synth_write(d1, &so);
     double dt = comine_now() - t0;
     FX_EXPECT(st == COMINE_OK, "synth write: %s", comine_last_error());
@@ -141,7 +144,8 @@ int main(void)
             free(p2);
         }
     FX_EXPECT(same == total, "1 vs 2 threads: %d of %d files identical", same, total);
-    printf("ok   folder layout id%%05d/%%04d.png: %d files, identical with 1 and 2 threads: %d\n", total, same);
+    FX_SUMMARY(mark, "folder layout id%%05d/%%04d.png: %d files, identical with 1 and 2 threads: %d\n", total, same);
+    mark = fx_fail_count;
 
     comine_dataset *ds = NULL;
     st = comine_dataset_open(&ds, d1, NULL);
@@ -161,8 +165,8 @@ int main(void)
             comine_image_free(&got);
         }
         comine_image_free(&want);
-        printf("ok   read back with comine_dataset_open: %d samples, %d identities, PNG pixels equal the render\n",
-               ds->n, ds->num_classes);
+        FX_SUMMARY(mark, "read back with comine_dataset_open: %d samples, %d identities, PNG pixels equal the render\n",
+                   ds->n, ds->num_classes);
         comine_dataset_free(ds);
     }
     printf("     speed: %.0f images/s at 40x40 on one thread (render + PNG + write)\n",
@@ -180,6 +184,7 @@ int main(void)
     free(j);
 
     /* argument errors */
+    mark = fx_fail_count;
     comine_synth_opts bad = so;
     bad.ids = 0;
     FX_EXPECT(comine_synth_write(d3, &bad) == COMINE_ERR_ARG, "ids 0 accepted");
@@ -189,7 +194,7 @@ int main(void)
     bad = so;
     bad.jpeg_quality = 0;
     FX_EXPECT(comine_synth_write(d3, &bad) == COMINE_ERR_ARG, "JPEG quality 0 accepted");
-    printf("ok   errors: ids 0, size 8, JPEG quality 0 rejected (%s)\n", comine_last_error());
+    FX_SUMMARY(mark, "errors: ids 0, size 8, JPEG quality 0 rejected (%s)\n", comine_last_error());
 
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

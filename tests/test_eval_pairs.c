@@ -109,8 +109,9 @@ int main(void)
             const int want[12] = {0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5};
             int bad = 0;
             for (int i = 0; i < 12; i++) bad += p->fold[i] != want[i] || p->same[i] != (i < 6);
+            int mark = fx_fail_count;
             FX_EXPECT(p->n == 12 && p->folds == 6 && !p->file_folds && bad == 0, "N file folds wrong (%d)", bad);
-            printf("%s N file: 6 + 6 pairs, fold f = matched f + mismatched f (%d wrong)\n", bad ? "FAIL" : "ok  ", bad);
+            FX_SUMMARY(mark, "N file: 6 + 6 pairs, fold f = matched f + mismatched f (%d wrong)\n", bad);
             comine_pairs_free(p);
         }
         free(f);
@@ -164,8 +165,9 @@ int main(void)
         }
         write_text("noise.csv", "index,path,label,votes,rounds,score,flagged,truth\n0,a.jpg,3,5,4,0,0,0\n");
         st = comine_noise_load(&t, f);
+        int mark = fx_fail_count;
         FX_EXPECT(st && strstr(comine_last_error(), ":2:"), "votes > rounds must fail naming line 2");
-        printf("%s noise.csv bad row -> %s\n", st ? "ok  " : "FAIL", st ? comine_last_error() : "(accepted)");
+        FX_SUMMARY(mark, "noise.csv bad row -> %s\n", st ? comine_last_error() : "(accepted)");
         free(f);
     }
     /* cos csv and metrics.jsonl */
@@ -174,15 +176,17 @@ int main(void)
         write_text("cos_epoch4.csv", "index,label,truth,cos_a,cos_b\n0,1,0,0.5,\n1,2,,-0.25,\n2,2,0,,\n");
         char *f = tpath("cos_epoch4.csv");
         comine_cos_table *c;
+        int mark = fx_fail_count;
         comine_status st = comine_cos_load(&c, f);
         FX_EXPECT(!st && c->n == 3 && !c->has_b && c->truth[1] == -1 && c->cos_a[1] == -0.25 && isnan(c->cos_a[2]),
                   "cos csv parsed wrong");
         if (!st) comine_cos_free(c);
-        printf("%s cos_epoch csv (single peer, a sample not seen)\n", st ? "FAIL" : "ok  ");
+        FX_SUMMARY(mark, "cos_epoch csv (single peer, a sample not seen)\n");
         write_text("cos_epoch4.csv", "index,label,truth,cos_a,cos_b\n0,1,0,0.5,\n1,2,,x,\n");
         st = comine_cos_load(&c, f);
+        mark = fx_fail_count;
         FX_EXPECT(st && strstr(comine_last_error(), ":3:"), "a bad cos value must fail naming line 3");
-        printf("%s bad cos csv -> %s\n", st ? "ok  " : "FAIL", st ? comine_last_error() : "(accepted)");
+        FX_SUMMARY(mark, "bad cos csv -> %s\n", st ? comine_last_error() : "(accepted)");
         free(f);
         write_text("m.jsonl", "{\"epoch\": 0, \"loss_a\": 2.5, \"loss_b\": null}\n\n"
                               "{\"epoch\":1,\"loss_a\":1.5e0,\"det_f1\":0.75, \"mode\": \"comining\"}\n");
@@ -200,8 +204,9 @@ int main(void)
         }
         write_text("m.jsonl", "{\"epoch\": 0}\n{\"epoch\": [1]}\n");
         st = comine_jsonl_load(&j, f);
+        mark = fx_fail_count;
         FX_EXPECT(st && strstr(comine_last_error(), ":2:"), "bad jsonl must fail naming line 2");
-        printf("%s bad metrics.jsonl -> %s\n", st ? "ok  " : "FAIL", st ? comine_last_error() : "(accepted)");
+        FX_SUMMARY(mark, "bad metrics.jsonl -> %s\n", st ? comine_last_error() : "(accepted)");
         free(f);
     }
     /* npy readable by numpy */
@@ -220,7 +225,7 @@ int main(void)
             FX_EXPECT(rc == 0, "numpy.load of %s failed", f);
             printf("%s npy (2, 3) float32 read back by numpy.load\n", rc ? "FAIL" : "ok  ");
         } else {
-            printf("npy check with numpy skipped\n");
+            FX_SKIP("npy read back by numpy.load (no /usr/bin/python3 with numpy; Debian: apt-get install python3-numpy)");
         }
         free(f);
     }

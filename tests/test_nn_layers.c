@@ -231,8 +231,9 @@ static void test_dropout(void)
     uint8_t *mask2 = malloc(n);
     comine_dropout_forward(be, out, mask, in, n, 0.3f, true, &r1);
     comine_dropout_forward(be, dx, mask2, in, n, 0.3f, true, &r2);
+    int mark = fx_fail_count;
     FX_EXPECT(!memcmp(mask, mask2, n), "dropout: the same seed gives the same mask");
-    printf("ok   dropout: reproducible from the seed\n");
+    FX_SUMMARY(mark, "dropout: reproducible from the seed\n");
     free(mask2);
     free(mask);
     comine_backend_free(be, in), comine_backend_free(be, out), comine_backend_free(be, dx);
@@ -254,6 +255,7 @@ static void test_edge_sizes(void)
 {
     float x[7] = {1, -2, 3, 0.5f, -1, 2, 9}, out[7], mean[7], rstd[7], rm[7] = {0}, rv[7] = {1, 1, 1, 1, 1, 1, 1};
     float dx[7] = {0}, dg[7] = {0}, db[7] = {0}, g[7] = {1, 1, 1, 1, 1, 1, 1}, b[7] = {0};
+    int mark = fx_fail_count;
     comine_batchnorm_forward(be, out, mean, rstd, rm, rv, x, g, b, 0, 7, true, 0.1f, 1e-5f);
     comine_batchnorm_forward(be, out, mean, rstd, rm, rv, x, g, b, 1, 7, true, 0.1f, 1e-5f);
     comine_batchnorm_backward(be, dx, dg, db, x, x, mean, rstd, g, 1, 7);
@@ -274,7 +276,8 @@ static void test_edge_sizes(void)
     float centre = o[((size_t)1 * l.OW + 1) * 3];
     FX_EXPECT(l.OH == 4 && l.OW == 2 && fabsf(centre - 3.5f) < 1e-5f, "odd conv: OH %d OW %d centre %g", l.OH, l.OW,
               centre);
-    printf("ok   edge sizes: rows 0 and 1 for batch norm, n = 0 activations, N = 1 conv 7x3 -> %dx%d\n", l.OH, l.OW);
+    FX_SUMMARY(mark, "edge sizes: rows 0 and 1 for batch norm, n = 0 activations, N = 1 conv 7x3 -> %dx%d\n", l.OH,
+               l.OW);
     comine_conv2d_free(&l);
     comine_backend_free(be, in), comine_backend_free(be, w), comine_backend_free(be, bias), comine_backend_free(be, o);
 }

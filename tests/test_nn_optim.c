@@ -59,13 +59,14 @@ int main(void)
 
     /* fractional epochs: the warm-up is linear, the cosine continuous, the end clamps */
     double cos_half = 0.001 + (0.1 - 0.001) * 0.5 * (1 + cos(M_PI * 0.5 / 11));
+    int mark = fx_fail_count;
     FX_EXPECT(fabs(comine_lr_at(&s, 0.5) - cos_half * 0.25) < 1e-12, "cosine warm-up at epoch 0.5: %g",
               comine_lr_at(&s, 0.5));
     FX_EXPECT(comine_lr_at(&s, 0.0) == 0.0, "warm-up starts at 0");
     FX_EXPECT(fabs(comine_lr_at(&s, 25.0) - 0.001) < 1e-12, "cosine past total_epochs stays at min_lr: %g",
               comine_lr_at(&s, 25.0));
-    printf("ok   fractional epochs: warm-up 0.5 -> %.6g, epoch 0 -> %g, epoch 25 -> %g\n", comine_lr_at(&s, 0.5),
-           comine_lr_at(&s, 0.0), comine_lr_at(&s, 25.0));
+    FX_SUMMARY(mark, "fractional epochs: warm-up 0.5 -> %.6g, epoch 0 -> %g, epoch 25 -> %g\n", comine_lr_at(&s, 0.5),
+               comine_lr_at(&s, 0.0), comine_lr_at(&s, 25.0));
     fx_free(&f);
     return fx_finish("test_nn_optim");
 }

@@ -370,12 +370,13 @@ static void test_random_sizes(void)
 static void test_collapse_alarm(void)
 {
     /* the trap: both means below -0.5; anything else is not a collapse */
+    int mark = fx_fail_count;
     FX_EXPECT(comine_collapsed(-0.9, -0.95), "collapse at (-0.9, -0.95) not detected");
     FX_EXPECT(comine_collapsed(-0.51, -0.6), "collapse at (-0.51, -0.6) not detected");
     FX_EXPECT(!comine_collapsed(0.3, -0.9), "a learning peer (0.3, -0.9) flagged");
     FX_EXPECT(!comine_collapsed(-0.9, -0.4), "(-0.9, -0.4) flagged");
     FX_EXPECT(!comine_collapsed(0.0, 0.0), "a fresh peer (0, 0) flagged");
-    printf("ok   collapse alarm: (-0.9,-0.95) and (-0.51,-0.6) collapse; (0.3,-0.9), (-0.9,-0.4), (0,0) do not\n");
+    FX_SUMMARY(mark, "collapse alarm: (-0.9,-0.95) and (-0.51,-0.6) collapse; (0.3,-0.9), (-0.9,-0.4), (0,0) do not\n");
 }
 
 int main(void)

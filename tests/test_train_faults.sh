@@ -97,7 +97,7 @@ for what in corrupt clean embed; do
     clean) out=$O/clean.txt; cmd=("$BIN" clean --run "$TMP/ref" --out "$out" --suspects "$O/suspects.csv") ;;
     embed) out=$O/emb.npy; cmd=("$BIN" embed --model "$TMP/ref/peer_a.model" --data "$TMP/D" --out "$out" --threads 1) ;;
     esac
-    "${cmd[@]}" >/dev/null 2>&1 && cp "$out" "$O/full.$what" || echo "FAIL $what without a limit"
+    "${cmd[@]}" >/dev/null 2>&1 && cp "$out" "$O/full.$what" || { echo "FAIL $what without a limit"; fail=$((fail + 1)); }
     printf 'previous\n' >"$out"
     (ulimit -f $(( $(kb "$O/full.$what") / 2 )); "${cmd[@]}" >"$O/$what.log" 2>&1)
     rc=$?

@@ -2,13 +2,13 @@
 # valgrind_train_eval.sh: a tiny `comine train` (2 steps, a checkpoint every step), its
 # `--resume`, and `comine eval` of both peers as an ensemble, each under valgrind memcheck:
 # zero errors and no definite leaks.  Called from .ci/run on the release build (not through
-# ctest: it takes about a minute); skipped when valgrind is missing or the binary is built
-# with AddressSanitizer.
+# ctest: it takes about a minute); skipped, exit 77, when valgrind is missing or the binary
+# is built with AddressSanitizer.
 # usage: bash valgrind_train_eval.sh <comine binary>
 set -u
 BIN=$1
-if ! command -v valgrind >/dev/null 2>&1; then echo "valgrind_train_eval: skipped (no valgrind)"; exit 0; fi
-if ldd "$BIN" 2>/dev/null | grep -q libasan; then echo "valgrind_train_eval: skipped (AddressSanitizer build)"; exit 0; fi
+if ! command -v valgrind >/dev/null 2>&1; then echo "valgrind_train_eval: skipped (no valgrind)"; exit 77; fi
+if ldd "$BIN" 2>/dev/null | grep -q libasan; then echo "valgrind_train_eval: skipped (AddressSanitizer build)"; exit 77; fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/valgrind_train_eval.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 fail=0

@@ -14,6 +14,7 @@
 /* Ground-truth noise flags (list files' third column; written by `comine corrupt`). */
 enum { COMINE_TRUTH_UNKNOWN = -1, COMINE_TRUTH_CLEAN = 0, COMINE_TRUTH_FLIP = 1, COMINE_TRUTH_OUTLIER = 2 };
 
+/* One reader per kind (src/data/reader_*.c), listed in src/data/dataset.c. */
 typedef enum { COMINE_DATASET_FOLDER, COMINE_DATASET_LIST, COMINE_DATASET_RECORDIO } comine_dataset_kind;
 
 typedef struct comine_sample {
@@ -23,16 +24,19 @@ typedef struct comine_sample {
     int64_t rec_offset;  /* RecordIO: byte offset of the record; -1 otherwise */
 } comine_sample;
 
+struct comine_dataset_reader;
+
 typedef struct comine_dataset comine_dataset;
 struct comine_dataset {
     comine_dataset_kind kind;
+    const struct comine_dataset_reader *reader; /* how its samples are read (set by open) */
     char *source;        /* what was opened */
     int n;               /* samples */
     comine_sample *samples;
     int num_classes;
     char **class_names;  /* (num_classes) folder names, or NULL when the source has none */
     bool has_truth;      /* every sample carries a known truth flag */
-    void *impl;          /* kind-specific state (the open .rec file, the open root folder) */
+    void *impl;          /* the reader's state (the open .rec file, the open root folder) */
     /* Things skipped at open time (non-image files and empty identity folders in a folder
      * tree), one message each naming the file; the data set is usable without them. */
     int num_problems;
@@ -45,10 +49,17 @@ typedef struct comine_dataset_opts {
     const char *root;    /* list files: folder the paths are relative to (default: the list's folder) */
 } comine_dataset_opts;
 
-/* Auto-detects the kind: a folder, a .rec file (with .idx beside it), else a list file.
- * Errors name the file and line or record. */
+/* Auto-detects the kind: a folder holding train.rec + train.idx or a .rec/.idx path is
+ * RecordIO, another folder a folder tree, anything else a list file.  Errors name the file
+ * and line or record. */
 comine_status comine_dataset_open(comine_dataset **out, const char *path, const comine_dataset_opts *opts);
 void comine_dataset_free(comine_dataset *ds);
+/* What a kind of data set is called in messages ("folder of identity folders", "list file",
+ * "RecordIO"). */
+const char *comine_dataset_kind_name(comine_dataset_kind kind);
+/* True when every sample is an image file of its own at samples[i].path (folder trees and
+ * list files), false when samples live inside a container file (RecordIO). */
+bool comine_dataset_has_files(const comine_dataset *ds);
 /* The encoded bytes of sample i (malloc'd); thread-safe. */
 comine_status comine_dataset_read(const comine_dataset *ds, int i, uint8_t **data, size_t *size);
 /* A byte buffer its owner reuses from one read to the next (start from {0}). */
@@ -109,9 +120,11 @@ comine_status comine_image_load(comine_image *img, const char *path);
 void comine_image_free(comine_image *img);
 /* Read and decode sample i (messages name the sample); thread-safe. */
 comine_status comine_dataset_decode(const comine_dataset *ds, int i, comine_image *img);
-/* Encoders (for synth, pack and tests): PNG and JPEG (quality 1..100), atomically. */
-comine_status comine_image_save_png(const comine_image *img, const char *path);
+/* Encoders (for synth, pack and tests): PNG and JPEG (quality 1..100) to *data (malloc'd,
+ * *size bytes), and a PNG file written atomically. */
+comine_status comine_image_encode_png(const comine_image *img, uint8_t **data, size_t *size);
 comine_status comine_image_encode_jpeg(const comine_image *img, int quality, uint8_t **data, size_t *size);
+comine_status comine_image_save_png(const comine_image *img, const char *path);
 
 /* The network input of one image: resize to (size x size) (area when shrinking, bilinear
  * when growing), optional horizontal flip, (x - 127.5) / 128; out is (size, size, 3). */

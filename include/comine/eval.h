@@ -93,6 +93,54 @@ comine_status comine_verify_models(comine_verify_result *res, comine_model *cons
 comine_status comine_verify_models_threads(comine_verify_result *res, comine_model *const *models, int n_models,
                                            const comine_pairs *pairs, int batch, int threads, float *scores);
 
+/* ---- insightface verification sets (.bin) ---------------------------------------------
+ * A Python pickle (protocol 2 to 5) of the tuple (bins, issame_list): bins holds 2 x n encoded
+ * images, pair k being images 2k and 2k + 1; issame_list holds n bools.  The reader accepts
+ * that structure only: images as bytes (SHORT_BINBYTES, BINBYTES, BINBYTES8), as Python 2 str
+ * (SHORT_BINSTRING, BINSTRING) or as Python 3's protocol-2 form _codecs.encode(text, 'latin1');
+ * issame entries as True / False (or 0 / 1); memo references (BINPUT / BINGET, MEMOIZE) and
+ * protocol-4 frames as Python writes them.  Any other opcode or shape is an error naming the
+ * file, the byte offset and what was expected. */
+typedef struct comine_binset {
+    int n;                       /* pairs */
+    int protocol;                /* the pickle's protocol, 2 .. 5 */
+    const uint8_t **image;       /* (2n) encoded bytes of each image (into the file, or owned) */
+    size_t *image_size;          /* (2n) */
+    int64_t *image_offset;       /* (2n) byte offset of the opcode that made each image */
+    uint8_t *same;               /* (n) 1 = same identity */
+    char *source;                /* the file (or the name given to comine_binset_parse) */
+    void *impl;                  /* the mapping and decoded buffers */
+} comine_binset;
+
+/* Maps the file (one read when it cannot be mapped) and parses it. */
+comine_status comine_binset_load(comine_binset **out, const char *path);
+/* Parses bytes in memory; `data` must outlive the set, `name` is used in messages. */
+comine_status comine_binset_parse(comine_binset **out, const uint8_t *data, size_t size, const char *name);
+void comine_binset_free(comine_binset *set);
+
+/* Writing, one image at a time: images as Python 2 str (protocol 2: what the distributed
+ * files hold; Python 3 reads it with pickle.load(f, encoding='bytes')) or bytes (protocol 3,
+ * plain pickle.load), lists in batches of 1000 as Python's pickler, written atomically. */
+typedef struct comine_binset_writer comine_binset_writer;
+comine_status comine_binset_writer_open(comine_binset_writer **out, const char *path, int protocol);
+/* Append image i (of 2n, pairs adjacent). */
+comine_status comine_binset_writer_add(comine_binset_writer *w, const uint8_t *data, size_t size);
+/* Write issame (n, where 2n images were added), commit and free the writer (also on failure). */
+comine_status comine_binset_writer_finish(comine_binset_writer *w, const uint8_t *same, int n);
+void comine_binset_writer_abort(comine_binset_writer *w);
+/* A whole set: the writer above over set's images. */
+comine_status comine_binset_write(const char *path, const comine_binset *set, int protocol);
+
+/* Flip-test embeddings of the 2n images (in order) of a set, as comine_embed_files. */
+comine_status comine_embed_binset(float *emb, comine_model *const *models, int n_models, const comine_binset *set,
+                                  int batch, int threads, double *images_per_s);
+/* Verification on a set: every image embedded, score of pair k = cosine of images 2k and
+ * 2k + 1, fold of pair k = comine_kfold_assign(n, folds) (contiguous, in file order, as
+ * insightface's KFold without shuffling).  Needs 1 <= folds <= n and both kinds of pairs.
+ * scores (set->n) may be NULL. */
+comine_status comine_verify_binset(comine_verify_result *res, comine_model *const *models, int n_models,
+                                   const comine_binset *set, int folds, int batch, int threads, float *scores);
+
 /* NumPy .npy v1.0, float32, shape (rows, cols), written atomically. */
 comine_status comine_npy_write_f32(const char *path, const float *data, int rows, int cols);
 

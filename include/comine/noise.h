@@ -2,8 +2,10 @@
  * training identity, uniformly or NT-style permuted inside the chosen subset) and outliers
  * (open-set noise: images of identities outside the training set given training labels,
  * replacing chosen samples or added), reproducible from a seed, every sample flagged with
- * its ground truth; plus the selection of training identities and distractors from a
- * folder data set (LFW-style: at least K images per person, at most M kept). */
+ * its ground truth; duplicate identities (one person under two labels, as when two data sets
+ * are merged), with the pairs as ground truth; plus the selection of training identities and
+ * distractors from a folder data set (LFW-style: at least K images per person, at most M
+ * kept), and the identity names of a sample list (classes files). */
 #ifndef COMINE_NOISE_H
 #define COMINE_NOISE_H
 
@@ -65,5 +67,43 @@ void comine_idsel_free(comine_idsel *sel);
 /* Write a list file "path<TAB>label<TAB>flag" atomically.  Relative sample paths are made
  * absolute (against the current folder), so that the list reads back from anywhere. */
 comine_status comine_list_write(const char *path, const comine_sample *s, int n);
+
+/* ---- duplicate identities ------------------------------------------------------------
+ * The split draws from its own stream, so that flips and outliers of a seed are the same
+ * with or without duplicates. */
+#define COMINE_STREAM_DUPLICATE (COMINE_STREAM_NOISE + 256)
+
+/* Identities to split: round(fraction * num_classes). */
+int comine_duplicate_count(int num_classes, double fraction);
+
+/* Split round(fraction * num_classes) identities in two labels, in place: the identities are
+ * drawn uniformly among those with at least 2 samples; for each, floor(m / 2) of its m samples
+ * (the samples carrying its label, drawn at random) get a new label.  New labels are appended:
+ * the j-th split identity in ascending label order gets num_classes + j, so labels stay
+ * contiguous (num_classes + *num_pairs of them).  Truth flags are untouched (a duplicate is not
+ * a wrong image).  *pairs (malloc'd, NULL when none) is (*num_pairs, 2): original label, new
+ * label, in ascending order.  Errors: fraction outside [0, 1), fewer identities with 2 samples
+ * than asked. */
+comine_status comine_duplicate_split(comine_sample *s, int n, int num_classes, double fraction, uint64_t seed,
+                                     int **pairs, int *num_pairs);
+
+/* Ground-truth pairs file (`comine corrupt --duplicate`): the line "label_a<TAB>label_b", then
+ * one pair per line, label_a < label_b.  Written atomically; the reader accepts the file with or
+ * without that header and names the file and line of a bad line. */
+comine_status comine_duplicates_write(const char *path, const int *pairs, int num_pairs);
+comine_status comine_duplicates_load(const char *path, int **pairs, int *num_pairs);
+
+/* ---- identity names ------------------------------------------------------------------
+ * A classes file has one "label<TAB>name" line per label, labels 0 .. K-1 in order (what
+ * `comine train` writes as classes.tsv and `comine corrupt --duplicate` as OUT.classes.tsv). */
+comine_status comine_classes_write(const char *path, char *const *names, int num_classes);
+/* Reads a classes file for num_classes labels: every label 0 .. num_classes-1 once; errors
+ * name the file and line. *names is (num_classes) malloc'd strings. */
+comine_status comine_classes_load(const char *path, int num_classes, char ***names);
+/* The name of every label of a sample list without names: the parent folder most of its
+ * samples lie in (ties: the first seen), "label<N>" when its samples have no folder (RecordIO
+ * keys) or it has no samples.  (num_classes) malloc'd strings. */
+char **comine_label_names_from_paths(const comine_sample *s, int n, int num_classes);
+void comine_names_free(char **names, int n);
 
 #endif

@@ -1,7 +1,9 @@
 /* cmd_corrupt.c: `comine corrupt`: inject controlled label noise into a data set and write a
  * list file (path<TAB>label<TAB>flag; flag 0 clean, 1 flip, 2 outlier).  Optionally selects the
  * training identities first (--people, --min-per-id, --max-per-id) and takes the distractors
- * (outlier images) from the identities with too few images. */
+ * (outlier images) from the identities with too few images.  --duplicate splits identities in
+ * two labels after the flips and outliers and writes OUT.duplicates.tsv (the pairs) and
+ * OUT.classes.tsv (the name of every label; a new label is named NAME#2). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +39,7 @@ static void report_error(void)
 int comine_cmd_corrupt(int argc, char **argv)
 {
     const char *data, *out, *distractors, *people_path, *flip_mode, *outlier_mode;
-    double flip, outlier;
+    double flip, outlier, duplicate;
     int min_per_id, max_per_id;
     unsigned long long seed;
     cli_opt opts[] = {
@@ -47,6 +49,8 @@ int comine_cmd_corrupt(int argc, char **argv)
          false},
         {"outlier", ARG_FLOAT, &outlier, "0", "fraction of the samples that become outliers, [0, 1)", NULL, 0, 0,
          false},
+        {"duplicate", ARG_FLOAT, &duplicate, "0", "fraction of the identities split in two labels (a random half "
+         "of each one's images gets a new label; pairs in OUT.duplicates.tsv), [0, 1)", NULL, 0, 0, false},
         {"flip-mode", ARG_CHOICE, &flip_mode, "uniform", "uniform: another identity at random; permute: labels "
          "permuted inside the flipped subset, all wrong", "uniform|permute", 0, 0, false},
         {"outlier-mode", ARG_CHOICE, &outlier_mode, "replace", "replace: an outlier replaces a chosen sample; add: "
@@ -66,6 +70,8 @@ int comine_cmd_corrupt(int argc, char **argv)
     if (rc) return rc == 1 ? 0 : rc;
     if (!(flip >= 0 && flip < 1)) return cli_error("corrupt", "option --flip: %g is outside [0, 1)", flip);
     if (!(outlier >= 0 && outlier < 1)) return cli_error("corrupt", "option --outlier: %g is outside [0, 1)", outlier);
+    if (!(duplicate >= 0 && duplicate < 1))
+        return cli_error("corrupt", "option --duplicate: %g is outside [0, 1)", duplicate);
     if (flip + outlier > 1.0 + 1e-12)
         return cli_error("corrupt", "options --flip and --outlier: %g + %g is more than 1", flip, outlier);
     if (max_per_id > 0 && min_per_id > max_per_id)
@@ -76,15 +82,18 @@ int comine_cmd_corrupt(int argc, char **argv)
     comine_idsel sel = {0};
     comine_sample *noisy = NULL;
     int n_noisy = 0, status = 1;
+    int *dup_pairs = NULL, num_dup = 0, names_n = 0;
+    char **names = NULL;
+    char *dup_path = NULL, *classes_path = NULL;
     bool selecting = people_path || min_per_id > 0 || max_per_id > 0;
     const char **dpaths = NULL;
     int num_d = 0, num_d_ids = 0;
 
     comine_status st = comine_dataset_open(&ds, data, NULL);
     if (st != COMINE_OK) goto fail;
-    if (ds->kind == COMINE_DATASET_RECORDIO) {
-        status = cli_error("corrupt", "option --data: %s is RecordIO; corrupt writes a list of image files, so it "
-                           "needs a folder or a list", data);
+    if (!comine_dataset_has_files(ds)) {
+        status = cli_error("corrupt", "option --data: %s is %s; corrupt writes a list of image files, so it "
+                           "needs a folder or a list", data, comine_dataset_kind_name(ds->kind));
         goto done;
     }
     const comine_sample *train = ds->samples;
@@ -109,8 +118,9 @@ int comine_cmd_corrupt(int argc, char **argv)
     }
     if (distractors) {
         if ((st = comine_dataset_open(&dis, distractors, NULL)) != COMINE_OK) goto fail;
-        if (dis->kind == COMINE_DATASET_RECORDIO) {
-            status = cli_error("corrupt", "option --distractors: %s is RecordIO; give a folder or a list", distractors);
+        if (!comine_dataset_has_files(dis)) {
+            status = cli_error("corrupt", "option --distractors: %s is %s; give a folder or a list", distractors,
+                               comine_dataset_kind_name(dis->kind));
             goto done;
         }
         if ((status = check_disjoint(distractors, dis, train_names, num_classes)) != 0) goto done;
@@ -133,7 +143,33 @@ int comine_cmd_corrupt(int argc, char **argv)
         .seed = seed,
     };
     if ((st = comine_corrupt(&noisy, &n_noisy, train, n, num_classes, dpaths, num_d, &co)) != COMINE_OK) goto fail;
+    if (duplicate > 0) {
+        if ((st = comine_duplicate_split(noisy, n_noisy, num_classes, duplicate, seed, &dup_pairs, &num_dup)) !=
+            COMINE_OK)
+            goto fail;
+        /* names: the data set's, else each label's folder; a new label is its identity's name + "#2" */
+        names_n = num_classes + num_dup;
+        names = comine_calloc((size_t)names_n, sizeof(char *));
+        char **base = train_names ? NULL : comine_label_names_from_paths(train, n, num_classes);
+        for (int c = 0; c < num_classes; c++) names[c] = comine_strdup(train_names ? train_names[c] : base[c]);
+        comine_names_free(base, train_names ? 0 : num_classes);
+        for (int j = 0; j < num_dup; j++) {
+            const char *from = names[dup_pairs[2 * j]];
+            size_t len = strlen(from) + 3;
+            names[num_classes + j] = comine_malloc(len);
+            snprintf(names[num_classes + j], len, "%s#2", from);
+        }
+        size_t pl = strlen(out) + 32;
+        dup_path = comine_malloc(pl);
+        classes_path = comine_malloc(pl);
+        snprintf(dup_path, pl, "%s.duplicates.tsv", out);
+        snprintf(classes_path, pl, "%s.classes.tsv", out);
+    }
     if ((st = comine_list_write(out, noisy, n_noisy)) != COMINE_OK) goto fail;
+    if (duplicate > 0) {
+        if ((st = comine_duplicates_write(dup_path, dup_pairs, num_dup)) != COMINE_OK) goto fail;
+        if ((st = comine_classes_write(classes_path, names, names_n)) != COMINE_OK) goto fail;
+    }
 
     int kinds[3] = {0, 0, 0};
     for (int i = 0; i < n_noisy; i++) kinds[noisy[i].truth]++;
@@ -141,6 +177,9 @@ int comine_cmd_corrupt(int argc, char **argv)
            kinds[COMINE_TRUTH_FLIP], flip_mode, kinds[COMINE_TRUTH_OUTLIER], outlier_mode, seed);
     printf("  clean %d (%.1f%%)  flip %d (%.1f%%)  outlier %d (%.1f%%)\n", kinds[0], 100.0 * kinds[0] / n_noisy,
            kinds[1], 100.0 * kinds[1] / n_noisy, kinds[2], 100.0 * kinds[2] / n_noisy);
+    if (duplicate > 0)
+        printf("  duplicates: %d identities split in two labels (%d -> %d labels, rate %g); pairs in %s, names in "
+               "%s\n", num_dup, num_classes, num_classes + num_dup, duplicate, dup_path, classes_path);
     printf("  written to %s\n", out);
     status = 0;
     goto done;
@@ -148,6 +187,10 @@ fail:
     report_error();
     status = 1;
 done:
+    free(dup_pairs);
+    comine_names_free(names, names_n);
+    free(dup_path);
+    free(classes_path);
     comine_noise_samples_free(noisy, n_noisy);
     if (dis) free(dpaths);
     comine_idsel_free(&sel);

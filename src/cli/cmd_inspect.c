@@ -44,8 +44,7 @@ int comine_cmd_inspect(int argc, char **argv)
         fprintf(stderr, "comine inspect: %s\n", comine_last_error());
         return 1;
     }
-    static const char *kinds[] = {"folder of identity folders", "list file", "RecordIO"};
-    printf("data: %s (%s)\n", data, kinds[ds->kind]);
+    printf("data: %s (%s)\n", data, comine_dataset_kind_name(ds->kind));
     printf("identities: %d\nimages: %d\n", ds->num_classes, ds->n);
 
     /* Images per identity. */

@@ -200,7 +200,7 @@ static void *worker(void *arg)
 {
     comine_loader *l = arg;
     worker_io io = {0};
-    if (!l->cache && l->o.jitter <= 0 && l->ds->kind != COMINE_DATASET_RECORDIO)
+    if (!l->cache && l->o.jitter <= 0 && comine_dataset_has_files(l->ds))
         io.prefetch = comine_prefetch_create(l->o.batch);
     pthread_mutex_lock(&l->mu);
     for (;;) {

@@ -9,7 +9,9 @@
  * comine_dataset_read_into, which reads it again (waiting on the disk as it must) and reports
  * what is wrong with it.  Where io_uring is missing or refused (another system, an old kernel,
  * a seccomp filter, the io_uring_disabled sysctl, a file system without RWF_NOWAIT) there is
- * no prefetching and the loader reads file by file.  One prefetcher belongs to one thread. */
+ * no prefetching and the loader reads file by file.  Only data sets whose samples are files
+ * of their own are read here (their reader's file_at says where each file opens from), never
+ * RecordIO.  One prefetcher belongs to one thread. */
 #include "data_internal.h"
 
 #include <stdlib.h>
@@ -196,7 +198,7 @@ void comine_prefetch_read(comine_prefetch *pf, const comine_dataset *ds, const i
         pf->fd[k] = -1;
         pf->got[k] = -1;
     }
-    if (pf->broken || ds->kind == COMINE_DATASET_RECORDIO || n == 0) return;
+    if (pf->broken || !comine_dataset_has_files(ds) || n == 0) return;
     if (pf->grow && (size_t)pf->max_files * pf->share * 2 <= MAX_BUFFER) {
         pf->share *= 2;
         free(pf->buf);
@@ -206,7 +208,7 @@ void comine_prefetch_read(comine_prefetch *pf, const comine_dataset *ds, const i
     /* The opens.  O_NONBLOCK: a FIFO is opened without waiting for a writer (and then left). */
     for (int k = 0; k < n; k++) {
         const char *path;
-        int dir = comine_dataset_sample_at(ds, samples[k], &path);
+        int dir = ds->reader->file_at(ds, samples[k], &path);
         struct io_uring_sqe *e = queue_op(pf, IORING_OP_OPENAT, dir, k);
         e->addr = (uint64_t)(uintptr_t)path;
         e->open_flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;

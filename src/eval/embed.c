@@ -1,7 +1,8 @@
-/* embed.c: flip-test embeddings of image files with one model or an ensemble, and the
- * verification of models on a pairs file.  Images are decoded and preprocessed on worker
- * threads (comine_image_load + comine_image_to_input, original and mirror), then each model
- * runs on the (2 * batch) inputs in inference mode, in pieces of its max_batch. */
+/* embed.c: flip-test embeddings of image files (or of a data set's samples, or of the images
+ * of an insightface .bin) with one model or an ensemble, and the verification of models on a
+ * pairs file or a .bin.  Images are decoded and preprocessed on worker threads
+ * (comine_image_load or comine_image_decode, then comine_image_to_input, original and mirror),
+ * then each model runs on the (2 * batch) inputs in inference mode, in pieces of its max_batch. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -12,7 +13,8 @@
 
 typedef struct decode_job {
     const char *const *paths;     /* images by path, or */
-    const comine_dataset *ds;     /* images by data set sample (any kind, RecordIO included) */
+    const comine_dataset *ds;     /* images by data set sample (any kind, RecordIO included), or */
+    const comine_binset *bin;     /* images of an insightface .bin, in memory */
     int first, count;     /* images [first, first + count) of paths */
     int size;             /* network input side */
     float *inputs;        /* (2 * count, size, size, 3): originals, then mirrors */
@@ -37,6 +39,11 @@ static void *decode_worker(void *arg)
         int k = job->first + i;
         if (job->paths) {
             st = comine_image_load(&img, job->paths[k]);
+        } else if (job->bin) {
+            char name[1024];
+            snprintf(name, sizeof name, "%s: image %d (pair %d, byte %lld)", job->bin->source, k, k / 2,
+                     (long long)job->bin->image_offset[k]);
+            st = comine_image_decode(&img, job->bin->image[k], job->bin->image_size[k], name);
         } else {
             st = comine_dataset_read_into(job->ds, k, &bytes);
             if (!st) st = comine_image_decode(&img, bytes.data, bytes.size, job->ds->samples[k].path);
@@ -67,7 +74,8 @@ static void normalize(float *v, int d)
 }
 
 static comine_status embed_images(float *emb, comine_model *const *models, int n_models, const char *const *paths,
-                                  const comine_dataset *ds, int n_paths, int batch, int threads, double *images_per_s)
+                                  const comine_dataset *ds, const comine_binset *bin, int n_paths, int batch,
+                                  int threads, double *images_per_s)
 {
     COMINE_ASSERT(n_models >= 1 && batch >= 1);
     const comine_arch *arch = comine_model_arch(models[0]);
@@ -88,7 +96,8 @@ static comine_status embed_images(float *emb, comine_model *const *models, int n
     comine_status st = COMINE_OK;
     for (int first = 0; first < n_paths && !st; first += batch) {
         int count = n_paths - first < batch ? n_paths - first : batch;
-        decode_job job = {.paths = paths, .ds = ds, .first = first, .count = count, .size = size, .inputs = inputs};
+        decode_job job = {.paths = paths, .ds = ds, .bin = bin, .first = first, .count = count, .size = size,
+                          .inputs = inputs};
         pthread_mutex_init(&job.lock, NULL);
         int nt = threads < count ? threads : count, started = 0;
         for (int t = 1; t < nt; t++)
@@ -114,8 +123,12 @@ static comine_status embed_images(float *emb, comine_model *const *models, int n
                 normalize(e, dim);
                 for (int k = 0; k < dim; k++) {
                     if (!isfinite(e[k])) {
-                        st = comine_fail(COMINE_ERR_NUMERIC, "%s: the embedding of model %d is not finite",
-                                         paths ? paths[first + i] : ds->samples[first + i].path, m + 1);
+                        if (bin)
+                            st = comine_fail(COMINE_ERR_NUMERIC, "%s: image %d: the embedding of model %d is not "
+                                             "finite", bin->source, first + i, m + 1);
+                        else
+                            st = comine_fail(COMINE_ERR_NUMERIC, "%s: the embedding of model %d is not finite",
+                                             paths ? paths[first + i] : ds->samples[first + i].path, m + 1);
                         break;
                     }
                     dst[(size_t)i * dim + k] += e[k];
@@ -135,13 +148,30 @@ static comine_status embed_images(float *emb, comine_model *const *models, int n
 comine_status comine_embed_files(float *emb, comine_model *const *models, int n_models, const char *const *paths,
                                  int n_paths, int batch, int threads, double *images_per_s)
 {
-    return embed_images(emb, models, n_models, paths, NULL, n_paths, batch, threads, images_per_s);
+    return embed_images(emb, models, n_models, paths, NULL, NULL, n_paths, batch, threads, images_per_s);
 }
 
 comine_status comine_embed_dataset(float *emb, comine_model *const *models, int n_models, const comine_dataset *ds,
                                    int batch, int threads, double *images_per_s)
 {
-    return embed_images(emb, models, n_models, NULL, ds, ds->n, batch, threads, images_per_s);
+    return embed_images(emb, models, n_models, NULL, ds, NULL, ds->n, batch, threads, images_per_s);
+}
+
+comine_status comine_embed_binset(float *emb, comine_model *const *models, int n_models, const comine_binset *set,
+                                  int batch, int threads, double *images_per_s)
+{
+    return embed_images(emb, models, n_models, NULL, NULL, set, 2 * set->n, batch, threads, images_per_s);
+}
+
+/* sc[i] = <emb[a[i]], emb[b[i]]>, or of rows 2i and 2i + 1 when a is NULL. */
+static void cosine_scores(float *sc, const float *emb, int dim, const int *a, const int *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const float *ea = emb + (size_t)(a ? a[i] : 2 * i) * dim, *eb = emb + (size_t)(b ? b[i] : 2 * i + 1) * dim;
+        double dot = 0;
+        for (int k = 0; k < dim; k++) dot += (double)ea[k] * eb[k];
+        sc[i] = (float)dot;
+    }
 }
 
 comine_status comine_verify_models_threads(comine_verify_result *res, comine_model *const *models, int n_models,
@@ -159,12 +189,7 @@ comine_status comine_verify_models_threads(comine_verify_result *res, comine_mod
     }
     float *own = scores ? NULL : comine_malloc((size_t)pairs->n * sizeof(float));
     float *sc = scores ? scores : own;
-    for (int i = 0; i < pairs->n; i++) {
-        const float *ea = emb + (size_t)pairs->a[i] * dim, *eb = emb + (size_t)pairs->b[i] * dim;
-        double dot = 0;
-        for (int k = 0; k < dim; k++) dot += (double)ea[k] * eb[k];
-        sc[i] = (float)dot;
-    }
+    cosine_scores(sc, emb, dim, pairs->a, pairs->b, pairs->n);
     comine_verify_scores(res, sc, pairs->same, pairs->fold, pairs->n, pairs->folds);
     res->embed_images_per_s = ips;
     res->seconds = comine_now() - t0;
@@ -177,4 +202,38 @@ comine_status comine_verify_models(comine_verify_result *res, comine_model *cons
                                    const comine_pairs *pairs, int batch, float *scores)
 {
     return comine_verify_models_threads(res, models, n_models, pairs, batch, 4, scores);
+}
+
+comine_status comine_verify_binset(comine_verify_result *res, comine_model *const *models, int n_models,
+                                   const comine_binset *set, int folds, int batch, int threads, float *scores)
+{
+    int n_same = 0;
+    for (int i = 0; i < set->n; i++) n_same += set->same[i];
+    if (folds < 1 || folds > COMINE_VERIFY_MAX_FOLDS || folds > set->n)
+        return comine_fail(COMINE_ERR_ARG, "%s: %d folds for %d pairs (expected 1 .. min(pairs, %d))", set->source,
+                           folds, set->n, COMINE_VERIFY_MAX_FOLDS);
+    if (n_same == 0 || n_same == set->n)
+        return comine_fail(COMINE_ERR_FORMAT, "%s: needs both matched and mismatched pairs (found %d matched of %d)",
+                           set->source, n_same, set->n);
+    double t0 = comine_now();
+    int dim = comine_model_arch(models[0])->emb_dim;
+    float *emb = comine_alloc_floats((size_t)2 * set->n * dim);
+    double ips = 0;
+    comine_status st = comine_embed_binset(emb, models, n_models, set, batch, threads, &ips);
+    if (st) {
+        comine_free_floats(emb);
+        return st;
+    }
+    float *own = scores ? NULL : comine_malloc((size_t)set->n * sizeof(float));
+    float *sc = scores ? scores : own;
+    cosine_scores(sc, emb, dim, NULL, NULL, set->n);
+    int *fold = comine_malloc((size_t)set->n * sizeof(int));
+    comine_kfold_assign(fold, set->n, folds);
+    comine_verify_scores(res, sc, set->same, fold, set->n, folds);
+    res->embed_images_per_s = ips;
+    res->seconds = comine_now() - t0;
+    free(fold);
+    free(own);
+    comine_free_floats(emb);
+    return COMINE_OK;
 }

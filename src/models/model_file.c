@@ -39,14 +39,16 @@ static void put(bytes *b, const void *src, size_t n)
 
 static void put_u32(bytes *b, uint32_t v)
 {
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t x[4];
+    comine_put_le32(x, v);
     put(b, x, 4);
 }
 
 static void put_u64(bytes *b, uint64_t v)
 {
-    put_u32(b, (uint32_t)v);
-    put_u32(b, (uint32_t)(v >> 32));
+    uint8_t x[8];
+    comine_put_le64(x, v);
+    put(b, x, 8);
 }
 
 static void put_f32(bytes *b, float f)
@@ -60,11 +62,6 @@ static void put_str(bytes *b, const char *s)
 {
     put_u32(b, (uint32_t)strlen(s));
     put(b, s, strlen(s));
-}
-
-static uint32_t get_u32le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static void put_table(bytes *b, const model_table *t, uint64_t total)
@@ -101,10 +98,7 @@ static bool write_floats(FILE *fp, uint32_t *crc, const comine_backend *be, cons
         for (size_t i = 0; i < c; i++) {
             uint32_t v;
             memcpy(&v, &host[i], 4);
-            le[4 * i] = (uint8_t)v;
-            le[4 * i + 1] = (uint8_t)(v >> 8);
-            le[4 * i + 2] = (uint8_t)(v >> 16);
-            le[4 * i + 3] = (uint8_t)(v >> 24);
+            comine_put_le32(le + 4 * i, v);
         }
         ok = write_crc(fp, crc, le, 4 * c);
     }
@@ -204,14 +198,13 @@ static const uint8_t *take(cursor *c, size_t n)
 static uint32_t take_u32(cursor *c)
 {
     const uint8_t *p = take(c, 4);
-    return p ? get_u32le(p) : 0;
+    return p ? comine_get_le32(p) : 0;
 }
 
 static uint64_t take_u64(cursor *c)
 {
-    uint64_t lo = take_u32(c);
-    uint64_t hi = take_u32(c);
-    return lo | hi << 32;
+    const uint8_t *p = take(c, 8);
+    return p ? comine_get_le64(p) : 0;
 }
 
 static float take_f32(cursor *c)
@@ -267,7 +260,7 @@ static comine_status read_floats(reader *r, const comine_backend *be, float *dev
         st = read_crc(r, le, 4 * c, what);
         if (st != COMINE_OK) break;
         for (size_t i = 0; i < c; i++) {
-            uint32_t v = get_u32le(le + 4 * i);
+            uint32_t v = comine_get_le32(le + 4 * i);
             memcpy(&host[i], &v, 4);
         }
         comine_backend_upload(be, dev + k, host, c);
@@ -287,11 +280,11 @@ comine_status comine_model_read(comine_model **out, FILE *fp, const char *name, 
     if (st != COMINE_OK) return st;
     if (memcmp(pre, MODEL_MAGIC, 8))
         return comine_fail(COMINE_ERR_FORMAT, "%s: not a comine model file (wrong magic)", r.name);
-    uint32_t version = get_u32le(pre + 8);
+    uint32_t version = comine_get_le32(pre + 8);
     if (version != MODEL_VERSION)
         return comine_fail(COMINE_ERR_FORMAT, "%s: unsupported model file version %u (this build reads %u)", r.name,
                            version, MODEL_VERSION);
-    uint32_t hbytes = get_u32le(pre + 12);
+    uint32_t hbytes = comine_get_le32(pre + 12);
     if (hbytes > MAX_HEADER_BYTES)
         return comine_fail(COMINE_ERR_FORMAT, "%s: corrupted model file: header size %u is implausible", r.name, hbytes);
     uint8_t *hdr = comine_malloc(hbytes ? hbytes : 1);
@@ -299,7 +292,7 @@ comine_status comine_model_read(comine_model **out, FILE *fp, const char *name, 
     st = read_crc(&r, hdr, hbytes, "the architecture and tensor table");
     uint32_t expect = r.crc;
     if (st == COMINE_OK) st = read_crc(&r, hcrc_bytes, 4, "the header checksum");
-    if (st == COMINE_OK && get_u32le(hcrc_bytes) != expect)
+    if (st == COMINE_OK && comine_get_le32(hcrc_bytes) != expect)
         st = comine_fail(COMINE_ERR_FORMAT, "%s: corrupted model file: header checksum mismatch", r.name);
     if (st != COMINE_OK) {
         free(hdr);
@@ -361,9 +354,9 @@ comine_status comine_model_read(comine_model **out, FILE *fp, const char *name, 
     uint32_t whole = r.crc;
     uint8_t crc_bytes[4];
     if (st == COMINE_OK) st = read_crc(&r, crc_bytes, 4, "the checksum");
-    if (st == COMINE_OK && get_u32le(crc_bytes) != whole)
+    if (st == COMINE_OK && comine_get_le32(crc_bytes) != whole)
         st = comine_fail(COMINE_ERR_FORMAT, "%s: corrupted model file: checksum mismatch (stored %08x, computed %08x)",
-                         r.name, get_u32le(crc_bytes), whole);
+                         r.name, comine_get_le32(crc_bytes), whole);
     if (st != COMINE_OK) {
         comine_model_free(m);
         return st;

@@ -1,5 +1,7 @@
-/* model_impl.h: the inside of a comine_model, shared by the graph code (model.c) and the
- * model file code (model_file.c).  Not part of the public API. */
+/* model_impl.h: the inside of a comine_model, shared by the files of src/models/: the graph
+ * builders (model_graph.c), the memory planning (model_memory.c), create / free / init and
+ * the accessors (model.c), forward / backward / folding (model_exec.c) and the model file
+ * (model_file.c).  Not part of the public API. */
 #ifndef COMINE_MODEL_IMPL_H
 #define COMINE_MODEL_IMPL_H
 
@@ -55,7 +57,7 @@ typedef struct model_op {
     int IN, OUT;                               /* linear */
     comine_conv2d conv;
     bool zero_in, zero_in2; /* backward: first write of that input's gradient */
-    /* eval batch norm folding (see fold_batchnorms in model.c) */
+    /* eval batch norm folding (see fold_batchnorms in model_exec.c) */
     int fold;                  /* conv: index of the BN op folded into it, -1 none */
     size_t fold_offset;        /* conv: its folded weight, then bias (OC), in `folded` */
     comine_conv2d conv_folded; /* conv: the same geometry with a bias, made on first use */
@@ -91,6 +93,17 @@ struct comine_model {
     size_t n_folded;
     float *folded;
 };
+
+/* Appends the layer graph and the tensor tables of m->arch (checked) to an empty model
+ * (model_graph.c). */
+void comine_model_build_graph(comine_model *m);
+/* Frees what comine_model_build_graph allocated (not m itself). */
+void comine_model_free_graph(comine_model *m);
+/* Runs the memory-planning passes over a built graph for m->max_batch images: the eval
+ * BN folding, in-place adds, transient BN outputs, the activation arena layout and the
+ * gradient slots (model_memory.c).  Sets the offsets and the totals n_acts, n_dacts and
+ * n_folded; allocates nothing that outlives the call. */
+void comine_model_plan_memory(comine_model *m);
 
 /* comine_model_create without the initialisation (parameters zero): for load. */
 comine_status comine_model_create_uninit(comine_model **out, const comine_arch *arch, const comine_backend *be,

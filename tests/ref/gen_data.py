@@ -7,7 +7,7 @@ torch.nn.functional.interpolate makes of them after (x - 127.5) / 128:
 - the mirrored bilinear result (torch.flip on the width axis).
 comine's area weights equal adaptive average pooling exactly when the factor is an integer;
 fractional factors are checked against a hand computation in test_data_image.c.
-Run: /usr/bin/python3 tests/ref/gen_data.py
+Run: /usr/bin/python3 tests/ref/gen_data.py [--out DIR] [--threads N]   (fixture.py: options)
 """
 import os
 
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import fixture
 
-torch.set_num_threads(1)
+OUT = fixture.options(__doc__).out
 rng = np.random.default_rng(20261128)
 grow_src = rng.integers(0, 256, size=(9, 13, 3), dtype=np.uint8)
 shrink_src = rng.integers(0, 256, size=(12, 8, 3), dtype=np.uint8)
@@ -34,7 +34,7 @@ def to_input(t):
 grow = to_input(F.interpolate(to_nchw(grow_src), size=(20, 20), mode="bilinear", align_corners=False))
 shrink = to_input(F.interpolate(to_nchw(shrink_src), size=(4, 4), mode="area"))
 grow_flip = torch.flip(grow, dims=[1])
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "data_resize.bin")
+out = os.path.join(OUT, "data_resize.bin")
 fixture.write(out, {
     "grow_src": grow_src, "grow_20": grow, "grow_20_flip": grow_flip,
     "shrink_src": shrink_src, "shrink_4": shrink,

@@ -9,7 +9,7 @@ placed on purpose: well classified, cos th_y < 0 (the easy margin's switch) and
 cos th_y < cos(pi - m) (insightface's switch, for m and for m + dm), with negatives that
 beat the target (for mv).
 
-Run: /usr/bin/python3 tests/ref/gen_loss.py   (from the repository root)
+Run: /usr/bin/python3 tests/ref/gen_loss.py [--out DIR] [--threads N]   (fixture.py: options)
 """
 import math
 import os
@@ -21,8 +21,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-
-torch.set_num_threads(1)
 
 N, D, K = 6, 16, 10
 M, DM, T = 0.5, 0.2, 1.2
@@ -71,7 +69,7 @@ def make_inputs(rng):
 
 
 def main():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out_dir = fixture.options(__doc__).out
     rng = np.random.default_rng(2019)
     tensors = {}
     form_sets = {
@@ -106,8 +104,7 @@ def main():
                 tensors[pre + "p_target"] = p
                 tensors[pre + "demb"] = e.grad
                 tensors[pre + "dweight"] = w.grad
-    out = os.path.join(root, "fixtures", "loss_arcface.bin")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
+    out = os.path.join(out_dir, "loss_arcface.bin")
     fixture.write(out, tensors)
     print(f"wrote {out}: {len(cases)} cases")
 

@@ -1,7 +1,7 @@
 """gen_nn.py: PyTorch reference fixtures for comine's layers (tests/test_nn_layers.c)
 and optimizer (tests/test_nn_optim.c).
 
-Run from the repository root:  /usr/bin/python3 tests/ref/gen_nn.py
+Run: /usr/bin/python3 tests/ref/gen_nn.py [--out DIR] [--threads N]   (fixture.py: options)
 Writes tests/fixtures/nn_layers.bin and tests/fixtures/nn_optim.bin.  Activations are
 written NHWC (comine's layout), parameters in PyTorch's layout.  Gradients use the
 (out * dout).sum() trick with a random dout.
@@ -15,9 +15,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
 
-torch.set_num_threads(1)
 torch.manual_seed(1234)
-OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
 
 
 def nhwc(t):
@@ -163,15 +161,16 @@ def optim_cases(t):
 
 
 def main():
+    out_dir = fixture.options(__doc__).out
     layers = {}
     conv_cases(layers)
     bn_cases(layers)
     act_cases(layers)
     linear_case(layers)
-    fixture.write(os.path.join(OUT_DIR, "nn_layers.bin"), layers)
+    fixture.write(os.path.join(out_dir, "nn_layers.bin"), layers)
     optim = {}
     optim_cases(optim)
-    fixture.write(os.path.join(OUT_DIR, "nn_optim.bin"), optim)
+    fixture.write(os.path.join(out_dir, "nn_optim.bin"), optim)
     print("wrote nn_layers.bin (%d tensors), nn_optim.bin (%d tensors)" % (len(layers), len(optim)))
 
 

@@ -1,0 +1,94 @@
+/* dedup.h: duplicate identities (one person under two labels, as when two data sets are
+ * merged).  Each label gets a vector (its class centre in the ArcFace heads of a run, the mean
+ * embedding of its trusted samples, or both side by side); a blocked top-k search (matrix
+ * products of row blocks, cblas_sgemm) finds every label's most similar other labels in
+ * bounded memory, never a K x K matrix; the pairs from those lists are ranked by similarity and
+ * kept above a threshold read off the distribution of every label's nearest-other-label
+ * similarity (median + k_sigma x robust spread, see comine_dedup_threshold); a merge map
+ * relabels the list with one label per group of duplicates. */
+#ifndef COMINE_DEDUP_H
+#define COMINE_DEDUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "comine/core.h"
+#include "comine/data.h"
+#include "comine/model.h"
+
+/* ---- label vectors --------------------------------------------------------------------- */
+/* Copy the rows of src (n, d) into columns [offset, offset + d) of x (n, stride), each row
+ * scaled to length `len` (a zero row stays zero).  Placing blocks of lengths l_1 .. l_m with
+ * sum l_i^2 = 1 side by side makes the inner product of two rows the weighted sum
+ * sum l_i^2 cos_i of the blocks' cosines (equal weights: l_i = 1 / sqrt(m)). */
+void comine_dedup_put_block(float *x, int n, int stride, int offset, const float *src, int d, float len);
+
+/* Subtract the mean row from every row of src (n, d) in place (rows are first L2-normalised):
+ * the direction all labels share (a network's embeddings and a head's centres are far from
+ * zero-mean) then no longer inflates every cosine; put_block normalises again afterwards. */
+void comine_dedup_center_rows(float *src, int n, int d);
+
+/* The mean embedding of every label (ds's labels 0 .. ds->num_classes-1) over the samples with
+ * use[i] != 0 (use NULL: all), L2-normalised; a label without such samples takes the mean of
+ * all its samples (fallback[label] = 1, may be NULL), one without samples is a zero row.
+ * Embeddings as comine_embed_dataset (flip test, ensemble of the models), computed `chunk`
+ * samples at a time, so memory is the means plus one chunk.  means is (num_classes, emb_dim);
+ * used (num_classes, may be NULL) gets the samples averaged per label. */
+comine_status comine_dedup_label_means(float *means, int *used, uint8_t *fallback, comine_model *const *models,
+                                       int n_models, const comine_dataset *ds, const uint8_t *use, int batch,
+                                       int threads);
+
+/* ---- search ------------------------------------------------------------------------------ */
+/* For every row i of x (n, d) (rows L2-normalised, so scores are cosines), the k other rows of
+ * highest inner product, in descending order, ties to the lower index: nbr (n, k) indices and
+ * sim (n, k) scores; -1 and -INFINITY pad the lists when n - 1 < k.  The products are computed
+ * tile by tile (block x block, cblas_sgemm), each tile once (the upper triangle of block pairs:
+ * its rows update the row block, its transpose the column block).  Memory besides x, nbr and
+ * sim: 2 block^2 floats.  block <= 0: 2048.  Errors: n < 1, d < 1, k < 1. */
+comine_status comine_dedup_topk(int *nbr, float *sim, const float *x, int n, int d, int k, int block);
+
+/* ---- pairs -------------------------------------------------------------------------------- */
+typedef struct comine_dedup_pair {
+    int a, b;          /* labels, a < b */
+    float score;       /* similarity of the two labels' vectors */
+} comine_dedup_pair;
+
+/* Every distinct pair {i, j} with j in i's list or i in j's (the candidates), sorted by score
+ * descending, then (a, b) ascending.  Returns the count; *pairs is malloc'd. */
+int comine_dedup_candidates(comine_dedup_pair **pairs, const int *nbr, const float *sim, int n, int k);
+
+/* The automatic threshold, from the nearest-other-label similarities s_1 .. s_n (nearest[i] =
+ * sim[i * k], padding ignored):
+ *   threshold = median(s) + k_sigma * sigma,   sigma = 1.4826 * median(|s - median(s)|)
+ * (the MAD, scaled to a normal law's standard deviation).  Most labels' nearest neighbour is
+ * another person; a duplicate's is its twin, in the upper tail.  The median and the MAD stay
+ * those of the bulk as long as fewer than half the labels have a twin.  The default k_sigma
+ * (2) and the mutual-neighbour condition of comine_dedup_select were chosen on measured runs
+ * (docs/EVALUATION.md, "Duplicate identities").  rule (may be NULL) gets the numbers. */
+#define COMINE_DEDUP_K_SIGMA 2.0
+typedef struct comine_dedup_rule {
+    int n;             /* labels with a neighbour */
+    double median, sigma, k_sigma, threshold;
+} comine_dedup_rule;
+double comine_dedup_threshold(const float *sim, int n, int k, double k_sigma, comine_dedup_rule *rule);
+
+/* The candidates judged duplicate: score > threshold and, when `mutual`, each label the other's
+ * nearest other label (nbr[a * k] == b and nbr[b * k] == a).  is_dup (n_cand) gets 1 / 0;
+ * returns how many. */
+int comine_dedup_select(uint8_t *is_dup, const comine_dedup_pair *cand, int n_cand, const int *nbr, int k,
+                        double threshold, bool mutual);
+
+/* Union of the duplicate pairs into groups: new_label (n) maps each label to its group, groups
+ * numbered 0 .. (return value - 1) in the order of their smallest label (a list relabelled with
+ * it has no gaps). */
+int comine_dedup_merge_map(int *new_label, int n, const comine_dedup_pair *pairs, int n_pairs);
+
+/* Precision and recall of found pairs against true pairs ((n_true, 2) labels, any order). */
+typedef struct comine_dedup_eval {
+    int found, truth, tp;
+    double precision, recall, f1;
+} comine_dedup_eval;
+void comine_dedup_evaluate(comine_dedup_eval *e, const comine_dedup_pair *found, int n_found, const int *true_pairs,
+                           int n_true);
+
+#endif

@@ -1,0 +1,185 @@
+/* model_exec.c: running a model: the forward (training or eval), the backward, and the
+ * folding of batch norms into convolutions for the eval forward.
+ *
+ * Assumes a model made by comine_model_create_uninit: the ops in execution order, the conv
+ * plans made, every value's place in the activation arena and every gradient's slot decided
+ * (model_memory.c), the arenas allocated.  Activations are NHWC; value 0 is the input images
+ * and has no gradient.  A training forward keeps what its backward needs (every value but
+ * the transient BN outputs, which the backward computes again, the BN saved statistics and
+ * the dropout masks); the backward accumulates into the parameter gradients. */
+#include "comine/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comine/nn.h"
+#include "models/model_impl.h"
+
+#define BN_MOMENTUM 0.1f
+#define BN_EPS 1e-5f
+
+#define VAL(v) (m->acts + m->values[v].offset)
+#define DVAL(v) (m->dacts + m->values[v].grad_offset)
+#define PARAM(i) (m->params + m->params_table.info[i].offset)
+#define GRAD(i) (m->grads + m->params_table.info[i].offset)
+#define BUF(i) (m->buffers + m->bufs.info[i].offset)
+
+/* Rebuilds the folded weights and biases of every conv with a BN folded into it, from the
+ * current parameters and running statistics (on the host: a pass over the conv weights). */
+static void fold_batchnorms(comine_model *m)
+{
+    const comine_backend *be = m->be;
+    if (!m->folded) m->folded = comine_backend_alloc(be, m->n_folded);
+    size_t cap = 0;
+    float *host = NULL;
+    for (int i = 0; i < m->n_ops; i++) {
+        model_op *op = &m->ops[i];
+        if (op->kind != MODEL_OP_CONV || op->fold < 0) continue;
+        const model_op *bn = &m->ops[op->fold];
+        if (!op->conv_folded.plan)
+            comine_conv2d_init(&op->conv_folded, be, op->C, op->H, op->W, op->OC, op->K, op->K, op->stride, op->pad,
+                               op->groups, true);
+        int OC = op->OC;
+        size_t n_w = m->params_table.info[op->w].size, per_oc = n_w / (size_t)OC;
+        size_t need = n_w + 6 * (size_t)OC; /* weight, folded bias, conv bias, gamma, beta, mean, var */
+        if (need > cap) {
+            free(host);
+            cap = need;
+            host = comine_malloc(cap * sizeof(float));
+        }
+        float *w = host, *bias = w + n_w, *conv_b = bias + OC, *gamma = conv_b + OC, *beta = gamma + OC;
+        float *mean = beta + OC, *var = mean + OC;
+        comine_backend_download(be, w, PARAM(op->w), n_w);
+        if (op->b >= 0) comine_backend_download(be, conv_b, PARAM(op->b), (size_t)OC);
+        else memset(conv_b, 0, (size_t)OC * sizeof(float));
+        comine_backend_download(be, gamma, bn->fixed_gamma ? BUF(bn->w) : PARAM(bn->w), (size_t)OC);
+        comine_backend_download(be, beta, PARAM(bn->b), (size_t)OC);
+        comine_backend_download(be, mean, BUF(bn->running_mean), (size_t)OC);
+        comine_backend_download(be, var, BUF(bn->running_var), (size_t)OC);
+        for (int oc = 0; oc < OC; oc++) {
+            double scale = gamma[oc] / sqrt((double)var[oc] + BN_EPS);
+            float *row = w + (size_t)oc * per_oc;
+            for (size_t k = 0; k < per_oc; k++) row[k] = (float)(row[k] * scale);
+            bias[oc] = (float)(beta[oc] + ((double)conv_b[oc] - mean[oc]) * scale);
+        }
+        comine_backend_upload(be, m->folded + op->fold_offset, w, n_w + (size_t)OC);
+    }
+    free(host);
+    m->fold_fresh = true;
+}
+
+void comine_model_forward(comine_model *m, float *emb, const float *images, int N, bool training,
+                          comine_rng *dropout_rng)
+{
+    COMINE_ASSERT(N >= 1 && N <= m->max_batch);
+    const comine_backend *be = m->be;
+    bool fold = !training && m->fold_bn && m->n_folded > 0;
+    if (training) m->fold_fresh = false; /* the running statistics move */
+    else if (fold && !m->fold_fresh) fold_batchnorms(m);
+    comine_backend_upload(be, VAL(0), images, m->values[0].size * (size_t)N);
+    for (int i = 0; i < m->n_ops; i++) {
+        model_op *op = &m->ops[i];
+        float *out = VAL(op->out);
+        const float *in = VAL(op->in);
+        size_t rows = (size_t)m->values[op->in].H * m->values[op->in].W * (size_t)N;
+        switch (op->kind) {
+        case MODEL_OP_CONV:
+            if (fold && op->fold >= 0) {
+                const float *w = m->folded + op->fold_offset;
+                comine_conv2d_forward(&op->conv_folded, VAL(m->ops[op->fold].out), in, w,
+                                      w + m->params_table.info[op->w].size, N);
+            } else {
+                comine_conv2d_forward(&op->conv, out, in, PARAM(op->w), op->b >= 0 ? PARAM(op->b) : NULL, N);
+            }
+            break;
+        case MODEL_OP_BN: {
+            if (fold && op->folded) break;
+            float *save_mean = m->stats + op->stats_offset, *save_rstd = save_mean + op->C;
+            const float *gamma = op->fixed_gamma ? BUF(op->w) : PARAM(op->w);
+            comine_batchnorm_forward(be, out, save_mean, save_rstd, BUF(op->running_mean), BUF(op->running_var), in,
+                                     gamma, PARAM(op->b), rows, op->C, training, BN_MOMENTUM, BN_EPS);
+            break;
+        }
+        case MODEL_OP_PRELU: comine_prelu_forward(be, out, in, PARAM(op->w), rows, op->C); break;
+        case MODEL_OP_ADD: comine_add_forward(be, out, in, VAL(op->in2), m->values[op->out].size * (size_t)N); break;
+        case MODEL_OP_DROPOUT:
+            COMINE_ASSERT(!training || dropout_rng != NULL);
+            comine_dropout_forward(be, out, m->masks + op->mask_offset * (size_t)m->max_batch, in,
+                                   m->values[op->in].size * (size_t)N, op->p, training, dropout_rng);
+            break;
+        case MODEL_OP_LINEAR:
+            comine_linear_forward(be, out, in, PARAM(op->w), op->b >= 0 ? PARAM(op->b) : NULL, N, op->IN, op->OUT);
+            break;
+        }
+    }
+    comine_backend_download(be, emb, VAL(m->ops[m->n_ops - 1].out), (size_t)m->arch.emb_dim * N);
+    m->last_N = N;
+    m->last_training = training;
+}
+
+void comine_model_backward(comine_model *m, const float *demb, int N)
+{
+    COMINE_ASSERT(m->last_training && m->last_N == N);
+    const comine_backend *be = m->be;
+    int last = m->ops[m->n_ops - 1].out;
+    comine_backend_upload(be, DVAL(last), demb, (size_t)m->arch.emb_dim * N);
+    for (int i = m->n_ops - 1; i >= 0; i--) {
+        model_op *op = &m->ops[i];
+        size_t in_n = m->values[op->in].size * (size_t)N;
+        /* convolution, batch norm and PReLU overwrite a gradient they are the first to
+         * write (no clearing, no extra pass); the other ops accumulate into a cleared one */
+        bool writes = op->zero_in && op->in > 0 &&
+                      (op->kind == MODEL_OP_CONV || op->kind == MODEL_OP_BN || op->kind == MODEL_OP_PRELU);
+        if (op->zero_in && !writes) comine_backend_zero(be, DVAL(op->in), in_n);
+        if (op->in2 >= 0 && op->zero_in2) comine_backend_zero(be, DVAL(op->in2), m->values[op->in2].size * (size_t)N);
+        float *dinp = op->in > 0 ? DVAL(op->in) : NULL;
+        const float *dout = DVAL(op->out);
+        const float *in = VAL(op->in);
+        size_t rows = (size_t)m->values[op->in].H * m->values[op->in].W * (size_t)N;
+        if (i > 0 && m->ops[i - 1].recompute) {
+            const model_op *bn = &m->ops[i - 1];
+            COMINE_ASSERT(bn->out == op->in);
+            const float *save_mean = m->stats + bn->stats_offset, *save_rstd = save_mean + bn->C;
+            comine_batchnorm_apply(be, VAL(bn->out), VAL(bn->in), save_mean, save_rstd,
+                                   bn->fixed_gamma ? BUF(bn->w) : PARAM(bn->w), PARAM(bn->b), rows, bn->C);
+        }
+        switch (op->kind) {
+        case MODEL_OP_CONV:
+            if (writes)
+                comine_conv2d_backward_overwrite(&op->conv, dinp, GRAD(op->w), op->b >= 0 ? GRAD(op->b) : NULL, dout,
+                                                 in, PARAM(op->w), N);
+            else
+                comine_conv2d_backward(&op->conv, dinp, GRAD(op->w), op->b >= 0 ? GRAD(op->b) : NULL, dout, in,
+                                       PARAM(op->w), N);
+            break;
+        case MODEL_OP_BN: {
+            const float *save_mean = m->stats + op->stats_offset, *save_rstd = save_mean + op->C;
+            const float *gamma = op->fixed_gamma ? BUF(op->w) : PARAM(op->w);
+            if (writes)
+                comine_batchnorm_backward_overwrite(be, dinp, op->fixed_gamma ? NULL : GRAD(op->w), GRAD(op->b), dout,
+                                                    in, save_mean, save_rstd, gamma, rows, op->C);
+            else
+                comine_batchnorm_backward(be, dinp, op->fixed_gamma ? NULL : GRAD(op->w), GRAD(op->b), dout, in,
+                                          save_mean, save_rstd, gamma, rows, op->C);
+            break;
+        }
+        case MODEL_OP_PRELU:
+            if (writes) comine_prelu_backward_overwrite(be, dinp, GRAD(op->w), dout, in, PARAM(op->w), rows, op->C);
+            else comine_prelu_backward(be, dinp, GRAD(op->w), dout, in, PARAM(op->w), rows, op->C);
+            break;
+        case MODEL_OP_ADD:
+            if (dinp) comine_accumulate(be, dinp, dout, in_n);
+            if (op->in2 > 0) comine_accumulate(be, DVAL(op->in2), dout, in_n);
+            break;
+        case MODEL_OP_DROPOUT:
+            if (dinp)
+                comine_dropout_backward(be, dinp, dout, m->masks + op->mask_offset * (size_t)m->max_batch, in_n, op->p);
+            break;
+        case MODEL_OP_LINEAR:
+            comine_linear_backward(be, dinp, GRAD(op->w), op->b >= 0 ? GRAD(op->b) : NULL, dout, in, PARAM(op->w), N,
+                                   op->IN, op->OUT);
+            break;
+        }
+    }
+}
