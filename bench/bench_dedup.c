@@ -6,7 +6,8 @@
  * lists of a sample of rows against a brute-force search.  With P planted duplicate pairs
  * (a row plus Gaussian noise of half its norm: cosine about 0.89) it also reports the threshold rule's
  * precision and recall on them.
- * Usage: bench_dedup [N (100000)] [D (512)] [K (5)] [BLOCK (2048)] [THREADS (0 = default)] [P (0)] */
+ * Usage: bench_dedup [N (100000)] [D (512)] [K (5)] [BLOCK (2048)] [THREADS (0 = default)] [P (0)]
+ *                    [K_SIGMA (the default rule's)] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +25,9 @@ int main(int argc, char **argv)
     int block = argc > 4 ? atoi(argv[4]) : 2048;
     int threads = argc > 5 ? atoi(argv[5]) : 0;
     int planted = argc > 6 ? atoi(argv[6]) : 0;
+    double k_sigma = argc > 7 ? atof(argv[7]) : COMINE_DEDUP_K_SIGMA;
     if (n < 2 || d < 1 || k < 1 || block < 1 || planted < 0 || 2 * planted > n) {
-        fprintf(stderr, "usage: bench_dedup [N] [D] [K] [BLOCK] [THREADS] [P]\n");
+        fprintf(stderr, "usage: bench_dedup [N] [D] [K] [BLOCK] [THREADS] [P] [K_SIGMA]\n");
         return 2;
     }
     comine_backend_set_threads(comine_backend_cpu(), threads);
@@ -91,7 +93,7 @@ int main(int argc, char **argv)
         comine_dedup_pair *cand;
         int nc = comine_dedup_candidates(&cand, nbr, sim, n, k);
         comine_dedup_rule rule;
-        double thr = comine_dedup_threshold(sim, n, k, COMINE_DEDUP_K_SIGMA, &rule);
+        double thr = comine_dedup_threshold(sim, n, k, k_sigma, &rule);
         uint8_t *is_dup = comine_malloc((size_t)(nc ? nc : 1));
         int found = comine_dedup_select(is_dup, cand, nc, nbr, k, thr, true);
         comine_dedup_pair *dups = comine_malloc(sizeof *dups * (size_t)(found ? found : 1));
@@ -104,8 +106,8 @@ int main(int argc, char **argv)
         }
         comine_dedup_eval e;
         comine_dedup_evaluate(&e, dups, found, truth, planted);
-        printf("planted %d pairs: nearest median %.4f sigma %.4f threshold %.4f; %d found (above it, mutual nearest), precision %.4f recall "
-               "%.4f\n", planted, rule.median, rule.sigma, thr, found, e.precision, e.recall);
+        printf("planted %d pairs, %g sigma: nearest median %.4f sigma %.4f threshold %.4f; %d found (above it, "
+               "mutual nearest), precision %.4f recall %.4f\n", planted, k_sigma, rule.median, rule.sigma, thr, found, e.precision, e.recall);
         free(truth);
         free(dups);
         free(is_dup);

@@ -1,11 +1,12 @@
 /* dedup.h: duplicate identities (one person under two labels, as when two data sets are
- * merged).  Each label gets a vector (its class centre in the ArcFace heads of a run, the mean
- * embedding of its trusted samples, or both side by side); a blocked top-k search (matrix
- * products of row blocks, cblas_sgemm) finds every label's most similar other labels in
- * bounded memory, never a K x K matrix; the pairs from those lists are ranked by similarity and
- * kept above a threshold read off the distribution of every label's nearest-other-label
- * similarity (median + k_sigma x robust spread, see comine_dedup_threshold); a merge map
- * relabels the list with one label per group of duplicates. */
+ * merged).  Each label gets a vector (the mean embedding of its samples, all or the trusted
+ * ones, its class centre in the ArcFace heads of a run, or both side by side); a blocked top-k
+ * search (matrix products of row blocks, cblas_sgemm) finds every label's most similar other
+ * labels in bounded memory, never a K x K matrix; the pairs from those lists are ranked by
+ * similarity and kept when above a threshold read off the distribution of every label's
+ * nearest-other-label similarity (median + k_sigma x robust spread, see
+ * comine_dedup_threshold) and, by default, each the other's nearest label
+ * (comine_dedup_select); a merge map relabels the list with one label per group of duplicates. */
 #ifndef COMINE_DEDUP_H
 #define COMINE_DEDUP_H
 

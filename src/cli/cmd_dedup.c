@@ -175,7 +175,7 @@ int comine_cmd_dedup(int argc, char **argv)
         noise_path = comine_path_join(run, COMINE_RUN_NOISE);
         if (comine_path_exists(noise_path)) {
             if ((st = comine_noise_load(&noise, noise_path))) goto fail;
-        } else if (need_means) {
+        } else if (need_means && !strcmp(means_of, "trusted")) {
             comine_warn("dedup: %s has no %s: every sample counts as trusted", run, COMINE_RUN_NOISE);
         }
         if (!model_a && need_means) {

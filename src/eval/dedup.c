@@ -365,7 +365,9 @@ void comine_dedup_evaluate(comine_dedup_eval *e, const comine_dedup_pair *found,
         }
     int tp = 0;
     for (int p = 0; p < n_found; p++) {
-        int key[2] = {found[p].a < found[p].b ? found[p].a : found[p].b, found[p].a < found[p].b ? found[p].b : found[p].a};
+        int lo = found[p].a < found[p].b ? found[p].a : found[p].b;
+        int hi = found[p].a < found[p].b ? found[p].b : found[p].a;
+        int key[2] = {lo, hi};
         if (u && bsearch(key, t, (size_t)u, 2 * sizeof(int), cmp_int2)) tp++;
     }
     free(t);

@@ -20,7 +20,8 @@ typedef struct decode_job {
     float *inputs;        /* (2 * count, size, size, 3): originals, then mirrors */
     int next;             /* shared work counter */
     pthread_mutex_t lock;
-    comine_status status;
+    comine_status status; /* of the failure at the lowest index, */
+    int error_index;      /* that index (work is handed out in order, so it is deterministic) */
     char error[1024];
 } decode_job;
 
@@ -50,8 +51,9 @@ static void *decode_worker(void *arg)
         }
         if (st) {
             pthread_mutex_lock(&job->lock);
-            if (!job->status) {
+            if (!job->status || i < job->error_index) {
                 job->status = st;
+                job->error_index = i;
                 snprintf(job->error, sizeof job->error, "%s", comine_last_error());
             }
             pthread_mutex_unlock(&job->lock);
