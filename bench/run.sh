@@ -38,7 +38,7 @@ modes=(arcface comining)
 
 load() { cut -d' ' -f1 /proc/loadavg; }
 echo "load average (1 min) before: $(load); threads $THREADS, $REPS repetitions x $STEPS steps; raw: $out"
-common="--steps $STEPS --warmup $WARMUP --threads $THREADS --json"
+common="--steps $STEPS --warmup-steps $WARMUP --threads $THREADS --json"
 for ((rep = 0; rep < REPS; rep++)); do
   i=0
   for c in "${configs[@]}"; do

@@ -69,7 +69,8 @@ class Peer:
             self.model = MobileFaceNet()
         else:
             self.model = IResNet(IRESNET_LAYERS[args.net], width=args.width, input_size=args.input)
-        self.model = self.model.to(memory_format=torch.channels_last)
+        if args.memory_format == "channels_last":
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.head = torch.nn.Parameter(0.01 * torch.randn(args.classes, 512))
         params = [p for p in self.model.parameters() if p.requires_grad] + [self.head]
         self.opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -106,9 +107,11 @@ def main():
     ap.add_argument("--classes", type=int, default=10575)
     ap.add_argument("--mode", default="arcface", choices=["arcface", "comining"])
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup-steps", "--warmup", dest="warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--memory-format", choices=["contiguous", "channels_last"], default="channels_last",
+                    help="layout of the model and input (channels_last: PyTorch's faster one on this CPU)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.backends.mkldnn.enabled = True
@@ -116,7 +119,7 @@ def main():
     peers = [Peer(args, k) for k in range(2 if args.mode == "comining" else 1)]
     g = torch.Generator().manual_seed(1)
     images = (torch.rand(args.batch, 3, args.input, args.input, generator=g) * 2 - 1).contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format)
     labels = torch.randint(0, args.classes, (args.batch,), generator=g)
 
     for _ in range(args.warmup):

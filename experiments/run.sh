@@ -11,12 +11,17 @@
 #   val    the hyper-parameter study on the validation split (never on pairsDevTest)
 #   margin the validation study's best change (m 0.2 for 0.5) on pairsDevTest at 20% and 40%
 #          noise: arcface, comining and coteach, every seed; reported beside the table
-#   table  results/table.md, results/summary.tsv, results/margin.md, plots
+#   paired comining against coteach at m 0.2, 20% and 40% noise, over --paired-seeds (the
+#          margin stage's runs are reused for its seeds): the paired differences per seed
+#   table  results/table.md, results/summary.tsv, results/margin.md, results/paired.md, plots
 #
 # Options:
 #   --work DIR     where runs and results go (default runs/experiments)
 #   --lfw DIR      the LFW folder (default ../shared/data/lfw112, or $COMINE_LFW)
 #   --seeds "S.."  training seeds (default "1 2 3")
+#   --paired-seeds "S.."  seeds of the paired stage (default "1 2 3 4 5")
+#   --min-per-id N  training identities: DevTrain people with >= N images (default 5: 298
+#                  people; 3: about 630); the others give the outliers.  Use its own --work.
 #   --jobs N       runs at a time, each on one thread (default: the number of cores)
 #   --epochs N     epochs of every run (default 24)
 #   --only REGEX   main/val: only the runs whose name matches (e.g. 'n40_')
@@ -34,6 +39,8 @@ abs() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$caller" "$1" ;;
 work=$root/runs/experiments
 lfw=$(abs "${COMINE_LFW:-$root/../shared/data/lfw112}")
 seeds="1 2 3"
+paired_seeds="1 2 3 4 5"
+min_per_id=5
 jobs=$(nproc 2>/dev/null || echo 2)
 epochs=24
 only=""
@@ -43,15 +50,17 @@ while [ $# -gt 0 ]; do
     --work) work=$(abs "$2"); shift 2 ;;
     --lfw) lfw=$(abs "$2"); shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
+    --paired-seeds) paired_seeds=$2; shift 2 ;;
+    --min-per-id) min_per_id=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    data|main|val|margin|table) stages+=("$1"); shift ;;
+    data|main|val|margin|paired|table) stages+=("$1"); shift ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[ ${#stages[@]} -gt 0 ] || stages=(data main val margin table)
+[ ${#stages[@]} -gt 0 ] || stages=(data main val margin paired table)
 
 if [ ! -f "$lfw/lists/pairsDevTest.txt" ] || [ ! -d "$lfw/images" ]; then
   echo "run.sh: no LFW at '$lfw' (expected images/ and lists/pairsDevTest.txt); set --lfw or COMINE_LFW" >&2
@@ -71,13 +80,13 @@ pairs=$lfw/lists/pairsDevTest.txt
 
 # The common training set-up: METHOD.md's PyTorch reference run.
 common=(--net iresnet18 --width 0.25 --input 64 --batch 64 --epochs "$epochs" --lr 0.1 --lr-schedule cosine
-        --warmup 1 --s 32 --m 0.5 --fallback easy --tk 5 --threads 1 --loader-threads 1 --quiet)
+        --warmup-epochs 1 --s 32 --m 0.5 --fallback easy --tk 5 --threads 1 --decode-threads 1 --quiet)
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 # ---- data ----------------------------------------------------------------------------------
-# Training identities: DevTrain people with >= 5 images, at most 60 each (298 people, 3,678
-# images); outliers are images of the DevTrain people with fewer than 5 images.  The noisy sets
+# Training identities: DevTrain people with >= 5 images (--min-per-id), at most 60 each (298
+# people, 3,678 images); outliers are images of the DevTrain people with fewer images.  The noisy sets
 # use one data seed, so every training seed sees the same noisy labels.
 # The validation split: every 6th training identity (in the people file's order) is held out,
 # its images (clean) make verification pairs; the other identities, noised at 40%, train.
@@ -85,24 +94,26 @@ stage_data() {
   local people=$lfw/lists/peopleDevTrain.txt
   for n in 0 20 40; do
     local f; f=$(awk -v n="$n" 'BEGIN { printf "%.2f", n / 200 }')
+    # with fewer than 5 images an identity can lose them all to 40% noise: each keeps one
+    local keep=(); [ "$min_per_id" -lt 5 ] && keep=(--keep-one)
     [ -s "$data/train_n$n.txt" ] && continue
-    "$bin" corrupt --data "$images" --people "$people" --min-per-id 5 --max-per-id 60 \
-      --flip "$f" --outlier "$f" --seed 1 --out "$data/train_n$n.txt.tmp"
+    "$bin" corrupt --data "$images" --people "$people" --min-per-id "$min_per_id" --max-per-id 60 \
+      --flip "$f" --outlier "$f" --seed 1 "${keep[@]}" --out "$data/train_n$n.txt.tmp"
     mv "$data/train_n$n.txt.tmp" "$data/train_n$n.txt"
   done
   if [ ! -s "$data/val_pairs.txt" ]; then
-    # people with >= 5 images in the order of the people file; every 6th is a validation identity
-    awk 'NR > 1 && $2 >= 5 { k++; if (k % 6 == 0) print > "'"$data/people_val.body"'"; else print > "'"$data/people_fit.body"'" }
-         NR > 1 && $2 < 5 { print > "'"$data/people_fit.body"'" }' "$people"
+    # people with >= min_per_id images in the order of the people file; every 6th is a validation identity
+    awk -v min="$min_per_id" 'NR > 1 && $2 >= min { k++; if (k % 6 == 0) print > "'"$data/people_val.body"'"; else print > "'"$data/people_fit.body"'" }
+         NR > 1 && $2 < min { print > "'"$data/people_fit.body"'" }' "$people"
     for s in val fit; do
       { wc -l < "$data/people_$s.body" | tr -d ' '; cat "$data/people_$s.body"; } > "$data/people_$s.txt"
       rm "$data/people_$s.body"
     done
-    "$bin" corrupt --data "$images" --people "$data/people_fit.txt" --min-per-id 5 --max-per-id 60 \
-      --flip 0.2 --outlier 0.2 --seed 1 --out "$data/fit_n40.txt"
-    "$bin" corrupt --data "$images" --people "$data/people_val.txt" --min-per-id 5 --max-per-id 60 \
+    "$bin" corrupt --data "$images" --people "$data/people_fit.txt" --min-per-id "$min_per_id" --max-per-id 60 \
+      --flip 0.2 --outlier 0.2 --seed 1 $([ "$min_per_id" -lt 5 ] && echo --keep-one) --out "$data/fit_n40.txt"
+    "$bin" corrupt --data "$images" --people "$data/people_val.txt" --min-per-id "$min_per_id" --max-per-id 60 \
       --seed 1 --out "$data/val.txt"
-    "$bin" pairs --data "$data/val.txt" --pairs 600 --seed 1 --out "$data/val_pairs.txt.tmp"
+    "$bin" pairs --data "$data/val.txt" --count 600 --seed 1 --out "$data/val_pairs.txt.tmp"
     mv "$data/val_pairs.txt.tmp" "$data/val_pairs.txt"
   fi
 }
@@ -226,6 +237,21 @@ stage_margin() {
   drain
 }
 
+# comining against coteach on the same noisy sets and seeds, at the validation's margin: enough
+# seeds for a paired interval and a sign test (results/paired.md)
+stage_paired() {
+  local n s mode
+  for n in 20 40; do
+    for s in $paired_seeds; do
+      for mode in comining coteach; do
+        enqueue "m02_n${n}_${mode}_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" "$mode" "$s" \
+          --tau "$(tau_for "$n")" --m 0.2
+      done
+    done
+  done
+  drain
+}
+
 # ---- table ----------------------------------------------------------------------------------
 stage_table() {
   local res=$work/results
@@ -292,6 +318,8 @@ stage_table() {
                pm(order[i], "a", 100, "%.1f"), pm(order[i], "ab", 100, "%.1f"), pm(order[i], "f", 1, "%.3f")
       }
     }' "$res/all.tsv" | { IFS= read -r h1; IFS= read -r h2; printf '%s\n%s\n' "$h1" "$h2"; sort -t'|' -k2,2n -k3,3 -k4,4r; } > "$res/margin.md"
+  # comining - coteach per seed: mean, 95% interval, sign test (experiments/paired.awk)
+  awk -F'\t' -v a=comining -v b=coteach -f "$root/experiments/paired.awk" "$res/all.tsv" > "$res/paired.md"
   # plots: accuracy vs noise per mode (peer A, and A+B for the two-peer modes); histograms
   if "$bin" plot --help >/dev/null 2>&1; then
     "$bin" plot --table "$res/summary.tsv" --x noise --y acc_a --err acc_a_std --group mode \
@@ -355,7 +383,7 @@ stage_table() {
     local last; last=$(ls "$work/runs/$r"/report/cos_epoch*_a.png 2>/dev/null | sort -V | tail -1)
     [ -n "$last" ] && cp "$last" "$res/cos_hist_${r}.png"
   done
-  log "table: $res/table.md ($(($(wc -l < "$res/table.md") - 2)) rows), $res/validation.md, $res/margin.md"
+  log "table: $res/table.md ($(($(wc -l < "$res/table.md") - 2)) rows), $res/validation.md, $res/margin.md, $res/paired.md"
   cat "$res/table.md"
 }
 

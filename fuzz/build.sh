@@ -13,12 +13,12 @@ jobs=${JOBS:-2}
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 mkdir -p "$out"
 cmake -S "$src" -B "$out/lib" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$cc" \
-  -DCOMINE_TESTS=OFF -DCOMINE_OPENMP=OFF -DCOMINE_NATIVE=OFF \
+  -DCOMINE_TESTS=OFF -DCOMINE_OPENMP=OFF -DCOMINE_NATIVE=OFF -DCOMINE_MPI=OFF \
   -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link $san" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
-cmake --build "$out/lib" -j "$jobs" --target comine_train comine_eval comine_data comine_loss comine_models \
-  comine_nn comine_core
+cmake --build "$out/lib" -j "$jobs" --target comine_train comine_dist comine_interop comine_eval comine_data comine_loss \
+  comine_models comine_nn comine_core
 libs=""
-for a in train eval data loss models nn core; do libs="$libs $out/lib/libcomine_$a.a"; done
+for a in train dist interop eval data loss models nn core; do libs="$libs $out/lib/libcomine_$a.a"; done
 plplot=""
 # comine_eval links PLplot when CMake found it (the report's plots)
 if grep -q '^PLPLOT_LIBRARY:FILEPATH=/' "$out/lib/CMakeCache.txt" && grep -q '^PLPLOT_INCLUDE_DIR:PATH=/' "$out/lib/CMakeCache.txt"; then
@@ -29,7 +29,7 @@ for f in "$src"/fuzz/fuzz_*.c; do
   extra=""
   [ "$name" = fuzz_args ] && extra="$src/src/cli/args.c"
   "$cc" -O1 -g -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fsanitize=fuzzer $san \
-    -I"$src/include" -I"$src/src" -I"$src/fuzz" "$f" $extra $libs \
+    -I"$src/include" -I"$out/lib/generated" -I"$src/src" -I"$src/fuzz" "$f" $extra $libs \
     -ldnnl -lopenblas -lturbojpeg -lpng $plplot -lpthread -lm -o "$out/$name"
   echo "built $out/$name"
 done

@@ -39,7 +39,7 @@ else
   "$bin" corrupt --data "$work/synth" --flip 0.15 --outlier 0.15 --distractors "$work/others" --seed 1 --out "$data"
   pairs="$work/test_pairs.txt"
   root="$work/test"
-  "$bin" pairs --data "$work/test" --pairs 600 --seed 1 --out "$pairs"
+  "$bin" pairs --data "$work/test" --count 600 --seed 1 --out "$pairs"
   train_opts=(--net iresnet18 --width 0.25 --input 32 --batch 64 --epochs 20 --lr 0.1 --s 32 --m 0.2
               --tau 0.3 --tk 5)
 fi
@@ -49,18 +49,29 @@ for mode in comining arcface; do
   "$bin" train --data "$data" --out "$work/$mode" --mode "$mode" "${train_opts[@]}" --seed 1 --threads "$threads"
 done
 
+# a field of a JSON object on stdin ("a.b" for nested keys); empty for null
+jfield() {
+  python3 -c 'import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[k] if v is not None else None
+print("" if v is None else v)' "$1"
+}
+
 echo "== evaluate on $(basename "$pairs")"
 summary=()
 for mode in comining arcface; do
   models=(--model "$work/$mode/peer_a.model")
   [ -f "$work/$mode/peer_b.model" ] && models+=(--model "$work/$mode/peer_b.model")
   json=$("$bin" eval "${models[@]}" --pairs "$pairs" --root "$root" --json)
-  acc=$(printf '%s' "$json" | sed -n 's/.*"accuracy": *\([0-9.]*\).*/\1/p')
-  std=$(printf '%s' "$json" | sed -n 's/.*"accuracy_std": *\([0-9.]*\).*/\1/p')
+  acc=$(printf '%s' "$json" | jfield accuracy)
+  std=$(printf '%s' "$json" | jfield accuracy_std)
   det="-"
   if [ "$mode" != arcface ]; then
-    det=$("$bin" clean --run "$work/$mode" --out "$work/$mode/cleaned.txt" |
-          sed -n 's/.*precision \([0-9.]*\) recall \([0-9.]*\) F1 \([0-9.]*\).*/P \1  R \2  F1 \3/p' | head -1)
+    cj=$("$bin" clean --run "$work/$mode" --out "$work/$mode/cleaned.txt" --json)
+    [ -n "$(printf '%s' "$cj" | jfield detection)" ] &&
+      det=$(printf 'P %.4f  R %.4f  F1 %.4f' "$(printf '%s' "$cj" | jfield detection.precision)" \
+              "$(printf '%s' "$cj" | jfield detection.recall)" "$(printf '%s' "$cj" | jfield detection.f1)")
   fi
   summary+=("$(printf '%-9s verification accuracy %.4f +- %.4f   noise detection: %s' "$mode" "$acc" "$std" "${det:--}")")
 done

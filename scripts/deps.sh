@@ -3,7 +3,7 @@
 # Does nothing when everything is already installed; needs root (or sudo) otherwise.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev libturbojpeg0-dev libpng-dev
-          libplplot-dev plplot-driver-cairo python3 python3-numpy)
+          libplplot-dev plplot-driver-cairo python3 python3-numpy openmpi-bin libopenmpi-dev python3-onnx)
 # optional extras: the PyTorch reference (fixtures are committed, so tests do not need it)
 if [ "${COMINE_WITH_TORCH:-0}" = 1 ]; then packages+=(python3-torch python3-pil); fi
 missing=()

@@ -10,7 +10,7 @@ check() { # check WHAT CONDITION...
     local what=$1; shift
     if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail + 1)); fi
 }
-tiny="--net iresnet18 --width 0.125 --input 32 --batch 4 --classes 10 --steps 2 --warmup 1 --threads 1"
+tiny="--net iresnet18 --width 0.125 --input 32 --batch 4 --classes 10 --steps 2 --warmup-steps 1 --threads 1"
 
 out=$("$BIN" bench $tiny 2>&1); rc=$?
 check "arcface: exit 0" test $rc -eq 0

@@ -108,6 +108,19 @@ check "inspect lists the empty identity folder" grep -q "Dee: empty identity fol
 check "inspect counts 2 bad images" grep -q "^bad images: 2" "$TMP/insp.out"
 "$BIN" inspect --data "$TMP/dirty" --strict > /dev/null 2>&1
 check "inspect --strict exits non-zero on a dirty set" test $? -ne 0
+"$BIN" inspect --data "$TMP/dirty" --json --quiet > "$TMP/insp.json" 2> /dev/null
+if command -v python3 > /dev/null; then
+    res=$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(len(j["bad"]), len(j["ignored"]), j["images"], sum(s["count"] for s in j["sizes"]) + len(j["bad"]),
+      any("broken.jpg: corrupt JPEG" in b for b in j["bad"]))' "$TMP/insp.json" 2>&1)
+    echo "     inspect --json: bad, ignored, images, decoded + bad, broken.jpg named: $res"
+    check "inspect --json: valid JSON with the 2 bad and 2 ignored files and every image counted" \
+        test "$(cut -d' ' -f1,2,5 <<< "$res")" = "2 2 True" -a "$(cut -d' ' -f3 <<< "$res")" = "$(cut -d' ' -f4 <<< "$res")"
+else
+    check "inspect --json names the corrupt JPEG" grep -q '"bad": \[.*broken.jpg: corrupt JPEG' "$TMP/insp.json"
+fi
 
 "$BIN" pack --data "$TMP/dirty" --out "$TMP/rec2/train" > "$TMP/pack2.out" 2>&1
 rc=$?

@@ -286,6 +286,43 @@ int main(void)
     check_corrupt("outliers only", train, n, C, dis, ND, &(comine_corrupt_opts){.outlier = 0.35, .seed = 2});
     check_corrupt("no noise", train, n, C, dis, ND, &(comine_corrupt_opts){.seed = 2});
 
+    /* keep_one: 300 identities of 2 or 3 images at 30% + 30% noise: every identity keeps a
+     * clean image of its own and the other properties hold; without it, this draw empties an
+     * identity (refused); more noise than keep-one allows is refused */
+    {
+        const int nk = 750, Ck = 300;
+        comine_sample *few = calloc(nk, sizeof *few);
+        for (int i = 0; i < nk; i++) {
+            char buf[64];
+            snprintf(buf, sizeof buf, "few/%d.jpg", i);
+            few[i].path = strdup(buf);
+            few[i].label = i % Ck;
+            few[i].truth = COMINE_TRUTH_UNKNOWN;
+            few[i].rec_offset = -1;
+        }
+        comine_corrupt_opts ko = {.flip = 0.3, .outlier = 0.3, .seed = 9, .keep_one = true};
+        check_corrupt("keep-one, 2-3 images per identity", few, nk, Ck, dis, ND, &ko);
+        comine_sample *s;
+        int m;
+        mark = fx_fail_count;
+        FX_EXPECT(comine_corrupt(&s, &m, few, nk, Ck, (const char *const *)dis, ND, &ko) == COMINE_OK, "%s",
+                  comine_last_error());
+        char *has = calloc(Ck, 1);
+        int missing = 0;
+        for (int i = 0; i < m; i++)
+            if (s[i].truth == COMINE_TRUTH_CLEAN) has[s[i].label] = 1;
+        for (int c = 0; c < Ck; c++) missing += !has[c];
+        free(has);
+        comine_noise_samples_free(s, m);
+        FX_EXPECT(missing == 0, "%d identities without a clean image of their own with keep-one", missing);
+        FX_SUMMARY(mark, "keep-one: every one of the %d identities keeps a clean image of its own\n", Ck);
+        ko.keep_one = false;
+        expect_error("the same without keep-one", few, nk, Ck, dis, ND, &ko);
+        expect_error("keep-one, 61% noise of 2.5/id", few, nk, Ck, dis, ND,
+                     &(comine_corrupt_opts){.flip = 0.31, .outlier = 0.30, .seed = 9, .keep_one = true});
+        comine_noise_samples_free(few, nk);
+    }
+
     /* permute with heavily shared labels: 3 identities, one holding 45% of the samples */
     comine_sample *skew = make_train(400, 3);
     for (int i = 0; i < 400; i++) skew[i].label = i < 180 ? 0 : i < 300 ? 1 : 2;

@@ -7,7 +7,8 @@
 #     header and rows, --all's duplicate column, --threshold, --merge (labels without gaps, the
 #     pairs merged), precision/recall against DATA.duplicates.tsv; errors: a run without
 #     checkpoint.bin, a corrupted checkpoint, a model of another size, an ensemble of two sizes,
-#     an empty data set, a missing option.
+#     an empty data set, a missing option; a run without peer models reads the networks of its
+#     checkpoint (the same pairs as the finished run's models), and fails without either.
 # usage: bash test_dedup_cli.sh <comine binary> <source dir>
 set -u
 BIN=${1:?comine binary}
@@ -61,7 +62,7 @@ expect_fail "--duplicate -0.1" "duplicate" corrupt --data "$TMP/syn" --out "$TMP
 # ---- a tiny run on the duplicated list (2 epochs: the mechanics, not the quality) ----
 "$BIN" corrupt --data "$TMP/syn" --out "$TMP/d.txt" --duplicate 0.25 --seed 2 >/dev/null || bad "corrupt for the run"
 "$BIN" train --data "$TMP/d.txt" --out "$TMP/run" --net iresnet18 --width 0.125 --input 32 --emb-dim 64 --batch 16 \
-    --epochs 2 --tk 1 --s 32 --m 0.2 --threads 1 --loader-threads 2 --quiet >/dev/null || { echo "FAIL training"; exit 1; }
+    --epochs 2 --tk 1 --s 32 --m 0.2 --threads 1 --decode-threads 2 --quiet >/dev/null || { echo "FAIL training"; exit 1; }
 for score in centres means both; do
     if "$BIN" dedup --run "$TMP/run" --score "$score" --out "$TMP/p_$score.csv" >"$TMP/s_$score.txt" 2>&1; then
         ok "dedup --run --score $score -> $(grep -o '[0-9]* pairs judged duplicate' "$TMP/s_$score.txt")"
@@ -74,6 +75,18 @@ check "both: centres and each peer's means side by side (256 floats)" grep -q "v
 flagged=$(awk -F, 'NR > 1 && $7 == 1' "$TMP/run/noise.csv" | wc -l)
 check "--means-of trusted: the $(( 96 - flagged )) samples noise.csv does not flag" grep -q "trusted samples: $(( 96 - flagged )) of 96 samples" "$TMP/s_tr.txt"
 check "precision / recall against d.txt.duplicates.tsv" grep -q "against .*d.txt.duplicates.tsv (4 true pairs): precision" "$TMP/s_means.txt"
+"$BIN" dedup --run "$TMP/run" --out "$TMP/p_json.csv" --json >"$TMP/s_json.json" 2>"$TMP/s_json.err" || bad "dedup --json"
+check "--json: the same pairs CSV as the text run" cmp -s "$TMP/p_json.csv" "$TMP/p_means.csv"
+if command -v python3 >/dev/null; then
+    res=$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(j["duplicates"], len(j["pairs"]), j["truth"]["pairs"], j["labels"])' "$TMP/s_json.json" 2>&1)
+    want="$(grep -o '^[0-9]* pairs judged duplicate' "$TMP/s_means.txt" | cut -d' ' -f1)"
+    check "--json: one object, its pairs those of the text report ($want), 4 true pairs (got: $res)" \
+        test "$(cut -d' ' -f1,3 <<< "$res")" = "$want 4" -a "$(cut -d' ' -f1 <<< "$res")" = "$(cut -d' ' -f2 <<< "$res")"
+fi
+check "--json: the text report goes to stderr" grep -q "pairs judged duplicate" "$TMP/s_json.err"
 "$BIN" dedup --run "$TMP/run" --out "$TMP/all.csv" --all --threshold -1 --mutual=0 >"$TMP/s_all.txt" || bad "dedup --all"
 rows=$(tail -n +2 "$TMP/all.csv" | wc -l)
 check "--all --threshold -1: every candidate written and judged duplicate ($rows rows)" \
@@ -104,6 +117,15 @@ fi
 "$BIN" dedup --model "$TMP/run/peer_a.model" --model "$TMP/run/peer_b.model" --data "$TMP/d.txt" --out "$TMP/m.csv" >"$TMP/s_m.txt" || bad "dedup --model --data"
 check "--model A --model B --data: two models, means of all 96 samples, 128 floats" \
     bash -c "grep -q 'mean embeddings of all 96 samples (2 models' '$TMP/s_m.txt' && grep -q '(128 floats)' '$TMP/s_m.txt'"
+
+# a run that has written no peer models yet: the networks of its checkpoint, the same means
+mkdir -p "$TMP/running"; cp "$TMP/run/args.txt" "$TMP/run/noise.csv" "$TMP/run/checkpoint.bin" "$TMP/running/"
+"$BIN" dedup --run "$TMP/running" --out "$TMP/ck.csv" --all >"$TMP/s_ck.txt" 2>&1 || bad "dedup --run without peer models: $(cat "$TMP/s_ck.txt")"
+"$BIN" dedup --run "$TMP/run" --out "$TMP/pm.csv" --all >/dev/null 2>&1 || bad "dedup --run (means, for the comparison)"
+check "--run without peer models: the 2 peers of checkpoint.bin" grep -q "models: the 2 peers held in" "$TMP/s_ck.txt"
+check "--run without peer models: the same pairs and scores as with the finished run's models" cmp -s "$TMP/ck.csv" "$TMP/pm.csv"
+mkdir -p "$TMP/nothing"; cp "$TMP/run/args.txt" "$TMP/run/noise.csv" "$TMP/nothing/"
+expect_fail "a run with neither peer models nor checkpoint (means)" "neither peer_a.model nor checkpoint.bin" dedup --run "$TMP/nothing" --out "$TMP/x.csv"
 
 # ---- errors ----
 mkdir -p "$TMP/nohead"; cp "$TMP/run/args.txt" "$TMP/run/noise.csv" "$TMP/run/peer_a.model" "$TMP/nohead/"

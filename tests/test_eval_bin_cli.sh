@@ -57,7 +57,7 @@ same_eval() {
 # a small model
 "$BIN" synth --out "$TMP/D" --ids 6 --per-id 4 --size 32 --quiet >/dev/null &&
     "$BIN" train --data "$TMP/D" --out "$TMP/run" --net iresnet18 --width 0.125 --input 32 --emb-dim 64 --batch 8 \
-        --epochs 1 --tk 1 --threads 1 --loader-threads 2 --quiet >/dev/null || { echo "FAIL training a model"; exit 1; }
+        --epochs 1 --tk 1 --threads 1 --decode-threads 2 --quiet >/dev/null || { echo "FAIL training a model"; exit 1; }
 M=$TMP/run/peer_a.model
 
 # ---- Python's pickles ----

@@ -2,7 +2,8 @@
 # test_eval_cli.sh: `comine clean` and `comine report` on a synthetic run folder
 # (metrics.jsonl, noise.csv, cos_epoch<E>.csv made here): the suspects' ranking, the cleaned
 # list, precision / recall / F1 / average precision against hand-computed values, the
-# report's PNGs and index.html, and clear errors for a bad run folder.  Built without PLplot,
+# report's PNGs and index.html, its ROC panel (roc.png and TAR at FAR read off hand-made ROC
+# tables), and clear errors for a bad run folder or ROC table.  Built without PLplot,
 # the PNG checks are skipped and the test exits 77 (CTest: skipped) when the others pass.
 # usage: bash test_eval_cli.sh <comine binary> <source dir>
 set -u
@@ -73,9 +74,33 @@ check "cleaned list = samples 0 4 5 7 8 with truth" \
     diff <(printf 'a/0.jpg\t0\t0\nc/4.jpg\t2\t1\nc/5,x.jpg\t2\t0\nd/7.jpg\t3\t0\ne/8.jpg\t4\t0\n') "$TMP/clean.txt"
 check "suspects ranked by score, ties by index" \
     test "$(cut -d, -f2 "$RUN/suspects.csv" | tail -n +2 | tr '\n' ' ')" = "1 9 2 3 6 "
-out=$("$BIN" clean --run "$RUN" --out "$TMP/clean2.txt" --threshold 0.75 --suspects "$TMP/s2.csv" 2>&1)
+out=$("$BIN" clean --run "$RUN" --out "$TMP/clean2.txt" --vote-threshold 0.75 --suspects "$TMP/s2.csv" 2>&1)
 check "clean at 0.75: P 0.6667 R 0.5000" grep -q "precision 0.6667 recall 0.5000 F1 0.5714" <<< "$out"
 check "--suspects writes there" test -s "$TMP/s2.csv"
+out=$("$BIN" clean --run "$RUN" --out "$TMP/clean3.txt" --threshold 0.75 --suspects "$TMP/s3.csv" 2>&1)
+check "clean --threshold (old name) = --vote-threshold, with a warning" bash -c \
+    "grep -q 'precision 0.6667 recall 0.5000' <<< \"\$0\" && grep -q 'warning: --threshold is now --vote-threshold' <<< \"\$0\"" "$out"
+printf -- '--data\nx\n--vote-threshold\n0.75\n' > "$RUN/args.txt"
+out=$("$BIN" clean --run "$RUN" --out "$TMP/clean4.txt" --suspects "$TMP/s4.csv" 2>&1)
+check "clean takes the run's --vote-threshold from args.txt (0.75)" grep -q "5 suspects (score >= 0.75)\|suspects (score >= 0.75)" <<< "$out"
+printf -- '--vote-threshold\nzz\n' > "$RUN/args.txt"
+out=$("$BIN" clean --run "$RUN" --out "$TMP/clean4.txt" --suspects "$TMP/s4.csv" 2>&1)
+check "a bad --vote-threshold in args.txt is refused naming the file" grep -q "args.txt: --vote-threshold 'zz'" <<< "$out"
+rm -f "$RUN/args.txt"
+js=$("$BIN" clean --run "$RUN" --out "$TMP/clean5.txt" --suspects "$TMP/s5.csv" --top 2 --json 2> "$TMP/clean5.err")
+echo "     clean --json: $js"
+if command -v python3 > /dev/null; then
+    res=$(python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+d = j["detection"]
+print(j["samples"], j["suspects"], j["kept"], j["vote_threshold"], len(j["top"]), j["top"][0]["index"],
+      "%.4f %.4f %.4f" % (d["precision"], d["recall"], d["average_precision"]), d["tp"], d["fp"], d["fn"])' "$js" 2>&1)
+    check "clean --json: 10 samples, 5 suspects, the top 2, P/R/AP 0.6/0.75/0.5845 (got: $res)" \
+        test "$res" = "10 5 5 0.5 2 1 0.6000 0.7500 0.5845 3 2 1"
+else
+    check "clean --json: one object with the detection" grep -q '"detection": {"samples_with_truth": 10' <<< "$js"
+fi
 mkdir -p "$TMP/bad"
 printf 'index,path,label,votes,rounds,score,flagged,truth\n0,a.jpg,0,1,4,0.25,0,0\n1,b.jpg,x,1,4,0.25,0,0\n' > "$TMP/bad/noise.csv"
 out=$("$BIN" clean --run "$TMP/bad" --out "$TMP/c3.txt" 2>&1)
@@ -101,6 +126,22 @@ else
         check "$f.png in index.html" grep -q "src=\"$f.png\"" "$TMP/rep/index.html"
     done
 fi
+# ROC panel: RUN/roc*.tsv and --roc files (comine eval --roc's format)
+printf 'threshold\tfar\ttar\n0.9\t0\t0\n0.8\t0.000001\t0.5\n0.7\t0.0001\t0.8\n0.6\t0.01\t0.9\n0.5\t0.5\t0.95\n-1\t1\t1\n' > "$RUN/roc_val.tsv"
+printf 'threshold\tfar\ttar\n0.9\t0\t0\n0.5\t0.001\t0.7\n0.1\t1\t1\n' > "$TMP/other.tsv"
+out=$("$BIN" report --run "$RUN" --out "$TMP/rep_roc" --roc "$TMP/other.tsv" 2>&1)
+check "report with ROC tables exits 0" test $? -eq 0
+check "ROC table of roc_val.tsv: TAR at FAR <= 1e-6 .. 1e-1 = 0.5 0.5 0.8 0.8 0.9 0.9 (hand)" \
+    grep -q "<tr><td>roc_val.tsv</td><td>6</td><td>0.5</td><td>0.5</td><td>0.8</td><td>0.8</td><td>0.9</td><td>0.9</td></tr>" "$TMP/rep_roc/index.html"
+check "ROC table of the --roc file: 0 0 0 0.7 0.7 0.7 (hand)" \
+    grep -q "<tr><td>other.tsv</td><td>3</td><td>0</td><td>0</td><td>0</td><td>0.7</td><td>0.7</td><td>0.7</td></tr>" "$TMP/rep_roc/index.html"
+if ! grep -q "plots are unavailable" <<< "$out"; then
+    check "roc.png is a PNG in index.html" bash -c "head -c 8 '$TMP/rep_roc/roc.png' | od -An -tx1 | grep -q '89 50 4e 47' && grep -q 'src=\"roc.png\"' '$TMP/rep_roc/index.html'"
+fi
+printf 'threshold\tfar\ttar\n0.9\t0\t0\n0.5\tx\t0.7\n' > "$TMP/badroc.tsv"
+out=$("$BIN" report --run "$RUN" --out "$TMP/rep_roc2" --roc "$TMP/badroc.tsv" 2>&1)
+check "a bad ROC table: non-zero status, file:line named" bash -c "test $? -ne 0 && grep -q 'badroc.tsv:3:' <<< \"\$0\"" "$out"
+rm -f "$RUN/roc_val.tsv"
 # single-peer run: no _b columns
 RUN1=$TMP/run1
 mkdir -p "$RUN1"

@@ -3,7 +3,8 @@
  * to the lower index, padding when there are fewer labels than k; candidate pairs (each pair
  * once, sorted); the threshold rule on known numbers; planted duplicates found exactly by the
  * default rule (threshold and mutual nearest neighbours); the merge map; precision / recall;
- * put_block's lengths; centring. */
+ * put_block's lengths; centring; comine_dedup_find (the whole rule in one call) against the
+ * steps. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,22 @@ int main(void)
          * of strangers through; 4 sigma separates the planted twins exactly */
         FX_EXPECT(e.precision >= 0.95 && e.recall == 1.0, "planted duplicates, default rule: P %.3f R %.3f",
                   e.precision, e.recall);
+        /* the whole rule in one call: the same pairs in the same order */
+        comine_dedup_pair *one;
+        int n_one, same = 0;
+        comine_dedup_rule rule_one;
+        FX_EXPECT(comine_dedup_find(&one, &n_one, xn, n, d, k, COMINE_DEDUP_K_SIGMA, NAN, true, 128, &rule_one) ==
+                      COMINE_OK, "dedup_find: %s", comine_last_error());
+        for (int p = 0; p < n_one && p < found; p++)
+            same += one[p].a == dups[p].a && one[p].b == dups[p].b && one[p].score == dups[p].score;
+        FX_EXPECT(n_one == found && same == found && rule_one.threshold == thr,
+                  "dedup_find: %d pairs (%d the same) against %d step by step", n_one, same, found);
+        free(one);
+        FX_EXPECT(comine_dedup_find(&one, &n_one, xn, n, d, k, COMINE_DEDUP_K_SIGMA, 2.0, true, 128, NULL) == COMINE_OK &&
+                      n_one == 0, "dedup_find with --threshold 2 (above every cosine): %d pairs", n_one);
+        free(one);
+        printf("%s dedup_find: the step-by-step rule's %d pairs, in order; a fixed threshold overrides it\n",
+               n_one == 0 && same == found ? "ok  " : "FAIL", found);
         thr = comine_dedup_threshold(sim, n, k, 4.0, &rule);
         found = comine_dedup_select(is_dup, cand, nc, nbr, k, thr, true);
         for (int p = 0, m = 0; p < nc; p++)

@@ -35,7 +35,7 @@ is_png() { head -c 8 "$1" | od -An -tx1 | tr -d ' \n' | grep -q '^89504e470d0a1a
 # People id00000..id00047 in the people file (LFW DevTrain's format): 24 training people
 # (>= 5 images), then 24 outlier-pool people (4 images each: 96, enough for 20% outliers of
 # the 220 training images).  run.sh holds out every 6th training person for validation; those
-# have 25 images, so that its `comine pairs --pairs 600` finds 4 x C(25, 2) = 1,200 distinct
+# have 25 images, so that its `comine pairs --count 600` finds 4 x C(25, 2) = 1,200 distinct
 # matched pairs; the others have 6.  Test people id00048..id00067 (in images/, not in the
 # people file): 4 images each, 40 matched and 40 mismatched pairs.  comine synth numbers an
 # identity's images from 0000: one more is made and 0000 left out, so that tar can rename

@@ -32,7 +32,7 @@ drop_arg() { awk -v o="$2" 'skip { skip = 0; next } $0 == o { skip = 1; next } {
 
 "$BIN" synth --out "$TMP/D" --ids 8 --per-id 8 --size 32 >/dev/null 2>&1 || { echo "FAIL synth"; exit 1; }
 TRAIN=(--data "$TMP/D" --net iresnet18 --width 0.125 --input 32 --batch 16 --epochs 3 --tk 1
-       --threads 1 --loader-threads 1 --seed 3)
+       --threads 1 --decode-threads 1 --seed 3)
 "$BIN" train "${TRAIN[@]}" --quiet --out "$TMP/ref" >"$TMP/ref.log" 2>&1
 check "reference run finishes" test -s "$TMP/ref/peer_a.model"
 

@@ -26,7 +26,7 @@ epochs_of() { grep -o '"epoch": [0-9]*' "$1" | awk '{print $2}' | tr '\n' ' '; }
 
 "$BIN" synth --out "$TMP/D" --ids 8 --per-id 8 --size 32 >/dev/null 2>&1 || { echo "FAIL synth"; exit 1; }
 TRAIN=(--data "$TMP/D" --net iresnet18 --width 0.125 --input 32 --batch 16 --epochs 3 --tk 1
-       --threads 1 --loader-threads 1 --seed 5 --quiet)
+       --threads 1 --decode-threads 1 --seed 5 --quiet)
 
 # 1. reproducibility
 "$BIN" train "${TRAIN[@]}" --out "$TMP/ref" >"$TMP/ref.log" 2>&1

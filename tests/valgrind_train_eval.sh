@@ -31,9 +31,9 @@ vg() { # vg NAME ARGS...: run comine under memcheck; check its exit status and t
     fi
 }
 "$BIN" synth --out "$TMP/D" --ids 4 --per-id 4 --size 32 >/dev/null 2>&1 &&
-    "$BIN" pairs --data "$TMP/D" --out "$TMP/pairs.txt" --pairs 8 >/dev/null 2>&1 || { echo "FAIL data"; exit 1; }
+    "$BIN" pairs --data "$TMP/D" --out "$TMP/pairs.txt" --count 8 >/dev/null 2>&1 || { echo "FAIL data"; exit 1; }
 vg train train --data "$TMP/D" --out "$TMP/run" --net iresnet18 --width 0.125 --input 32 --emb-dim 64 --batch 8 \
-    --epochs 1 --tk 1 --threads 1 --loader-threads 2 --checkpoint-every 1 --quiet
+    --epochs 1 --tk 1 --threads 1 --decode-threads 2 --checkpoint-every 1 --quiet
 vg train-resume train --resume "$TMP/run"
 vg eval eval --model "$TMP/run/peer_a.model" --model2 "$TMP/run/peer_b.model" --pairs "$TMP/pairs.txt" --root "$TMP/D" \
     --threads 1 --decode-threads 2 --folds 2 --batch 8

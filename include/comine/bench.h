@@ -6,7 +6,11 @@
  * and eval forwards (embeddings), after warm-up steps that create the convolution plans.
  * Figures are medians over the timed steps.  FLOPs are counted analytically: 2 x MACs of
  * the convolutions and linear layers (comine_model_flops), backward = 2 x forward, plus
- * the head's matrix products (2 B K D forward, twice that backward). */
+ * the head's matrix products (2 B K D forward, twice that backward).
+ *
+ * Under mpirun (dist.h, P ranks) the step is the data-parallel one of step.h: batch is the
+ * global batch, each rank runs its slice; the figures are rank 0's, except peak_rss_mb (the
+ * largest rank's) and the bytes each rank hands to the collectives per step. */
 #ifndef COMINE_BENCH_H
 #define COMINE_BENCH_H
 
@@ -41,7 +45,9 @@ typedef struct comine_bench_result {
     double infer_images_per_s;  /* batch / infer_batch_s */
     double gflops;              /* train_flops_per_step / train_step_s / 1e9 */
     double infer_gflops;
-    double peak_rss_mb;         /* peak resident memory of the process (MiB) */
+    double peak_rss_mb;         /* peak resident memory of the process (MiB); the largest rank's */
+    int ranks;                  /* P */
+    double bytes_sent_per_step; /* bytes one rank gives to the collectives per training step */
     int threads;
     const char *backend;        /* the backend's name */
 } comine_bench_result;

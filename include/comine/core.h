@@ -84,6 +84,14 @@ void comine_log(comine_log_level level, const char *fmt, ...) __attribute__((for
 #define comine_info(...)  comine_log(COMINE_LOG_INFO, __VA_ARGS__)
 #define comine_warn(...)  comine_log(COMINE_LOG_WARN, __VA_ARGS__)
 #define comine_error(...) comine_log(COMINE_LOG_ERROR, __VA_ARGS__)
+/* Progress of long work: one line on stderr starting with the local time ("12:04:31 "), and
+ * the same line with the date ("2026-12-05 12:04:31 ") in the progress log when one is open.
+ * Log lines (comine_log) go to the progress log too.  One log at a time; opening appends. */
+void comine_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+comine_status comine_progress_log_open(const char *path);
+/* true: progress lines go to the progress log only, not to stderr (a quiet run still logs) */
+void comine_progress_set_quiet(bool quiet);
+void comine_progress_log_close(void);
 
 /* ---- random numbers -----------------------------------------------------------------
  * xoshiro256** seeded through splitmix64 from (seed, stream): one stream per purpose

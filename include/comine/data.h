@@ -50,7 +50,8 @@ typedef struct comine_dataset_opts {
 } comine_dataset_opts;
 
 /* Auto-detects the kind: a folder holding train.rec + train.idx or a .rec/.idx path is
- * RecordIO, another folder a folder tree, anything else a list file.  Errors name the file
+ * RecordIO, another folder a folder tree, anything else a list file (a name ending in .lst:
+ * MXNet's `index<TAB>label...<TAB>path` or insightface's `aligned<TAB>path<TAB>label...`).  Errors name the file
  * and line or record. */
 comine_status comine_dataset_open(comine_dataset **out, const char *path, const comine_dataset_opts *opts);
 void comine_dataset_free(comine_dataset *ds);

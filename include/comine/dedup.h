@@ -79,6 +79,16 @@ double comine_dedup_threshold(const float *sim, int n, int k, double k_sigma, co
 int comine_dedup_select(uint8_t *is_dup, const comine_dedup_pair *cand, int n_cand, const int *nbr, int k,
                         double threshold, bool mutual);
 
+/* The whole rule on label vectors x (n, d), as `comine dedup` applies it: the top-k search
+ * (comine_dedup_topk, tiles of `block`), the candidates, the automatic threshold at k_sigma
+ * (or `threshold` when it is finite) and the selection (mutual or not).  *pairs (malloc'd, may
+ * be empty) gets the pairs judged duplicate, highest score first, and *n_pairs their count;
+ * rule (may be NULL) the threshold's numbers.  Memory: the lists (n x top_k) and the tiles.
+ * For a trainer merging duplicates at the end of the warm-up: comine_dedup_label_means and
+ * comine_dedup_put_block, then this, then comine_dedup_merge_map. */
+comine_status comine_dedup_find(comine_dedup_pair **pairs, int *n_pairs, const float *x, int n, int d, int top_k,
+                                double k_sigma, double threshold, bool mutual, int block, comine_dedup_rule *rule);
+
 /* Union of the duplicate pairs into groups: new_label (n) maps each label to its group, groups
  * numbered 0 .. (return value - 1) in the order of their smallest label (a list relabelled with
  * it has no gaps). */

@@ -1,7 +1,8 @@
 /* eval.h: evaluation of face embedding models and of a training run's noise detection.
  *  - verification pairs (LFW pairs files `N` / `F N`, or `pathA<TAB>pathB<TAB>same` lists),
- *    flip-test embeddings of one model or an ensemble, the k-fold accuracy protocol, ROC AUC
- *    and TAR at fixed FAR;
+ *    flip-test embeddings of one model or an ensemble, the k-fold accuracy protocol, ROC AUC,
+ *    TAR at any FAR and the ROC curve (a table and a chart);
+ *  - identification as MegaFace reports it: probes against a gallery with distractors;
  *  - embeddings of a list of images, written as NumPy .npy;
  *  - the noise report of a run (noise.csv): ranked suspects, a cleaned list, detection
  *    precision / recall / F1 and average precision against ground truth;
@@ -73,7 +74,48 @@ void comine_verify_scores(comine_verify_result *res, const float *scores, const 
 double comine_roc_auc(const float *scores, const uint8_t *positive, int n);
 double comine_tar_at_far(const float *scores, const uint8_t *same, int n, double far);
 
+/* ---- TAR at chosen FARs and the ROC curve ---------------------------------------------- */
+#define COMINE_MAX_FARS 16
+/* A comma-separated list of false accept rates ("1e-6,1e-5,1e-4"), each in (0, 1): fars is
+ * (COMINE_MAX_FARS), in the order given, repeats dropped.  Errors name `what` (an option)
+ * and the bad item. */
+comine_status comine_far_list_parse(double *fars, int *n_fars, const char *text, const char *what);
+/* The short text of a FAR in JSON keys and headers: 1e-4 -> "1e-4", 2.5e-3 -> "2.5e-3". */
+void comine_far_text(char *buf, size_t size, double far);
+/* TAR at each FAR, comine_tar_at_far's rule, with one sort of the negatives. */
+void comine_tar_at_fars(double *tar, const double *fars, int n_fars, const float *scores, const uint8_t *same, int n);
+/* The same rule when only the largest negative scores are kept (identification, where all
+ * probe x gallery impostor scores would not fit): pos is (n_pos) genuine scores, top_neg is
+ * (n_top) the n_top largest of the n_neg impostor scores, sorted descending.  A FAR whose
+ * threshold lies beyond the kept ones (floor(far * n_neg) >= n_top, with n_top < n_neg) is NAN,
+ * as is one with floor(far * n_neg) < 1. */
+void comine_tar_at_fars_top(double *tar, const double *fars, int n_fars, const float *pos, int64_t n_pos,
+                            const float *top_neg, int64_t n_top, int64_t n_neg);
+/* How many of the largest impostor scores comine_tar_at_fars_top needs for FARs up to
+ * max_far among n_neg impostors: floor(max_far * n_neg) + 1 (at most n_neg). */
+int64_t comine_far_top_needed(double max_far, int64_t n_neg);
+
+/* One point of a ROC curve: a pair is accepted when its score > threshold. */
+typedef struct comine_roc_point { double threshold, far, tar; } comine_roc_point;
+/* The ROC of scores (n) against same (n): thresholds at every distinct score, descending
+ * (the first accepts nothing: FAR 0, TAR 0), then one below the lowest score (FAR 1, TAR 1).
+ * *out is malloc'd; returns its length, 0 (and *out NULL) when positives or negatives are missing. */
+int comine_roc_curve(comine_roc_point **out, const float *scores, const uint8_t *same, int n);
+/* A ROC as text: the header `threshold<TAB>far<TAB>tar`, one point a line; written atomically. */
+comine_status comine_roc_write(const char *path, const comine_roc_point *roc, int n);
+/* Reads what comine_roc_write writes (errors name the file and line); *out malloc'd. */
+comine_status comine_roc_load(comine_roc_point **out, int *n, const char *path);
+/* A ROC chart (pngcairo): TAR against FAR on a log axis, one line per curve with a legend
+ * (labels may be NULL with one curve).  Fails with a clear message when comine has no plots
+ * (comine_report_have_plots). */
+comine_status comine_plot_roc(const char *png, const comine_roc_point *const *curves, const int *n_points,
+                              const char *const *labels, int n_curves, const char *title);
+
 /* ---- embeddings ------------------------------------------------------------------------ */
+/* Progress of embedding (comine_embed_* and the verifications, which embed first): with a
+ * label, a line "LABEL: embedded i / n images (r/s, t s left)" every 2 s through
+ * comine_progress; NULL (the default) is quiet.  Process-wide: set by a command, not a library. */
+void comine_embed_set_progress(const char *label);
 /* emb is (n_paths, emb_dim) of the first model: for every image, each model's embedding of
  * the image plus that of its mirror, L2-normalised; with several models (same emb_dim), the
  * sum of those, L2-normalised again (the ensemble).  Images are decoded on `threads` threads
@@ -92,6 +134,59 @@ comine_status comine_verify_models(comine_verify_result *res, comine_model *cons
 /* Same, with the decode thread count given (comine_verify_models uses 4). */
 comine_status comine_verify_models_threads(comine_verify_result *res, comine_model *const *models, int n_models,
                                            const comine_pairs *pairs, int batch, int threads, float *scores);
+
+/* ---- identification (as MegaFace reports it) -------------------------------------------
+ * A gallery folder of identity folders (or any data set of image files) is split, per
+ * identity, with the images in the data set's order (a folder's files sorted bytewise): the
+ * first image is enrolled in the gallery, the next ones (up to probe_per_id; 0: all) are the
+ * probes.  An identity with one image is enrolled only.  Distractors (every image file under a
+ * folder, searched recursively, sorted bytewise by path; the first max_distractors of them, 0:
+ * all) join the gallery as identities no probe has.  Each probe is scored by cosine against
+ * the whole gallery in blocks (cblas_sgemm; the probe x gallery matrix is never held whole):
+ * rank-k accuracy = the fraction of probes whose own enrolled image scores above the k-th best
+ * other gallery entry (a tie counts as a miss); TAR at FAR = the verification rule of
+ * comine_tar_at_far over every probe x gallery pair (genuine: the probe and its own enrolled
+ * image; impostors: every other gallery entry), from the largest impostor scores kept. */
+typedef void (*comine_progress_fn)(void *ctx, const char *what, int64_t done, int64_t total);
+
+typedef struct comine_identify_result {
+    int identities;            /* gallery identities enrolled (one image each) */
+    int probe_identities;      /* identities with at least one probe */
+    int probes;
+    int distractors;
+    int gallery;               /* identities + distractors */
+    double rank1, rank5;       /* rank-1 and rank-5 identification accuracy */
+    int n_fars;
+    double fars[COMINE_MAX_FARS], tar[COMINE_MAX_FARS];  /* NAN where there are too few impostors */
+    int64_t genuine_pairs, impostor_pairs;
+    double embed_images_per_s; /* filled by comine_identify (0 otherwise) */
+    double seconds;            /* scoring (and, in comine_identify, embedding) */
+} comine_identify_result;
+
+/* The scores part, on embeddings (L2-normalised rows): probe_emb is (n_probes, dim),
+ * gallery_emb (n_gallery, dim); probe_gallery (n_probes) is each probe's own gallery row.
+ * block: probes per sgemm block (0: 256).  progress may be NULL.  res's identities,
+ * probe_identities and distractors are kept as the caller set them (start from a zeroed res). */
+comine_status comine_identify_scores(comine_identify_result *res, const float *probe_emb, const int *probe_gallery,
+                                     int n_probes, const float *gallery_emb, int n_gallery, int dim,
+                                     const double *fars, int n_fars, int block, comine_progress_fn progress,
+                                     void *progress_ctx);
+
+typedef struct comine_identify_opts {
+    const char *gallery;       /* folder of identity folders (or a list of image files) */
+    const char *distractors;   /* folder of distractor images, or NULL */
+    int probe_per_id;          /* probes per identity (0: all but the enrolled image) */
+    int max_distractors;       /* the first N distractors in path order (0: all) */
+    double fars[COMINE_MAX_FARS];
+    int n_fars;
+    int batch, threads;        /* embedding: images per forward, decode threads */
+    comine_progress_fn progress;
+    void *progress_ctx;
+} comine_identify_opts;
+
+/* The whole protocol: split, embed (flip test, as comine_embed_files), score. */
+comine_status comine_identify(comine_identify_result *res, comine_model *const *models, int n_models,
+                              const comine_identify_opts *opts);
 
 /* ---- insightface verification sets (.bin) ---------------------------------------------
  * A Python pickle (protocol 2 to 5) of the tuple (bins, issame_list): bins holds 2 x n encoded
@@ -147,6 +242,12 @@ comine_status comine_npy_write_f32(const char *path, const float *data, int rows
 /* The run report: PNG plots (when built with PLplot) and index.html in out_dir.
  * plots_made (may be NULL) gets the number of PNGs written. */
 comine_status comine_report_write(const char *run_dir, const char *out_dir, int *plots_made);
+/* The same with a ROC panel (roc.png and a table of TAR at FAR 1e-6 .. 1e-1 read off the
+ * curves) of the ROC tables (comine_roc_write's format) RUN/roc*.tsv and roc_files (n_roc_files
+ * of them, may be NULL); at most COMINE_PLOT_MAX_SERIES in all.  A folder with only ROC tables
+ * is a report too. */
+comine_status comine_report_write_rocs(const char *run_dir, const char *out_dir, const char *const *roc_files,
+                                       int n_roc_files, int *plots_made);
 /* Built with PLplot and its pngcairo driver is installed: PNG charts can be drawn. */
 bool comine_report_have_plots(void);
 

@@ -81,4 +81,36 @@ void comine_arcface_backward(comine_arcface *h, float *demb, float *dweight, con
 void comine_arcface_cos_stats(const comine_arcface *h, const int *labels, int N, double *mean_target,
                               double *mean_negative);
 
+/* ---- the class-sharded head (CPU backend) ----------------------------------------------------
+ * A head of Ktot classes split over P shards: shard r is a comine_arcface of K = its classes
+ * [c0, c0 + K), with its rows of the weights; every shard sees all N embeddings.  The caller
+ * combines the shards' per-row numbers between the calls (over ranks: dist.h's all-reduce):
+ *   forward on every shard (cosines of its classes)
+ *   shard_target: cos th_y where the shard owns y, else 0        -> sum over shards = target_cos
+ *   shard_max:    the row's largest logit on the shard (the target logit included) and largest
+ *                 cosine                                         -> max over shards = zmax, max_cos
+ *   shard_sum:    sum of e^{z_j - zmax} and of cos th_j over the shard's negatives (j != y)
+ *                                                                -> sum over shards = neg_sum, neg_cos_sum
+ *   shard_loss:   per-sample losses (as comine_arcface_loss, correct = cos th_y is the largest
+ *                 cosine), on any shard: the same on every one
+ *   shard_backward: demb (N, D) accumulates this shard's part of d(sum_i weight_i loss_i)/d emb
+ *                 (sum over shards = the full head's), dweight (K, D) accumulates the shard's rows.
+ * Every form (plain, margin, mv; weight through sample_weight) and both fallbacks: the target
+ * logit is computed from target_cos on every shard.  The same numbers as the full head up to
+ * the order of the sums. */
+void comine_arcface_shard_target(const comine_arcface *h, float *target_cos, const int *labels, int c0, int N);
+void comine_arcface_shard_max(const comine_arcface *h, double *zmax, float *max_cos, const float *target_cos,
+                              const int *labels, const uint8_t *form, int c0, int N, const comine_arcface_cfg *cfg);
+void comine_arcface_shard_sum(const comine_arcface *h, double *neg_sum, double *neg_cos_sum, const double *zmax,
+                              const float *target_cos, const int *labels, const uint8_t *form, int c0, int N,
+                              const comine_arcface_cfg *cfg);
+/* loss (N); fills h's cos_target, p_target, correct. */
+void comine_arcface_shard_loss(comine_arcface *h, float *loss, const float *target_cos, const double *zmax,
+                               const double *neg_sum, const float *max_cos, const uint8_t *form, int N,
+                               const comine_arcface_cfg *cfg);
+void comine_arcface_shard_backward(comine_arcface *h, float *demb, float *dweight, const float *weight,
+                                   const int *labels, const uint8_t *form, const float *sample_weight,
+                                   const float *target_cos, const double *zmax, const double *neg_sum, int c0, int N,
+                                   const comine_arcface_cfg *cfg);
+
 #endif

@@ -31,6 +31,9 @@ typedef struct comine_conv2d {
     int KH, KW, stride, pad, groups;
     bool has_bias;
     void *plan;           /* backend-owned (e.g. cached oneDNN primitives per batch size) */
+    /* comine_conv2d_forward_fused: nonzero while the weight and bias it is given stay the
+     * same (the backend may keep them in its own format); 0 at init */
+    uint64_t weight_version;
 } comine_conv2d;
 
 void comine_conv2d_init(comine_conv2d *l, const comine_backend *be, int C, int H, int W, int OC,
@@ -39,6 +42,11 @@ void comine_conv2d_free(comine_conv2d *l);
 /* out is (N, OH, OW, OC), in is (N, H, W, C), weight is (OC, C/groups, KH, KW), bias (OC) or NULL */
 void comine_conv2d_forward(comine_conv2d *l, float *out, const float *in, const float *weight,
                            const float *bias, int N);
+/* An eval forward with an epilogue: out = prelu(conv(in, weight) + bias, prelu_alpha) + residual,
+ * prelu_alpha (OC) and residual (N, OH, OW, OC) optional (NULL), residual not out itself; one
+ * pass where the backend fuses them.  See weight_version above. */
+void comine_conv2d_forward_fused(comine_conv2d *l, float *out, const float *in, const float *weight,
+                                 const float *bias, const float *prelu_alpha, const float *residual, int N);
 /* dinp is (N, H, W, C) or NULL; dweight like weight; dbias (OC) or NULL; all accumulate */
 void comine_conv2d_backward(comine_conv2d *l, float *dinp, float *dweight, float *dbias,
                             const float *dout, const float *in, const float *weight, int N);

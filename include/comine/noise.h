@@ -24,6 +24,10 @@ typedef struct comine_corrupt_opts {
     comine_flip_mode flip_mode;
     comine_outlier_mode outlier_mode;
     uint64_t seed;
+    bool keep_one;                     /* every identity keeps at least one of its own images, clean:
+                                          the noisy samples are drawn among the others (for sets
+                                          with few images per identity); changes the draw, so the
+                                          same seed gives another set than without it */
 } comine_corrupt_opts;
 
 /* Counts: flips = round(flip * n); outliers = round((flip + outlier) * n) - flips, so that the
@@ -37,7 +41,8 @@ void comine_corrupt_counts(int n, double flip, double outlier, int *flips, int *
  * paths are copied.  The input's order is kept.  Flips and outliers
  * are disjoint sets of samples.  Errors: rates outside [0, 1), flip + outlier > 1, fewer
  * than 2 identities with flips, no distractors (or too few) with outliers, a permutation
- * that cannot make every chosen label wrong. */
+ * that cannot make every chosen label wrong, keep_one with more noisy samples than the
+ * identities can give. */
 comine_status comine_corrupt(comine_sample **out, int *out_n, const comine_sample *train, int n, int num_classes,
                              const char *const *distractors, int num_distractors, const comine_corrupt_opts *o);
 /* Free a sample array made by comine_corrupt (paths included). */

@@ -46,6 +46,8 @@ typedef struct comine_train_cfg {
     comine_on_bad on_bad;
     int checkpoint_every;      /* steps between checkpoints (0 = epoch ends only) */
     int max_bad_steps;         /* consecutive non-finite steps before stopping */
+    const char *init[2];       /* optional: model files the peers' backbones start from (init[1] NULL: both
+                                  from init[0]; the heads are new); ignored on resume */
     const char *val_pairs;     /* optional: verify both peers on a pairs file every epoch */
     const char *val_root;
     int log_every;             /* steps between progress lines (0 = auto) */
@@ -55,6 +57,9 @@ typedef struct comine_train_cfg {
      * inject_nan_step + inject_nan_count - 1 (1 = the run's first step; 0 = never). */
     int64_t inject_nan_step;
     int inject_nan_count;
+    /* Ghost batch norm (one process, cpu): each 1/bn_groups of the batch normalised on its own,
+     * the one-process reference of a run of bn_groups ranks (step.h); 1 = off. */
+    int bn_groups;
 } comine_train_cfg;
 
 /* The defaults of `comine train` (its --help shows these): iresnet18@112, comining with the

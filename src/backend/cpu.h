@@ -9,10 +9,19 @@
 void *comine_cpu_conv_plan_create(const comine_conv_geom *g);
 void comine_cpu_conv_plan_free(void *plan);
 void comine_cpu_conv_forward(void *plan, float *out, const float *in, const float *weight, const float *bias, int N);
+/* out = prelu(conv(in, weight) + bias, alpha) + residual (alpha, residual or NULL; residual
+ * is not out); weight_version != 0: weight and bias are unchanged while it is */
+void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, const float *weight, const float *bias,
+                                   const float *alpha, const float *residual, int N, uint64_t weight_version);
 void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, const float *weight, int N);
 void comine_cpu_conv_backward_data_write(void *plan, float *dinp, const float *dout, const float *weight, int N);
 void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
                                       int N);
+
+/* grouped convolutions with 2 input and 2 output channels per group (cpu_conv_pairs.c) */
+bool comine_cpu_conv_pairs_supported(const comine_conv_geom *g);
+void comine_cpu_conv_pairs_forward(const comine_conv_geom *g, float *out, const float *in, const float *weight,
+                                   const float *bias, const float *alpha, const float *residual, int N);
 
 /* ArcFace head kernels (cpu_arcface.c) */
 void comine_cpu_l2_normalize_rows(float *out, float *norm, float *inv_norm, const float *in, int rows, int D);

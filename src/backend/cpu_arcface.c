@@ -249,3 +249,136 @@ void comine_cpu_arcface_dweight(float *dweight, const float *w_hat, const float 
         for (int d = 0; d < D; d++) dw[d] -= c * wh[d];
     }
 }
+
+/* ---- the class-sharded head (loss.h): one shard's part of every row ------------------------
+ * A shard holds classes [c0, c0 + K) of the head; the caller combines the shards' row maxima
+ * (max) and sums (sum) between the calls.  Host memory: the CPU backend only. */
+
+static void shard_check(const comine_arcface *h)
+{
+    COMINE_ASSERT(h->be == comine_backend_cpu()); /* the rows are read as host memory */
+}
+
+void comine_arcface_shard_target(const comine_arcface *h, float *target_cos, const int *labels, int c0, int N)
+{
+    shard_check(h);
+    COMINE_ASSERT(N >= 1 && N <= h->N);
+    for (int i = 0; i < N; i++) {
+        int j = labels[i] - c0;
+        target_cos[i] = j >= 0 && j < h->K ? h->cos[(size_t)i * h->K + j] : 0.0f;
+    }
+}
+
+void comine_arcface_shard_max(const comine_arcface *h, double *zmax, float *max_cos, const float *target_cos,
+                              const int *labels, const uint8_t *form, int c0, int N, const comine_arcface_cfg *cfg)
+{
+    shard_check(h);
+    const int K = h->K;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int i = 0; i < N; i++) {
+        const float *cr = h->cos + (size_t)i * K;
+        int y = labels[i] - c0;
+        row_logits r;
+        row_setup(&r, target_cos[i], form ? form[i] : COMINE_FORM_ARCFACE, cfg);
+        double zm = r.s * r.psi;
+        float cm = -INFINITY;
+        for (int j = 0; j < K; j++) {
+            if (cr[j] > cm) cm = cr[j];
+            if (j == y) continue;
+            double z = neg_logit(&r, cr[j], NULL);
+            if (z > zm) zm = z;
+        }
+        zmax[i] = zm;
+        max_cos[i] = cm;
+    }
+}
+
+void comine_arcface_shard_sum(const comine_arcface *h, double *sum, double *neg_cos_sum, const double *zmax,
+                              const float *target_cos, const int *labels, const uint8_t *form, int c0, int N,
+                              const comine_arcface_cfg *cfg)
+{
+    shard_check(h);
+    const int K = h->K;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int i = 0; i < N; i++) {
+        const float *cr = h->cos + (size_t)i * K;
+        int y = labels[i] - c0;
+        row_logits r;
+        row_setup(&r, target_cos[i], form ? form[i] : COMINE_FORM_ARCFACE, cfg);
+        double s = 0, c = 0;
+        for (int j = 0; j < K; j++) {
+            if (j == y) continue;
+            s += exp(neg_logit(&r, cr[j], NULL) - zmax[i]);
+            c += cr[j];
+        }
+        sum[i] = s;
+        neg_cos_sum[i] = c;
+    }
+}
+
+void comine_arcface_shard_loss(comine_arcface *h, float *loss, const float *target_cos, const double *zmax,
+                               const double *neg_sum, const float *max_cos, const uint8_t *form, int N,
+                               const comine_arcface_cfg *cfg)
+{
+    for (int i = 0; i < N; i++) {
+        row_logits r;
+        row_setup(&r, target_cos[i], form ? form[i] : COMINE_FORM_ARCFACE, cfg);
+        double zy = r.s * r.psi;
+        double l = zmax[i] + log(neg_sum[i] + exp(zy - zmax[i])) - zy;
+        if (l < 0) l = 0;
+        loss[i] = (float)l;
+        h->cos_target[i] = target_cos[i];
+        h->p_target[i] = (float)exp(-l);
+        h->correct[i] = target_cos[i] >= max_cos[i];
+    }
+}
+
+void comine_arcface_shard_backward(comine_arcface *h, float *demb, float *dweight, const float *weight,
+                                   const int *labels, const uint8_t *form, const float *sample_weight,
+                                   const float *target_cos, const double *zmax, const double *neg_sum, int c0, int N,
+                                   const comine_arcface_cfg *cfg)
+{
+    shard_check(h);
+    COMINE_ASSERT(N >= 1 && N <= h->N);
+    const int K = h->K, D = h->D;
+    int na = 0;
+    for (int i = 0; i < N; i++)
+        if (sample_weight[i] != 0.0f) h->active[na++] = i;
+    if (na == 0) return;
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int p = 0; p < na; p++) {
+        int i = h->active[p];
+        int y = labels[i] - c0;
+        const float *cr = h->cos + (size_t)i * K;
+        float *g = h->dcos + (size_t)p * K;
+        row_logits r;
+        row_setup(&r, target_cos[i], form ? form[i] : COMINE_FORM_ARCFACE, cfg);
+        double zy = r.s * r.psi, sum = neg_sum[i] + exp(zy - zmax[i]);
+        double w_over_sum = sample_weight[i] / sum, a = 0;
+        for (int j = 0; j < K; j++) {
+            double gj;
+            if (j == y) {
+                gj = sample_weight[i] * (exp(zy - zmax[i]) / sum - 1.0) * r.s * r.dpsi;
+            } else {
+                double dz;
+                double z = neg_logit(&r, cr[j], &dz);
+                gj = w_over_sum * exp(z - zmax[i]) * dz;
+            }
+            a += gj * cr[j];
+            g[j] = (float)(gj * h->w_inv_norm[j]);
+        }
+        h->row_coef[p] = (float)a;
+        memcpy(h->emb_hat_active + (size_t)p * D, h->emb_hat + (size_t)i * D, (size_t)D * sizeof(float));
+    }
+    comine_cpu_arcface_col_coef(h->col_coef, h->dcos, h->cos, h->active, na, K);
+    comine_backend_gemm(h->be, 0, 0, na, D, K, 1.0f, h->dcos, K, weight, D, 0.0f, h->demb_hat, D);
+    comine_cpu_arcface_demb(demb, h->demb_hat, h->emb_hat, h->emb_norm, h->row_coef, h->active, na, D);
+    comine_backend_gemm(h->be, 1, 0, K, D, na, 1.0f, h->dcos, K, h->emb_hat_active, D, 1.0f, dweight, D);
+    comine_cpu_arcface_dweight(dweight, h->w_hat, h->w_norm, h->col_coef, K, D);
+}

@@ -17,85 +17,46 @@
  * that pass faster than the forward: dense 3x3 convolutions in NHWC (measured on one
  * core, batch 32: 64ch 56x56 fwd 68 vs 81 GFLOP/s, 128ch 28x28 47 vs 79, 512ch 7x7 42
  * vs 67) and grouped ones that its forward can only run through the gemm fallback
- * (MobileFaceNet's 3x3 with 2 channels per group: 3.4 vs 9.4).
+ * (MobileFaceNet's 3x3 with 2 channels per group: 3.4 vs 9.4).  That layer's forward is
+ * now cpu_conv_pairs.c's direct kernel on every CPU (on AVX-512, where oneDNN pads each
+ * group to 16 channels: one core, batch 32, 128ch 56x56, 35 -> 15 ms).
+ * The eval forward with an epilogue (PReLU, residual) and kept weights is in
+ * cpu_conv_fused.c; the plan's structure is in cpu_conv_impl.h.
  * A plan is used by one thread at a time. */
-#include "backend/cpu.h"
+#include "backend/cpu_conv_impl.h"
 
-#include <dnnl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { MAX_ENTRIES = 4 };
 
 static dnnl_engine_t engine;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 static _Thread_local dnnl_stream_t stream; /* one per calling thread */
 
-static void check_dnnl(dnnl_status_t st, const char *what, int line)
+void comine_cpu_dnnl_check(dnnl_status_t st, const char *what, const char *file, int line)
 {
     if (st == dnnl_success) return;
     char msg[256];
     snprintf(msg, sizeof msg, "oneDNN %s failed (status %d)", what, (int)st);
-    comine_abort(__FILE__, line, msg);
+    comine_abort(file, line, msg);
 }
-#define DNNL_CHECK(call) check_dnnl((call), #call, __LINE__)
+
+dnnl_engine_t comine_cpu_dnnl_engine(void) { return engine; }
 
 static void engine_init(void)
 {
     DNNL_CHECK(dnnl_engine_create(&engine, dnnl_cpu, 0));
 }
 
-/* A buffer in a primitive's preferred weight format, filled from (or added into) the
- * caller's plain buffer by a cached reorder; `direct` when the formats agree. */
-typedef struct weight_io {
-    bool direct;
-    dnnl_memory_t user;   /* the caller's plain weights (handle set per call) */
-    dnnl_memory_t prim;   /* what the primitive reads or writes (handle: the weight scratch) */
-    dnnl_primitive_t reorder;
-    size_t floats;        /* size of prim */
-} weight_io;
 
-typedef struct conv_entry {
-    int N;
-    unsigned long last_use;
-    dnnl_memory_desc_t src_md, dst_md;
-    /* forward */
-    dnnl_primitive_desc_t fwd_pd;
-    dnnl_primitive_t fwd;
-    dnnl_memory_t fwd_src, fwd_dst, fwd_bias;
-    weight_io fwd_w;
-    /* forward as the transposed convolution's backward data (see the top) */
-    bool flipped;
-    dnnl_memory_t flip_in, flip_out;
-    weight_io flip_w;
-    /* backward data */
-    dnnl_primitive_t bwd_data;
-    dnnl_memory_t bd_dsrc, bd_ddst;
-    weight_io bd_w;
-    /* backward weights */
-    dnnl_primitive_t bwd_weights;
-    dnnl_memory_t bw_src, bw_ddst, bw_dbias;
-    weight_io bw_dw;
-    float *dbias_buf;
-} conv_entry;
-
-typedef struct conv_plan {
-    comine_conv_geom g;
-    dnnl_memory_desc_t user_w_md, bias_md;
-    dnnl_memory_desc_t flip_w_md; /* (groups, C/groups, OC/groups, KH, KW): the transposed weights */
-    dnnl_dims_t strides, pad_l, pad_r;
-    unsigned long tick;
-    conv_entry entries[MAX_ENTRIES];
-    int n_entries;
-} conv_plan;
 
 /* The input-gradient and weight scratches of this thread, at least n floats. */
 static _Thread_local float *scratch, *wscratch;
 static _Thread_local size_t scratch_cap, wscratch_cap;
 
-static float *grow(float **buf, size_t *cap, size_t n)
+float *comine_cpu_grow(float **buf, size_t *cap, size_t n)
 {
     if (n > *cap) {
         comine_free_floats(*buf);
@@ -105,8 +66,8 @@ static float *grow(float **buf, size_t *cap, size_t n)
     return *buf;
 }
 
-static float *thread_scratch(size_t n) { return grow(&scratch, &scratch_cap, n); }
-static float *thread_wscratch(size_t n) { return grow(&wscratch, &wscratch_cap, n + 16); }
+static float *thread_scratch(size_t n) { return comine_cpu_grow(&scratch, &scratch_cap, n); }
+static float *thread_wscratch(size_t n) { return comine_cpu_grow(&wscratch, &wscratch_cap, n + 16); }
 
 static _Thread_local float *fscratch; /* transposed weights */
 static _Thread_local size_t fscratch_cap;
@@ -119,7 +80,7 @@ static void act_md(dnnl_memory_desc_t *md, int N, int C, int H, int W)
     DNNL_CHECK(dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, dnnl_nhwc));
 }
 
-static void weight_md(dnnl_memory_desc_t *md, const comine_conv_geom *g, dnnl_format_tag_t tag_any)
+void comine_cpu_conv_weight_md(dnnl_memory_desc_t *md, const comine_conv_geom *g, dnnl_format_tag_t tag_any)
 {
     if (g->groups == 1) {
         dnnl_dims_t dims = {g->OC, g->C, g->KH, g->KW};
@@ -132,23 +93,22 @@ static void weight_md(dnnl_memory_desc_t *md, const comine_conv_geom *g, dnnl_fo
 
 static size_t md_floats(const dnnl_memory_desc_t *md) { return dnnl_memory_desc_get_size(md) / sizeof(float); }
 
-static dnnl_memory_t make_memory(const dnnl_memory_desc_t *md, void *handle)
+dnnl_memory_t comine_cpu_dnnl_memory(const dnnl_memory_desc_t *md, void *handle)
 {
     dnnl_memory_t m;
     DNNL_CHECK(dnnl_memory_create(&m, md, engine, handle));
     return m;
 }
 
-/* to_prim: user -> primitive format (plain copy); else primitive -> user with a sum post-op */
-static void weight_io_init(weight_io *w, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md,
-                           bool to_prim)
+void comine_cpu_weight_io_init(weight_io *w, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md,
+                               bool to_prim)
 {
     memset(w, 0, sizeof *w);
     w->direct = to_prim && dnnl_memory_desc_equal(user_md, prim_md);
-    w->user = make_memory(user_md, DNNL_MEMORY_NONE);
+    w->user = comine_cpu_dnnl_memory(user_md, DNNL_MEMORY_NONE);
     if (w->direct) return;
     w->floats = md_floats(prim_md);
-    w->prim = make_memory(prim_md, DNNL_MEMORY_NONE);
+    w->prim = comine_cpu_dnnl_memory(prim_md, DNNL_MEMORY_NONE);
     dnnl_primitive_desc_t pd;
     if (to_prim) {
         DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, user_md, engine, prim_md, engine, NULL));
@@ -167,7 +127,7 @@ static void weight_io_init(weight_io *w, const dnnl_memory_desc_t *user_md, cons
     dnnl_primitive_desc_destroy(pd);
 }
 
-static void weight_io_destroy(weight_io *w)
+void comine_cpu_weight_io_destroy(weight_io *w)
 {
     if (w->user) dnnl_memory_destroy(w->user);
     if (w->prim) dnnl_memory_destroy(w->prim);
@@ -175,7 +135,7 @@ static void weight_io_destroy(weight_io *w)
     memset(w, 0, sizeof *w);
 }
 
-static void execute(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args)
+void comine_cpu_dnnl_execute(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args)
 {
     if (!stream) DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
     DNNL_CHECK(dnnl_primitive_execute(p, stream, nargs, args));
@@ -183,13 +143,13 @@ static void execute(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args)
 }
 
 /* The memory a primitive reads its weights from, after reordering the caller's. */
-static dnnl_memory_t weights_in(weight_io *w, const float *user)
+dnnl_memory_t comine_cpu_weights_in(weight_io *w, const float *user)
 {
     DNNL_CHECK(dnnl_memory_set_data_handle(w->user, (void *)user));
     if (w->direct) return w->user;
     DNNL_CHECK(dnnl_memory_set_data_handle(w->prim, thread_wscratch(w->floats)));
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, w->user}, {DNNL_ARG_TO, w->prim}};
-    execute(w->reorder, 2, args);
+    comine_cpu_dnnl_execute(w->reorder, 2, args);
     return w->prim;
 }
 
@@ -204,7 +164,7 @@ void *comine_cpu_conv_plan_create(const comine_conv_geom *g)
     pthread_once(&engine_once, engine_init);
     conv_plan *p = comine_calloc(1, sizeof *p);
     p->g = *g;
-    weight_md(&p->user_w_md, g, dnnl_format_tag_undef);
+    comine_cpu_conv_weight_md(&p->user_w_md, g, dnnl_format_tag_undef);
     dnnl_dims_t bdims = {g->OC};
     DNNL_CHECK(dnnl_memory_desc_init_by_tag(&p->bias_md, 1, bdims, dnnl_f32, dnnl_x));
     p->strides[0] = p->strides[1] = g->stride;
@@ -215,23 +175,26 @@ void *comine_cpu_conv_plan_create(const comine_conv_geom *g)
     int pr_w = (g->OW - 1) * g->stride + g->KW - g->W - g->pad;
     p->pad_r[0] = pr_h > 0 ? pr_h : 0;
     p->pad_r[1] = pr_w > 0 ? pr_w : 0;
+    p->pairs = comine_cpu_conv_pairs_supported(g);
     return p;
 }
 
 static void entry_destroy(conv_entry *e)
 {
-    dnnl_memory_t mems[] = {e->fwd_src, e->fwd_dst, e->fwd_bias, e->bd_dsrc, e->bd_ddst,
-                            e->bw_src, e->bw_ddst, e->bw_dbias, e->flip_in, e->flip_out};
+    dnnl_memory_t mems[] = {e->fwd_src, e->fwd_dst, e->fwd_bias, e->bd_dsrc, e->bd_ddst, e->bw_src, e->bw_ddst,
+                            e->bw_dbias, e->flip_in, e->flip_out, e->fz_src, e->fz_dst, e->fz_bias, e->fz_alpha,
+                            e->fz_res, e->wn_src, e->wn_dst};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i]) dnnl_memory_destroy(mems[i]);
-    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights, e->fz, e->wn_in, e->wn_out};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (prims[i]) dnnl_primitive_destroy(prims[i]);
     if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
-    weight_io_destroy(&e->fwd_w);
-    weight_io_destroy(&e->flip_w);
-    weight_io_destroy(&e->bd_w);
-    weight_io_destroy(&e->bw_dw);
+    comine_cpu_weight_io_destroy(&e->fwd_w);
+    comine_cpu_weight_io_destroy(&e->flip_w);
+    comine_cpu_weight_io_destroy(&e->bd_w);
+    comine_cpu_weight_io_destroy(&e->bw_dw);
+    comine_cpu_weight_io_destroy(&e->fz_w);
     comine_free_floats(e->dbias_buf);
     memset(e, 0, sizeof *e);
 }
@@ -241,11 +204,12 @@ void comine_cpu_conv_plan_free(void *plan)
     conv_plan *p = plan;
     if (!p) return;
     for (int i = 0; i < p->n_entries; i++) entry_destroy(&p->entries[i]);
+    comine_free_floats(p->wcache);
     free(p);
 }
 
 /* The entry for batch size N, with its forward descriptor (primitives are made lazily). */
-static conv_entry *get_entry(conv_plan *p, int N)
+conv_entry *comine_cpu_conv_entry(conv_plan *p, int N)
 {
     p->tick++;
     for (int i = 0; i < p->n_entries; i++)
@@ -268,7 +232,7 @@ static conv_entry *get_entry(conv_plan *p, int N)
     act_md(&e->src_md, N, g->C, g->H, g->W);
     act_md(&e->dst_md, N, g->OC, g->OH, g->OW);
     dnnl_memory_desc_t w_any;
-    weight_md(&w_any, g, dnnl_format_tag_any);
+    comine_cpu_conv_weight_md(&w_any, g, dnnl_format_tag_any);
     dnnl_convolution_desc_t cd;
     DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &e->src_md,
                                                   &w_any, g->has_bias ? &p->bias_md : NULL, &e->dst_md, p->strides,
@@ -312,9 +276,9 @@ static bool flipped_forward_create(conv_plan *p, conv_entry *e)
     bool ok = bimpl && !strstr(bimpl, "gemm") && !strstr(bimpl, "ref");
     if (ok) {
         DNNL_CHECK(dnnl_primitive_create(&e->fwd, pd));
-        weight_io_init(&e->flip_w, &p->flip_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), true);
-        e->flip_in = make_memory(&e->src_md, DNNL_MEMORY_NONE);
-        e->flip_out = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
+        comine_cpu_weight_io_init(&e->flip_w, &p->flip_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), true);
+        e->flip_in = comine_cpu_dnnl_memory(&e->src_md, DNNL_MEMORY_NONE);
+        e->flip_out = comine_cpu_dnnl_memory(&e->dst_md, DNNL_MEMORY_NONE);
         e->flipped = true;
     }
     dnnl_primitive_desc_destroy(pd);
@@ -330,7 +294,7 @@ static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float
     const comine_conv_geom *g = &p->g;
     int G = g->groups, icg = g->C / G, ocg = g->OC / G, K = g->KH;
     size_t n_w = (size_t)g->OC * icg * K * K;
-    float *tw = grow(&fscratch, &fscratch_cap, n_w);
+    float *tw = comine_cpu_grow(&fscratch, &fscratch_cap, n_w);
     /* tw[gr][c][o][kh][kw] = weight[gr][o][c][K-1-kh][K-1-kw] */
 #ifdef COMINE_HAVE_OPENMP
 #pragma omp parallel for schedule(static) if (n_w > 65536)
@@ -343,12 +307,12 @@ static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float
             for (int k = 0; k < K * K; k++) dst[k] = src[K * K - 1 - k];
         }
     }
-    dnnl_memory_t wm = weights_in(&e->flip_w, tw);
+    dnnl_memory_t wm = comine_cpu_weights_in(&e->flip_w, tw);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->flip_in, (void *)in));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->flip_out, out));
     dnnl_exec_arg_t args[3] = {
         {DNNL_ARG_DIFF_DST, e->flip_in}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->flip_out}};
-    execute(e->fwd, 3, args);
+    comine_cpu_dnnl_execute(e->fwd, 3, args);
     if (!bias) return;
     size_t rows = (size_t)N * g->OH * g->OW;
 #ifdef COMINE_HAVE_OPENMP
@@ -360,26 +324,34 @@ static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float
     }
 }
 
+/* The plain forward's primitive: the flipped one where it is faster (see the top). */
+void comine_cpu_conv_forward_create(conv_plan *p, conv_entry *e)
+{
+    if (e->fwd || flipped_forward_create(p, e)) return;
+    DNNL_CHECK(dnnl_primitive_create(&e->fwd, e->fwd_pd));
+    comine_cpu_weight_io_init(&e->fwd_w, &p->user_w_md, dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0), true);
+    e->fwd_src = comine_cpu_dnnl_memory(&e->src_md, DNNL_MEMORY_NONE);
+    e->fwd_dst = comine_cpu_dnnl_memory(&e->dst_md, DNNL_MEMORY_NONE);
+    if (p->g.has_bias) e->fwd_bias = comine_cpu_dnnl_memory(&p->bias_md, DNNL_MEMORY_NONE);
+}
+
 void comine_cpu_conv_forward(void *plan, float *out, const float *in, const float *weight, const float *bias, int N)
 {
     conv_plan *p = plan;
     COMINE_ASSERT(N >= 0);
     if (N == 0) return;
     COMINE_ASSERT(!p->g.has_bias || bias != NULL);
-    conv_entry *e = get_entry(p, N);
-    if (!e->fwd && !flipped_forward_create(p, e)) {
-        DNNL_CHECK(dnnl_primitive_create(&e->fwd, e->fwd_pd));
-        weight_io_init(&e->fwd_w, &p->user_w_md, dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0),
-                       true);
-        e->fwd_src = make_memory(&e->src_md, DNNL_MEMORY_NONE);
-        e->fwd_dst = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
-        if (p->g.has_bias) e->fwd_bias = make_memory(&p->bias_md, DNNL_MEMORY_NONE);
+    if (p->pairs) {
+        comine_cpu_conv_pairs_forward(&p->g, out, in, weight, p->g.has_bias ? bias : NULL, NULL, NULL, N);
+        return;
     }
+    conv_entry *e = comine_cpu_conv_entry(p, N);
+    comine_cpu_conv_forward_create(p, e);
     if (e->flipped) {
         flipped_forward(p, e, out, in, weight, p->g.has_bias ? bias : NULL, N);
         return;
     }
-    dnnl_memory_t wm = weights_in(&e->fwd_w, weight);
+    dnnl_memory_t wm = comine_cpu_weights_in(&e->fwd_w, weight);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->fwd_src, (void *)in));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->fwd_dst, out));
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->fwd_src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e->fwd_dst}};
@@ -388,7 +360,7 @@ void comine_cpu_conv_forward(void *plan, float *out, const float *in, const floa
         DNNL_CHECK(dnnl_memory_set_data_handle(e->fwd_bias, (void *)bias));
         args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->fwd_bias};
     }
-    execute(e->fwd, nargs, args);
+    comine_cpu_dnnl_execute(e->fwd, nargs, args);
 }
 
 /* dinp += (or, overwrite: dinp =) d out / d in */
@@ -397,29 +369,29 @@ static void backward_data(conv_plan *p, float *dinp, const float *dout, const fl
     COMINE_ASSERT(N >= 0);
     if (N == 0 || !dinp) return;
     const comine_conv_geom *g = &p->g;
-    conv_entry *e = get_entry(p, N);
+    conv_entry *e = comine_cpu_conv_entry(p, N);
     if (!e->bwd_data) {
         dnnl_memory_desc_t w_any;
-        weight_md(&w_any, g, dnnl_format_tag_any);
+        comine_cpu_conv_weight_md(&w_any, g, dnnl_format_tag_any);
         dnnl_convolution_desc_t cd;
         DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->src_md, &w_any,
                                                             &e->dst_md, p->strides, p->pad_l, p->pad_r));
         dnnl_primitive_desc_t pd;
         DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, NULL, engine, e->fwd_pd));
         DNNL_CHECK(dnnl_primitive_create(&e->bwd_data, pd));
-        weight_io_init(&e->bd_w, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), true);
+        comine_cpu_weight_io_init(&e->bd_w, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), true);
         dnnl_primitive_desc_destroy(pd);
-        e->bd_dsrc = make_memory(&e->src_md, DNNL_MEMORY_NONE);
-        e->bd_ddst = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
+        e->bd_dsrc = comine_cpu_dnnl_memory(&e->src_md, DNNL_MEMORY_NONE);
+        e->bd_ddst = comine_cpu_dnnl_memory(&e->dst_md, DNNL_MEMORY_NONE);
     }
     size_t n_in = (size_t)N * g->H * g->W * g->C;
     float *dsrc = overwrite ? dinp : thread_scratch(n_in);
-    dnnl_memory_t wm = weights_in(&e->bd_w, weight);
+    dnnl_memory_t wm = comine_cpu_weights_in(&e->bd_w, weight);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->bd_ddst, (void *)dout));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->bd_dsrc, dsrc));
     dnnl_exec_arg_t args[3] = {
         {DNNL_ARG_DIFF_DST, e->bd_ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->bd_dsrc}};
-    execute(e->bwd_data, 3, args);
+    comine_cpu_dnnl_execute(e->bwd_data, 3, args);
     if (!overwrite) comine_cpu_accumulate(dinp, dsrc, n_in);
 }
 
@@ -469,24 +441,24 @@ void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, 
     COMINE_ASSERT(N >= 0);
     const comine_conv_geom *g = &p->g;
     if (N == 0 || (!dweight && !(dbias && g->has_bias))) return;
-    conv_entry *e = get_entry(p, N);
+    conv_entry *e = comine_cpu_conv_entry(p, N);
     if (!e->bwd_weights) {
         dnnl_memory_desc_t w_any;
-        weight_md(&w_any, g, dnnl_format_tag_any);
+        comine_cpu_conv_weight_md(&w_any, g, dnnl_format_tag_any);
         dnnl_convolution_desc_t cd;
         DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &e->src_md, &w_any,
                                                                g->has_bias ? &p->bias_md : NULL, &e->dst_md,
                                                                p->strides, p->pad_l, p->pad_r));
         dnnl_primitive_desc_t pd = backward_weights_pd(g, &cd, NULL, e->fwd_pd);
         DNNL_CHECK(dnnl_primitive_create(&e->bwd_weights, pd));
-        weight_io_init(&e->bw_dw, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0),
+        comine_cpu_weight_io_init(&e->bw_dw, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0),
                        false);
         dnnl_primitive_desc_destroy(pd);
-        e->bw_src = make_memory(&e->src_md, DNNL_MEMORY_NONE);
-        e->bw_ddst = make_memory(&e->dst_md, DNNL_MEMORY_NONE);
+        e->bw_src = comine_cpu_dnnl_memory(&e->src_md, DNNL_MEMORY_NONE);
+        e->bw_ddst = comine_cpu_dnnl_memory(&e->dst_md, DNNL_MEMORY_NONE);
         if (g->has_bias) {
             e->dbias_buf = comine_alloc_floats((size_t)g->OC);
-            e->bw_dbias = make_memory(&p->bias_md, e->dbias_buf);
+            e->bw_dbias = comine_cpu_dnnl_memory(&p->bias_md, e->dbias_buf);
         }
     }
     DNNL_CHECK(dnnl_memory_set_data_handle(e->bw_dw.prim, thread_wscratch(e->bw_dw.floats)));
@@ -496,11 +468,11 @@ void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, 
                                {DNNL_ARG_DIFF_WEIGHTS, e->bw_dw.prim}};
     int nargs = 3;
     if (g->has_bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, e->bw_dbias};
-    execute(e->bwd_weights, nargs, args);
+    comine_cpu_dnnl_execute(e->bwd_weights, nargs, args);
     if (dweight) {
         DNNL_CHECK(dnnl_memory_set_data_handle(e->bw_dw.user, dweight));
         dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, e->bw_dw.prim}, {DNNL_ARG_TO, e->bw_dw.user}};
-        execute(e->bw_dw.reorder, 2, rargs);
+        comine_cpu_dnnl_execute(e->bw_dw.reorder, 2, rargs);
     }
     if (dbias && g->has_bias)
         for (int c = 0; c < g->OC; c++) dbias[c] += e->dbias_buf[c];

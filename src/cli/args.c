@@ -1,6 +1,7 @@
 /* args.c: table-driven option parsing with validation and generated --help. */
 #include "cli/args.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,9 @@ static int set_value(const char *command, const cli_opt *o, const char *v)
     case ARG_U64: {
         char *end;
         if (!*v || *v == '-') return cli_error(command, "option --%s: '%s' is not a non-negative integer", o->name, v);
+        errno = 0;
         unsigned long long x = strtoull(v, &end, 10);
+        if (errno == ERANGE) return cli_error(command, "option --%s: '%s' is too large", o->name, v);
         if (*end) return cli_error(command, "option --%s: '%s' is not a non-negative integer", o->name, v);
         *(unsigned long long *)o->dst = x;
         return 0;
@@ -72,6 +75,8 @@ static int set_value(const char *command, const cli_opt *o, const char *v)
         *(double *)o->dst = x;
         return 0;
     }
+    case ARG_ALIAS:
+        break;
     case ARG_FLAG:
         if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) *(bool *)o->dst = true;
         else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) *(bool *)o->dst = false;
@@ -81,10 +86,55 @@ static int set_value(const char *command, const cli_opt *o, const char *v)
     return 2;
 }
 
+static int find_option(const cli_opt *opts, int count, const char *name, size_t nlen)
+{
+    for (int j = 0; j < count; j++)
+        if (strlen(opts[j].name) == nlen && !strncmp(opts[j].name, name, nlen)) return j;
+    return -1;
+}
+
+/* Edit distance (insertions, deletions, substitutions) between a[0..na) and b, capped at 9. */
+static int edit_distance(const char *a, size_t na, const char *b)
+{
+    size_t nb = strlen(b);
+    if (na > 40 || nb > 40) return 9;
+    int row[41];
+    for (size_t j = 0; j <= nb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= na; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= nb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb] < 9 ? row[nb] : 9;
+}
+
+/* The known option nearest to an unknown name: within 2 edits (1 for names of 4 letters or
+ * fewer), or the only option the name is a prefix of; NULL when nothing is close. */
+static const char *nearest_option(const cli_opt *opts, const char *name, size_t nlen)
+{
+    const char *best = NULL, *prefix_of = NULL;
+    int best_d = 9, prefixes = 0;
+    for (const cli_opt *o = opts; o->name; o++) {
+        int d = edit_distance(name, nlen, o->name);
+        if (d < best_d) best_d = d, best = o->name;
+        if (nlen >= 3 && !strncmp(o->name, name, nlen)) prefixes++, prefix_of = o->name;
+    }
+    if (best && best_d <= (nlen <= 4 ? 1 : 2)) return best;
+    return prefixes == 1 ? prefix_of : NULL;
+}
+
 void cli_print_help(const char *command, const char *summary, const cli_opt *opts)
 {
     printf("usage: comine %s [options]\n%s\n\noptions:\n", command, summary);
     for (const cli_opt *o = opts; o->name; o++) {
+        if (o->type == ARG_ALIAS) continue;
         char left[96];
         const char *meta = o->type == ARG_FLAG ? "" : o->type == ARG_CHOICE ? " CHOICE" :
                            o->type == ARG_STR ? " VALUE" : " N";
@@ -107,6 +157,7 @@ int cli_parse(const char *command, const char *summary, cli_opt *opts, int argc,
     given_table = opts;
     for (int i = 0; i < count; i++) {
         cli_opt *o = &opts[i];
+        if (o->type == ARG_ALIAS) continue;
         if (o->type == ARG_FLAG) *(bool *)o->dst = false;
         if (o->def) {
             int rc = set_value(command, o, o->def);
@@ -125,10 +176,18 @@ int cli_parse(const char *command, const char *summary, cli_opt *opts, int argc,
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        int k = -1;
-        for (int j = 0; j < count; j++)
-            if (strlen(opts[j].name) == nlen && !strncmp(opts[j].name, name, nlen)) k = j;
-        if (k < 0) return cli_error(command, "unknown option '%.*s'", (int)(nlen + 2), a);
+        int k = find_option(opts, count, name, nlen);
+        if (k < 0) {
+            const char *near = nearest_option(opts, name, nlen);
+            if (near) return cli_error(command, "unknown option '%.*s' (did you mean --%s?)", (int)(nlen + 2), a, near);
+            return cli_error(command, "unknown option '%.*s'", (int)(nlen + 2), a);
+        }
+        if (opts[k].type == ARG_ALIAS) {
+            int target = find_option(opts, count, opts[k].def, strlen(opts[k].def));
+            COMINE_ASSERT(target >= 0 && opts[target].type != ARG_ALIAS);
+            fprintf(stderr, "comine %s: warning: --%s is now --%s\n", command, opts[k].name, opts[target].name);
+            k = target;
+        }
         const char *v;
         if (eq) v = eq + 1;
         else if (opts[k].type == ARG_FLAG) v = "1";

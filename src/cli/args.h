@@ -1,13 +1,16 @@
 /* args.h: the option parser every command uses.  A command lists its options in a
  * table (name, type, destination, default, help); the parser fills defaults, parses
  * `--name value` / `--name=value` / `--flag`, validates types, choices and ranges, and
- * prints `--help` with every default.  Errors name the option and say why. */
+ * prints `--help` with every default.  Errors name the option and say why; an unknown option
+ * gets the nearest known name as a suggestion. */
 #ifndef COMINE_CLI_ARGS_H
 #define COMINE_CLI_ARGS_H
 
 #include <stdbool.h>
 
-typedef enum { ARG_STR, ARG_INT, ARG_FLOAT, ARG_FLAG, ARG_CHOICE, ARG_U64 } cli_arg_type;
+/* ARG_ALIAS: an old name kept for scripts; `def` holds the current option's name.  Giving it
+ * sets that option and prints a warning with the new name; --help does not list it. */
+typedef enum { ARG_STR, ARG_INT, ARG_FLOAT, ARG_FLAG, ARG_CHOICE, ARG_U64, ARG_ALIAS } cli_arg_type;
 
 typedef struct cli_opt {
     const char *name;    /* without the leading "--" */

@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "comine/bench.h"
 #include "comine/core.h"
+#include "comine/dist.h"
 #include "comine/model.h"
 
 const char comine_cmd_bench_summary[] = "measure training and inference speed on synthetic input";
@@ -26,13 +27,14 @@ int comine_cmd_bench(int argc, char **argv)
         {"mode", ARG_CHOICE, &mode, "arcface", "arcface: one network; comining: two peers and the selection",
          "arcface|comining", 0, 0, false},
         {"steps", ARG_INT, &steps, "10", "timed steps (training, then inference batches)", NULL, 1, 100000, false},
-        {"warmup", ARG_INT, &warmup, "2", "untimed steps first", NULL, 1, 1000, false},
+        {"warmup-steps", ARG_INT, &warmup, "2", "untimed steps first", NULL, 1, 1000, false},
         {"device", ARG_STR, &device, NULL, "compute device: cpu, cuda or cuda:N (default: the best available)", NULL,
          0, 0, false},
         {"threads", ARG_INT, &threads, "0", "compute threads (0 = the default)", NULL, 0, 4096, false},
         {"sgemm", ARG_INT, &sgemm_n, "0", "also measure the sgemm rate on N x N matrices (0 = no)", NULL, 0, 8192,
          false},
         {"json", ARG_FLAG, &json, NULL, "print one JSON object", NULL, 0, 0, false},
+        {"warmup", ARG_ALIAS, NULL, "warmup-steps"},
         {0},
     };
     int rc = cli_parse("bench", comine_cmd_bench_summary, opts, argc, argv);
@@ -55,13 +57,18 @@ int comine_cmd_bench(int argc, char **argv)
     cfg.threads = threads;
     cfg.device = device;
 
+    /* under mpirun: the data-parallel step; rank 0 prints */
+    if (comine_dist_init() != COMINE_OK) return cli_error("bench", "%s", comine_last_error());
     comine_bench_result r;
     st = comine_bench_run(&cfg, &r);
+    if (st != COMINE_OK && comine_dist_size() > 1) comine_dist_abort("comine bench: %s", comine_last_error());
     if (st != COMINE_OK) {
         fprintf(stderr, "comine bench: %s\n", comine_last_error());
         return 1;
     }
     double sgemm = sgemm_n > 0 ? comine_bench_sgemm_gflops(sgemm_n, 5) : 0.0;
+    comine_dist_finalize();
+    if (comine_dist_rank() != 0) return 0;
     if (json) {
         printf("{\"net\": \"%s\", \"width\": %g, \"input\": %d, \"batch\": %d, \"classes\": %d, \"mode\": \"%s\", "
                "\"backend\": \"%s\", \"threads\": %d, \"steps\": %d, \"params\": %zu, \"gflop_per_image\": %.6f, "
@@ -74,7 +81,7 @@ int comine_cmd_bench(int argc, char **argv)
                r.train_step_cpu_s, r.infer_batch_s, r.train_images_per_s, r.infer_images_per_s, r.gflops,
                r.infer_gflops, r.peak_rss_mb);
         if (sgemm_n > 0) printf(", \"sgemm_gflops\": %.3f", sgemm);
-        printf("}\n");
+        printf(", \"ranks\": %d, \"bytes_sent_per_step\": %.0f}\n", r.ranks, r.bytes_sent_per_step);
         return 0;
     }
     printf("%s width %g, %dx%d, batch %d, %d classes, mode %s, %s, %d thread(s)\n", cfg.arch.name,
@@ -85,7 +92,9 @@ int comine_cmd_bench(int argc, char **argv)
            r.gflops);
     printf("inference: %8.1f images/s  (batch %.1f ms median)  %.1f GFLOP/s\n", r.infer_images_per_s,
            1e3 * r.infer_batch_s, r.infer_gflops);
-    printf("peak memory: %.1f MiB\n", r.peak_rss_mb);
+    printf("peak memory: %.1f MiB%s\n", r.peak_rss_mb, r.ranks > 1 ? " (the largest rank)" : "");
+    if (r.ranks > 1)
+        printf("ranks: %d, each handing %.1f MB per step to the collectives\n", r.ranks, r.bytes_sent_per_step * 1e-6);
     if (sgemm_n > 0)
         printf("sgemm %dx%d: %.1f GFLOP/s; training reaches %.0f%% of it\n", sgemm_n, sgemm_n, sgemm,
                100.0 * r.gflops / sgemm);

@@ -42,6 +42,7 @@ int comine_cmd_corrupt(int argc, char **argv)
     double flip, outlier, duplicate;
     int min_per_id, max_per_id;
     unsigned long long seed;
+    bool keep_one;
     cli_opt opts[] = {
         {"data", ARG_STR, &data, NULL, "training data (a folder of identity folders, or a list file)", NULL, 0, 0, true},
         {"out", ARG_STR, &out, NULL, "list file to write", NULL, 0, 0, true},
@@ -63,6 +64,8 @@ int comine_cmd_corrupt(int argc, char **argv)
          "are distractors (0 = all train)", NULL, 0, 1000000, false},
         {"max-per-id", ARG_INT, &max_per_id, "0", "keep at most this many images per identity (0 = all)", NULL, 0,
          1000000, false},
+        {"keep-one", ARG_FLAG, &keep_one, NULL, "every identity keeps at least one of its own images, clean (for "
+         "few images per identity; the same seed then draws another set)"},
         {"seed", ARG_U64, &seed, "1", "random seed (same seed, same output)", NULL, 0, 0, false},
         {0},
     };
@@ -141,6 +144,7 @@ int comine_cmd_corrupt(int argc, char **argv)
         .flip_mode = strcmp(flip_mode, "permute") ? COMINE_FLIP_UNIFORM : COMINE_FLIP_PERMUTE,
         .outlier_mode = strcmp(outlier_mode, "add") ? COMINE_OUTLIER_REPLACE : COMINE_OUTLIER_ADD,
         .seed = seed,
+        .keep_one = keep_one,
     };
     if ((st = comine_corrupt(&noisy, &n_noisy, train, n, num_classes, dpaths, num_d, &co)) != COMINE_OK) goto fail;
     if (duplicate > 0) {

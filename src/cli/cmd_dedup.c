@@ -15,10 +15,12 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/json_out.h"
 #include "comine/backend.h"
 #include "comine/core.h"
 #include "comine/data.h"
 #include "comine/dedup.h"
+#include "comine/estimate.h"
 #include "comine/eval.h"
 #include "comine/model.h"
 #include "comine/noise.h"
@@ -63,10 +65,12 @@ int comine_cmd_dedup(int argc, char **argv)
     const char *means_of, *run, *model_a, *model_b, *data, *root, *out, *merge, *truth_path, *classes_path, *score_name;
     double threshold, k_sigma;
     int top_k, block, batch, threads, decode_threads, show;
-    bool all, center, mutual;
+    bool all, center, mutual, json, have_eval = false;
+    comine_dedup_eval e = {0};
+    FILE *txt = stdout; /* the text report: stderr under --json */
     cli_opt opts[] = {
         {"run", ARG_STR, &run, NULL, "training run folder: heads from checkpoint.bin, trusted samples from noise.csv, "
-         "models peer_a/peer_b.model", NULL, 0, 0, false},
+         "models peer_a/peer_b.model (before the run writes them: the networks held in checkpoint.bin)", NULL, 0, 0, false},
         {"model", ARG_STR, &model_a, NULL, "model file for the mean embeddings (without --run: with --data; also "
          "`--model M2` again for a second model, whose cosines are averaged with the first's)", NULL, 0, 0, false},
         {"model2", ARG_STR, &model_b, NULL, "second model", NULL, 0, 0, false},
@@ -97,7 +101,9 @@ int comine_cmd_dedup(int argc, char **argv)
          "the folders' names)", NULL, 0, 0, false},
         {"block", ARG_INT, &block, "2048", "search tile side (memory: 2 x block^2 floats)", NULL, 16, 65536, false},
         {"batch", ARG_INT, &batch, "64", "images per forward", NULL, 1, 4096, false},
-        {"threads", ARG_INT, &threads, "0", "compute threads (0 = the default)", NULL, 0, 4096, false},
+        {"threads", ARG_INT, &threads, "0", "compute threads (0 = all cores)", NULL, 0, 4096, false},
+        {"json", ARG_FLAG, &json, NULL, "print one JSON object (the rule, the counts, the pairs found, precision and "
+         "recall against known pairs); the text goes to stderr"},
         {"decode-threads", ARG_INT, &decode_threads, "4", "image decoding threads", NULL, 1, 64, false},
         {"show", ARG_INT, &show, "10", "pairs to print", NULL, 0, 1000000, false},
         {0},
@@ -126,6 +132,7 @@ int comine_cmd_dedup(int argc, char **argv)
                                                 "and --data");
     if (!rc && !run && !data) rc = cli_error("dedup", "option --data: needed with --model (the images to embed)");
     if (!rc && model_b && !model_a) rc = cli_error("dedup", "option --model2: give --model first");
+    if (!rc && json) txt = stderr;
     score_kind kind = !strcmp(score_name, "centres") ? SCORE_CENTRES : !strcmp(score_name, "both") ? SCORE_BOTH
                                                                                                    : SCORE_MEANS;
     if (!rc && !run && kind != SCORE_MEANS && cli_given(opts, "score"))
@@ -155,7 +162,7 @@ int comine_cmd_dedup(int argc, char **argv)
     float *x = NULL, *sim = NULL, *means = NULL;
     comine_dedup_pair *cand = NULL, *dups = NULL;
     uint8_t *is_dup = NULL;
-    bool need_means = kind != SCORE_CENTRES;
+    bool need_means = kind != SCORE_CENTRES, models_from_checkpoint = false;
 
     /* ---- the run: heads, noise.csv, models ---- */
     if (run) {
@@ -182,9 +189,17 @@ int comine_cmd_dedup(int argc, char **argv)
             peer_paths[0] = comine_path_join(run, "peer_a.model");
             peer_paths[1] = comine_path_join(run, "peer_b.model");
             if (!comine_path_exists(peer_paths[0])) {
-                status = cli_error("dedup", "option --run: %s has no peer_a.model (the run has not finished an epoch?)",
-                                   run);
-                goto done;
+                /* a run still training (or stopped): the networks of its checkpoint */
+                free(peer_paths[0]);
+                free(peer_paths[1]);
+                peer_paths[1] = NULL;
+                peer_paths[0] = comine_path_join(run, COMINE_RUN_CHECKPOINT);
+                if (!comine_path_exists(peer_paths[0])) {
+                    status = cli_error("dedup", "option --run: %s has neither peer_a.model nor %s (the run has not "
+                                       "finished an epoch?)", run, COMINE_RUN_CHECKPOINT);
+                    goto done;
+                }
+                models_from_checkpoint = true;
             }
         }
         data_path = data ? comine_strdup(data) : run_arg(run, "--data");
@@ -305,9 +320,15 @@ int comine_cmd_dedup(int argc, char **argv)
 
     /* ---- models ---- */
     if (need_means) {
-        n_models = peer_paths[1] && (model_b || comine_path_exists(peer_paths[1])) ? 2 : 1;
-        for (int m = 0; m < n_models; m++)
-            if ((st = comine_model_load(&models[m], peer_paths[m], be, 2 * batch))) goto fail;
+        if (models_from_checkpoint) {
+            if ((st = comine_run_peer_models_load(models, &n_models, peer_paths[0], be, 2 * batch))) goto fail;
+            fprintf(txt, "models: the %d peer%s held in %s (the run has written no peer_a.model yet)\n", n_models,
+                   n_models > 1 ? "s" : "", peer_paths[0]);
+        } else {
+            n_models = peer_paths[1] && (model_b || comine_path_exists(peer_paths[1])) ? 2 : 1;
+            for (int m = 0; m < n_models; m++)
+                if ((st = comine_model_load(&models[m], peer_paths[m], be, 2 * batch))) goto fail;
+        }
         const comine_arch *a0 = comine_model_arch(models[0]);
         if (n_models == 2) {
             const comine_arch *a1 = comine_model_arch(models[1]);
@@ -368,11 +389,11 @@ int comine_cmd_dedup(int argc, char **argv)
         }
         for (int c = 0; c < K; c++) fallback_n += fallback[c];
         if (only_trusted)
-            printf("mean embeddings of the trusted samples: %d of %d samples, %d labels without one use all theirs "
+            fprintf(txt, "mean embeddings of the trusted samples: %d of %d samples, %d labels without one use all theirs "
                    "(%d model%s, %.1f s)\n", trusted_n, n, fallback_n, n_models, n_models > 1 ? "s" : "",
                    comine_now() - t0);
         else
-            printf("mean embeddings of all %d samples (%d model%s, %.1f s)\n", n, n_models, n_models > 1 ? "s" : "",
+            fprintf(txt, "mean embeddings of all %d samples (%d model%s, %.1f s)\n", n, n_models, n_models > 1 ? "s" : "",
                    comine_now() - t0);
     }
 
@@ -393,13 +414,13 @@ int comine_cmd_dedup(int argc, char **argv)
         if (is_dup[p]) dups[m++] = cand[p];
     const char *kind_text = kind == SCORE_CENTRES ? "class centres" : kind == SCORE_MEANS ? "mean embeddings"
                                                                                           : "centres + means";
-    printf("%d labels, %d samples; vectors: %s (%d floats); top-%d search %.2f s; %d candidate pairs\n", K, n,
+    fprintf(txt, "%d labels, %d samples; vectors: %s (%d floats); top-%d search %.2f s; %d candidate pairs\n", K, n,
            kind_text, dim, top_k, search_s, n_cand);
-    printf("nearest-other-label similarity: median %.4f, sigma %.4f (1.4826 MAD); automatic threshold %.4f "
+    fprintf(txt, "nearest-other-label similarity: median %.4f, sigma %.4f (1.4826 MAD); automatic threshold %.4f "
            "(median + %g sigma)%s\n", rule.median, rule.sigma, thr_auto, k_sigma,
            isfinite(threshold) ? "" : " used");
-    if (isfinite(threshold)) printf("threshold %.4f (--threshold)\n", thr);
-    printf("%d pairs judged duplicate (score > %.4f%s)\n", n_pairs, thr,
+    if (isfinite(threshold)) fprintf(txt, "threshold %.4f (--threshold)\n", thr);
+    fprintf(txt, "%d pairs judged duplicate (score > %.4f%s)\n", n_pairs, thr,
            mutual ? ", each label the other's nearest" : "");
 
     /* ---- outputs ---- */
@@ -418,11 +439,11 @@ int comine_cmd_dedup(int argc, char **argv)
     }
     if ((st = comine_atomic_commit(&af))) goto fail;
     int shown = show < n_pairs ? show : n_pairs;
-    if (shown) printf("%7s %7s %8s  %s\n", "label_a", "label_b", "score", "names (counts)");
+    if (shown) fprintf(txt, "%7s %7s %8s  %s\n", "label_a", "label_b", "score", "names (counts)");
     for (int p = 0; p < shown; p++)
-        printf("%7d %7d %8.4f  %s (%d) = %s (%d)\n", dups[p].a, dups[p].b, dups[p].score, names[dups[p].a],
+        fprintf(txt, "%7d %7d %8.4f  %s (%d) = %s (%d)\n", dups[p].a, dups[p].b, dups[p].score, names[dups[p].a],
                count[dups[p].a], names[dups[p].b], count[dups[p].b]);
-    printf("pairs: %s%s\n", out, all ? " (every candidate, with the duplicate column)" : "");
+    fprintf(txt, "pairs: %s%s\n", out, all ? " (every candidate, with the duplicate column)" : "");
     if (merge) {
         new_label = comine_malloc(sizeof(int) * (size_t)K);
         int groups = comine_dedup_merge_map(new_label, K, dups, n_pairs);
@@ -434,7 +455,7 @@ int comine_cmd_dedup(int argc, char **argv)
         st = comine_list_write(merge, m, n);
         free(m);
         if (st) goto fail;
-        printf("merged list: %s (%d labels -> %d)\n", merge, K, groups);
+        fprintf(txt, "merged list: %s (%d labels -> %d)\n", merge, K, groups);
     }
     /* ---- against known pairs ---- */
     {
@@ -461,12 +482,47 @@ int comine_cmd_dedup(int argc, char **argv)
                     free(tp);
                     goto done;
                 }
-            comine_dedup_eval e;
             comine_dedup_evaluate(&e, dups, n_pairs, truth, n_truth);
-            printf("against %s (%d true pairs): precision %.4f recall %.4f F1 %.4f (TP %d FP %d FN %d)\n", tp,
+            have_eval = true;
+            fprintf(txt, "against %s (%d true pairs): precision %.4f recall %.4f F1 %.4f (TP %d FP %d FN %d)\n", tp,
                    e.truth, e.precision, e.recall, e.f1, e.tp, e.found - e.tp, e.truth - e.tp);
             free(tp);
         }
+    }
+    if (json) {
+        printf("{\"labels\": %d, \"samples\": %d, \"vectors\": \"%s\", \"candidates\": %d, \"median\": ", K, n,
+               kind == SCORE_CENTRES ? "centres" : kind == SCORE_MEANS ? "means" : "both", n_cand);
+        cli_json_num(stdout, rule.median);
+        printf(", \"sigma\": ");
+        cli_json_num(stdout, rule.sigma);
+        printf(", \"threshold\": ");
+        cli_json_num(stdout, thr);
+        printf(", \"automatic\": %s, \"mutual\": %s, \"duplicates\": %d, \"out\": ", isfinite(threshold) ? "false" : "true",
+               mutual ? "true" : "false", n_pairs);
+        cli_json_str(stdout, out);
+        printf(", \"pairs\": [");
+        for (int p = 0; p < n_pairs; p++) {
+            printf("%s{\"label_a\": %d, \"label_b\": %d, \"score\": ", p ? ", " : "", dups[p].a, dups[p].b);
+            cli_json_num(stdout, dups[p].score);
+            printf(", \"name_a\": ");
+            cli_json_str(stdout, names[dups[p].a]);
+            printf(", \"name_b\": ");
+            cli_json_str(stdout, names[dups[p].b]);
+            printf("}");
+        }
+        printf("], \"truth\": ");
+        if (have_eval) {
+            printf("{\"pairs\": %d, \"precision\": ", e.truth);
+            cli_json_num(stdout, e.precision);
+            printf(", \"recall\": ");
+            cli_json_num(stdout, e.recall);
+            printf(", \"f1\": ");
+            cli_json_num(stdout, e.f1);
+            printf(", \"tp\": %d}", e.tp);
+        } else {
+            printf("null");
+        }
+        printf("}\n");
     }
     status = 0;
     goto done;

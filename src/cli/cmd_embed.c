@@ -16,8 +16,9 @@ const char comine_cmd_embed_summary[] = "write the embeddings of a data set's im
 
 int comine_cmd_embed(int argc, char **argv)
 {
-    const char *model_path, *data, *out, *root;
+    const char *model_path, *data, *out, *root, *device;
     int batch, threads, decode_threads;
+    bool quiet;
     cli_opt opts[] = {
         {"model", ARG_STR, &model_path, NULL, "model file", NULL, 0, 0, true},
         {"data", ARG_STR, &data, NULL, "images: a folder of identity folders, a list file or a .rec", NULL, 0, 0,
@@ -26,15 +27,22 @@ int comine_cmd_embed(int argc, char **argv)
          NULL, 0, 0, false},
         {"out", ARG_STR, &out, NULL, "output .npy (and OUT.paths.txt)", NULL, 0, 0, true},
         {"batch", ARG_INT, &batch, "64", "images per forward (each is run with its mirror)", NULL, 1, 4096, false},
-        {"threads", ARG_INT, &threads, "0", "compute threads (0 = the default)", NULL, 0, 4096, false},
+        {"threads", ARG_INT, &threads, "0", "compute threads (0 = all cores)", NULL, 0, 4096, false},
         {"decode-threads", ARG_INT, &decode_threads, "4", "image decoding threads", NULL, 1, 64, false},
+        {"device", ARG_STR, &device, NULL, "compute device: cpu, cuda or cuda:N (default: the best available)"},
+        {"quiet", ARG_FLAG, &quiet, NULL, "no progress lines"},
         {0},
     };
     int rc = cli_parse("embed", comine_cmd_embed_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
 
-    const comine_backend *be = comine_backend_cpu();
+    const comine_backend *be;
+    if (comine_backend_for_device(&be, device)) {
+        fprintf(stderr, "comine embed: %s\n", comine_last_error());
+        return 2;
+    }
     comine_backend_set_threads(be, threads);
+    if (!quiet) comine_embed_set_progress("comine embed");
     comine_dataset *ds = NULL;
     comine_model *m = NULL;
     float *emb = NULL;

@@ -1,10 +1,12 @@
 /* cmd_inspect.c: `comine inspect`: what a data set holds: identities, images, the
  * images-per-identity histogram, image sizes (every image is decoded), truth flags, and
- * every bad or ignored file with its reason.  --strict exits 1 when anything is bad. */
+ * every bad or ignored file with its reason, as text or one JSON object (--json).  --strict
+ * exits 1 when anything is bad. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/json_out.h"
 #include "comine/data.h"
 
 const char comine_cmd_inspect_summary[] = "describe a data set and list every bad file";
@@ -25,14 +27,156 @@ static int cmp_size_count(const void *a, const void *b)
     return y->count - x->count;
 }
 
+/* What inspect found: the data set's numbers, its image sizes and its bad files. */
+typedef struct inspection {
+    int *per;                 /* (num_classes) images per identity */
+    int min, median, max;
+    int hist[16];             /* identities per bin of edges[] */
+    int flags[4];             /* unknown, clean, label flip, outlier */
+    size_count *sizes;
+    int nsizes;
+    char **bad;
+    int nbad;
+} inspection;
+
+static const int edges[] = {0, 1, 2, 3, 5, 10, 20, 50, 100, 1000, 1 << 30};
+enum { NBINS = (int)(sizeof edges / sizeof edges[0]) - 1 };
+
+static void bin_range(char *buf, size_t size, int b)
+{
+    if (edges[b + 1] - edges[b] == 1)
+        snprintf(buf, size, "%d", edges[b]);
+    else if (edges[b + 1] == 1 << 30)
+        snprintf(buf, size, "%d+", edges[b]);
+    else
+        snprintf(buf, size, "%d-%d", edges[b], edges[b + 1] - 1);
+}
+
+static void count_labels(inspection *in, const comine_dataset *ds)
+{
+    in->per = comine_calloc(ds->num_classes, sizeof(int));
+    for (int i = 0; i < ds->n; i++) in->per[ds->samples[i].label]++;
+    int *sorted = comine_malloc(sizeof(int) * ds->num_classes);
+    memcpy(sorted, in->per, sizeof(int) * ds->num_classes);
+    qsort(sorted, ds->num_classes, sizeof(int), cmp_int);
+    in->min = sorted[0];
+    in->median = sorted[ds->num_classes / 2];
+    in->max = sorted[ds->num_classes - 1];
+    free(sorted);
+    for (int b = 0; b < NBINS; b++)
+        for (int c = 0; c < ds->num_classes; c++) in->hist[b] += in->per[c] >= edges[b] && in->per[c] < edges[b + 1];
+    for (int i = 0; i < ds->n; i++) in->flags[ds->samples[i].truth + 1]++;
+}
+
+/* Decode every image; progress with the rate and the time left every 2 s unless quiet. */
+static void decode_all(inspection *in, const comine_dataset *ds, bool quiet)
+{
+    int cap = 0;
+    double t0 = comine_now(), last = t0;
+    for (int i = 0; i < ds->n; i++) {
+        comine_image img = {0};
+        if (comine_dataset_decode(ds, i, &img) != COMINE_OK) {
+            in->bad = comine_realloc(in->bad, sizeof(char *) * (in->nbad + 1));
+            in->bad[in->nbad++] = comine_strdup(comine_last_error());
+        } else {
+            int k = 0;
+            while (k < in->nsizes && !(in->sizes[k].w == img.w && in->sizes[k].h == img.h)) k++;
+            if (k == in->nsizes) {
+                if (in->nsizes == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    in->sizes = comine_realloc(in->sizes, sizeof(size_count) * cap);
+                }
+                in->sizes[in->nsizes++] = (size_count){img.w, img.h, 0};
+            }
+            in->sizes[k].count++;
+            comine_image_free(&img);
+        }
+        double now = comine_now();
+        if (!quiet && now - last > 2.0) {
+            double rate = (i + 1) / (now - t0);
+            comine_progress("comine inspect: decoded %d / %d images (%.0f/s, %.0f s left)", i + 1, ds->n, rate,
+                            (ds->n - i - 1) / rate);
+            last = now;
+        }
+    }
+    qsort(in->sizes, in->nsizes, sizeof(size_count), cmp_size_count);
+}
+
+static void print_text(const inspection *in, const comine_dataset *ds, const char *data)
+{
+    printf("data: %s (%s)\n", data, comine_dataset_kind_name(ds->kind));
+    printf("identities: %d\nimages: %d\n", ds->num_classes, ds->n);
+    printf("images per identity: min %d, median %d, mean %.2f, max %d\n", in->min, in->median,
+           (double)ds->n / ds->num_classes, in->max);
+    printf("histogram (images per identity: identities):\n");
+    for (int b = 0; b < NBINS; b++) {
+        if (!in->hist[b]) continue;
+        char range[32];
+        bin_range(range, sizeof range, b);
+        printf("  %-9s %d\n", range, in->hist[b]);
+    }
+    const int *f = in->flags;
+    if (f[1] + f[2] + f[3])
+        printf("truth flags: clean %d, label flip %d, outlier %d, unknown %d\n", f[1], f[2], f[3], f[0]);
+    else
+        printf("truth flags: none\n");
+    printf("image sizes (%d distinct):\n", in->nsizes);
+    for (int k = 0; k < in->nsizes && k < 10; k++)
+        printf("  %dx%d: %d\n", in->sizes[k].w, in->sizes[k].h, in->sizes[k].count);
+    if (in->nsizes > 10) printf("  ... %d more sizes\n", in->nsizes - 10);
+    printf("ignored at open: %d\n", ds->num_problems);
+    for (int i = 0; i < ds->num_problems; i++) printf("  %s\n", ds->problems[i]);
+    printf("bad images: %d\n", in->nbad);
+    for (int i = 0; i < in->nbad; i++) printf("  %s\n", in->bad[i]);
+}
+
+/* One JSON object: every number of the text output, every size, every ignored and bad file. */
+static void print_json(const inspection *in, const comine_dataset *ds, const char *data)
+{
+    printf("{\"data\": ");
+    cli_json_str(stdout, data);
+    printf(", \"kind\": ");
+    cli_json_str(stdout, comine_dataset_kind_name(ds->kind));
+    printf(", \"identities\": %d, \"images\": %d, \"per_identity\": {\"min\": %d, \"median\": %d, \"mean\": ",
+           ds->num_classes, ds->n, in->min, in->median);
+    cli_json_num(stdout, (double)ds->n / ds->num_classes);
+    printf(", \"max\": %d}, \"histogram\": [", in->max);
+    bool first = true;
+    for (int b = 0; b < NBINS; b++) {
+        if (!in->hist[b]) continue;
+        char range[32];
+        bin_range(range, sizeof range, b);
+        printf("%s{\"images\": \"%s\", \"identities\": %d}", first ? "" : ", ", range, in->hist[b]);
+        first = false;
+    }
+    const int *f = in->flags;
+    printf("], \"truth\": {\"clean\": %d, \"label_flip\": %d, \"outlier\": %d, \"unknown\": %d}, \"sizes\": [", f[1],
+           f[2], f[3], f[0]);
+    for (int k = 0; k < in->nsizes; k++)
+        printf("%s{\"w\": %d, \"h\": %d, \"count\": %d}", k ? ", " : "", in->sizes[k].w, in->sizes[k].h,
+               in->sizes[k].count);
+    printf("], \"ignored\": [");
+    for (int i = 0; i < ds->num_problems; i++) {
+        if (i) printf(", ");
+        cli_json_str(stdout, ds->problems[i]);
+    }
+    printf("], \"bad\": [");
+    for (int i = 0; i < in->nbad; i++) {
+        if (i) printf(", ");
+        cli_json_str(stdout, in->bad[i]);
+    }
+    printf("]}\n");
+}
+
 int comine_cmd_inspect(int argc, char **argv)
 {
     const char *data = NULL, *root = NULL;
-    bool strict = false, quiet = false;
+    bool strict = false, quiet = false, json = false;
     cli_opt opts[] = {
         {"data", ARG_STR, &data, NULL, "data set: a folder of identity folders, a list file or a .rec file", NULL, 0, 0, true},
         {"root", ARG_STR, &root, NULL, "list files: folder the paths are relative to (default: the list's folder)"},
         {"strict", ARG_FLAG, &strict, NULL, "exit 1 when any file is bad or was ignored"},
+        {"json", ARG_FLAG, &json, NULL, "print one JSON object (every count, size, ignored and bad file)"},
         {"quiet", ARG_FLAG, &quiet, NULL, "no progress messages"},
         {0},
     };
@@ -44,88 +188,18 @@ int comine_cmd_inspect(int argc, char **argv)
         fprintf(stderr, "comine inspect: %s\n", comine_last_error());
         return 1;
     }
-    printf("data: %s (%s)\n", data, comine_dataset_kind_name(ds->kind));
-    printf("identities: %d\nimages: %d\n", ds->num_classes, ds->n);
-
-    /* Images per identity. */
-    int *per = comine_calloc(ds->num_classes, sizeof(int));
-    for (int i = 0; i < ds->n; i++) per[ds->samples[i].label]++;
-    int *sorted = comine_malloc(sizeof(int) * ds->num_classes);
-    memcpy(sorted, per, sizeof(int) * ds->num_classes);
-    qsort(sorted, ds->num_classes, sizeof(int), cmp_int);
-    printf("images per identity: min %d, median %d, mean %.2f, max %d\n", sorted[0], sorted[ds->num_classes / 2],
-           (double)ds->n / ds->num_classes, sorted[ds->num_classes - 1]);
-    static const int edges[] = {0, 1, 2, 3, 5, 10, 20, 50, 100, 1000, 1 << 30};
-    const int nbins = (int)(sizeof edges / sizeof edges[0]) - 1;
-    printf("histogram (images per identity: identities):\n");
-    for (int b = 0; b < nbins; b++) {
-        int cnt = 0;
-        for (int c = 0; c < ds->num_classes; c++) cnt += per[c] >= edges[b] && per[c] < edges[b + 1];
-        if (!cnt) continue;
-        char range[32];
-        if (edges[b + 1] - edges[b] == 1)
-            snprintf(range, sizeof range, "%d", edges[b]);
-        else if (edges[b + 1] == 1 << 30)
-            snprintf(range, sizeof range, "%d+", edges[b]);
-        else
-            snprintf(range, sizeof range, "%d-%d", edges[b], edges[b + 1] - 1);
-        printf("  %-9s %d\n", range, cnt);
-    }
-    free(sorted);
-    free(per);
-
-    /* Truth flags. */
-    int flags[4] = {0};
-    for (int i = 0; i < ds->n; i++) flags[ds->samples[i].truth + 1]++;
-    if (flags[1] + flags[2] + flags[3])
-        printf("truth flags: clean %d, label flip %d, outlier %d, unknown %d\n", flags[1], flags[2], flags[3], flags[0]);
+    inspection in = {0};
+    count_labels(&in, ds);
+    decode_all(&in, ds, quiet);
+    if (json)
+        print_json(&in, ds, data);
     else
-        printf("truth flags: none\n");
-
-    /* Decode every image. */
-    int nsizes = 0, cap = 0, bad = 0;
-    size_count *sizes = NULL;
-    char **bad_items = NULL;
-    double t0 = comine_now(), last = t0;
-    for (int i = 0; i < ds->n; i++) {
-        comine_image img = {0};
-        comine_status st = comine_dataset_decode(ds, i, &img);
-        if (st != COMINE_OK) {
-            bad_items = comine_realloc(bad_items, sizeof(char *) * (bad + 1));
-            bad_items[bad++] = comine_strdup(comine_last_error());
-        } else {
-            int k = 0;
-            while (k < nsizes && !(sizes[k].w == img.w && sizes[k].h == img.h)) k++;
-            if (k == nsizes) {
-                if (nsizes == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    sizes = comine_realloc(sizes, sizeof(size_count) * cap);
-                }
-                sizes[nsizes++] = (size_count){img.w, img.h, 0};
-            }
-            sizes[k].count++;
-            comine_image_free(&img);
-        }
-        double now = comine_now();
-        if (!quiet && now - last > 2.0) {
-            fprintf(stderr, "comine inspect: decoded %d / %d images (%.0f/s)\n", i + 1, ds->n, (i + 1) / (now - t0));
-            last = now;
-        }
-    }
-    qsort(sizes, nsizes, sizeof(size_count), cmp_size_count);
-    printf("image sizes (%d distinct):\n", nsizes);
-    for (int k = 0; k < nsizes && k < 10; k++) printf("  %dx%d: %d\n", sizes[k].w, sizes[k].h, sizes[k].count);
-    if (nsizes > 10) printf("  ... %d more sizes\n", nsizes - 10);
-    free(sizes);
-    printf("ignored at open: %d\n", ds->num_problems);
-    for (int i = 0; i < ds->num_problems; i++) printf("  %s\n", ds->problems[i]);
-    printf("bad images: %d\n", bad);
-    for (int i = 0; i < bad; i++) {
-        printf("  %s\n", bad_items[i]);
-        free(bad_items[i]);
-    }
-    free(bad_items);
-    int problems = bad + ds->num_problems;
+        print_text(&in, ds, data);
+    int problems = in.nbad + ds->num_problems;
+    for (int i = 0; i < in.nbad; i++) free(in.bad[i]);
+    free(in.bad);
+    free(in.sizes);
+    free(in.per);
     comine_dataset_free(ds);
     if (strict && problems) {
         fprintf(stderr, "comine inspect: --strict: %d bad or ignored file(s)\n", problems);

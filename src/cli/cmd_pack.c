@@ -166,7 +166,7 @@ int comine_cmd_pack(int argc, char **argv)
     if (ds->kind == COMINE_DATASET_RECORDIO) comine_info("re-packing RecordIO %s", data);
     bool *keep = comine_malloc(sizeof(bool) * ds->n);
     int width = 0, height = 0, bad = 0, mixed = 0;
-    double t0 = comine_now();
+    double t0 = comine_now(), last = t0;
     for (int i = 0; i < ds->n; i++) {
         keep[i] = true;
         if (no_check) continue;
@@ -190,8 +190,13 @@ int comine_cmd_pack(int argc, char **argv)
             mixed++;
         }
         comine_image_free(&img);
-        if (ds->n > 5000 && (i + 1) % 5000 == 0)
-            fprintf(stderr, "comine pack: checked %d / %d images (%.0f/s)\n", i + 1, ds->n, (i + 1) / (comine_now() - t0));
+        double now = comine_now();
+        if (now - last >= 2.0) {
+            double rate = (i + 1) / (now - t0);
+            comine_progress("comine pack: checked %d / %d images (%.0f/s, %.0f s left)", i + 1, ds->n, rate,
+                            (ds->n - i - 1) / rate);
+            last = now;
+        }
     }
     if (!width) width = height = 112;
     if (mixed) comine_warn("%d images differ from the first one's size %dx%d (property says %dx%d)", mixed, width, height, width, height);

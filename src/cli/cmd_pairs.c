@@ -15,7 +15,8 @@ int comine_cmd_pairs(int argc, char **argv)
         {"data", ARG_STR, &data, NULL, "data set: a folder of identity folders, a list file or a .rec file", NULL, 0, 0, true},
         {"root", ARG_STR, &root, NULL, "list files: folder the paths are relative to"},
         {"out", ARG_STR, &out, NULL, "pairs file to write (pathA<TAB>pathB<TAB>same)", NULL, 0, 0, true},
-        {"pairs", ARG_INT, &n, "300", "matched pairs, and as many mismatched", NULL, 1, 10000000},
+        {"count", ARG_INT, &n, "300", "matched pairs, and as many mismatched", NULL, 1, 10000000},
+        {"pairs", ARG_ALIAS, NULL, "count"},
         {"seed", ARG_U64, &seed, "1", "random seed"},
         {0},
     };

@@ -34,7 +34,7 @@ int comine_cmd_synth(int argc, char **argv)
          NULL, 0, 0, false},
         {"grid-ids", ARG_INT, &grid_ids, "8", "identities (rows) in the grid", NULL, 1, 256, false},
         {"grid-per-id", ARG_INT, &grid_per_id, "8", "images (columns) in the grid", NULL, 1, 256, false},
-        {"threads", ARG_INT, &threads, "0", "threads (0 = the default); the output does not depend on it", NULL, 0,
+        {"threads", ARG_INT, &threads, "0", "threads (0 = all cores); the output does not depend on it", NULL, 0,
          4096, false},
         {"quiet", ARG_FLAG, &quiet, NULL, "no progress output", NULL, 0, 0, false},
         {0},

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/json_out.h"
+#include "comine/dist.h"
 #include "comine/trainer.h"
 
 const char comine_cmd_train_summary[] = "train one or two peer networks with Co-Mining on noisy labels";
@@ -15,11 +17,12 @@ const char comine_cmd_train_summary[] = "train one or two peer networks with Co-
 
 typedef struct train_args {
     const char *data, *root, *out, *mode, *net, *reweight, *fallback, *schedule, *milestones, *on_bad;
-    const char *val_pairs, *val_root, *resume, *inject_nan, *device;
+    const char *val_pairs, *val_root, *resume, *inject_nan, *device, *init, *init2;
     double width, lr, tau, dm, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
+    int bn_groups;
     unsigned long long seed;
-    bool flip, cache, quiet;
+    bool flip, cache, quiet, json;
 } train_args;
 
 static const char *const schedule_names[] = {[COMINE_LR_CONSTANT] = "constant", [COMINE_LR_STEP] = "step",
@@ -72,7 +75,7 @@ static void library_defaults(cli_opt *opts)
     DEFAULT("batch", "%d", d.batch);
     DEFAULT("lr", "%g", d.lr.base_lr);
     DEFAULT("lr-schedule", "%s", schedule_names[d.lr.kind]);
-    DEFAULT("warmup", "%g", d.lr.warmup_epochs);
+    DEFAULT("warmup-epochs", "%g", d.lr.warmup_epochs);
     DEFAULT("gamma", "%g", d.lr.gamma);
     DEFAULT("min-lr", "%g", d.lr.min_lr);
     DEFAULT("momentum", "%g", d.momentum);
@@ -89,13 +92,14 @@ static void library_defaults(cli_opt *opts)
     DEFAULT("vote-threshold", "%g", d.vote_threshold);
     DEFAULT("seed", "%llu", (unsigned long long)d.seed);
     DEFAULT("threads", "%d", d.threads);
-    DEFAULT("loader-threads", "%d", d.loader_threads);
-    DEFAULT("flip", "%d", d.flip);
+    DEFAULT("decode-threads", "%d", d.loader_threads);
+    DEFAULT("hflip", "%d", d.flip);
     DEFAULT("jitter", "%g", d.jitter);
-    DEFAULT("on-bad-image", "%s", on_bad_names[d.on_bad]);
+    DEFAULT("on-bad", "%s", on_bad_names[d.on_bad]);
     DEFAULT("checkpoint-every", "%d", d.checkpoint_every);
     DEFAULT("max-bad-steps", "%d", d.max_bad_steps);
     DEFAULT("log-every", "%d", d.log_every);
+    DEFAULT("bn-groups", "%d", d.bn_groups);
 #undef DEFAULT
     COMINE_ASSERT(n <= (int)(sizeof text / sizeof text[0]));
 }
@@ -106,7 +110,8 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"data", ARG_STR, NULL, NULL, "training data: a folder of identity folders, a list file or a .rec file"},
         {"root", ARG_STR, NULL, NULL, "list files: folder the paths are relative to (default: the list's folder)"},
         {"out", ARG_STR, NULL, NULL, "run folder (created)"},
-        {"resume", ARG_STR, NULL, NULL, "continue the run in this folder from its checkpoint (no other options)"},
+        {"resume", ARG_STR, NULL, NULL, "continue the run in this folder from its checkpoint (other options: only "
+         "--threads, --decode-threads, --epochs, --quiet)"},
         {"mode", ARG_CHOICE, NULL, NULL, "method", "arcface|self|nld|coteach|comining|oracle"},
         {"net", ARG_CHOICE, NULL, NULL, "backbone", "iresnet18|iresnet34|iresnet50|iresnet100|mobilefacenet"},
         {"width", ARG_FLOAT, NULL, NULL, "channel width multiplier of the iresnets", NULL, 0.01, 4},
@@ -117,7 +122,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"batch", ARG_INT, NULL, NULL, "mini-batch size", NULL, 1, 65536},
         {"lr", ARG_FLOAT, NULL, NULL, "base learning rate", NULL, 1e-9, 100},
         {"lr-schedule", ARG_CHOICE, NULL, NULL, "learning-rate schedule", "cosine|step|constant"},
-        {"warmup", ARG_FLOAT, NULL, NULL, "linear learning-rate warm-up, epochs", NULL, 0, 1e6},
+        {"warmup-epochs", ARG_FLOAT, NULL, NULL, "linear learning-rate warm-up, epochs", NULL, 0, 1e6},
         {"milestones", ARG_STR, NULL, NULL, "step schedule: epochs where lr *= gamma, comma-separated"},
         {"gamma", ARG_FLOAT, NULL, NULL, "step schedule: factor at each milestone", NULL, 1e-9, 1},
         {"min-lr", ARG_FLOAT, NULL, NULL, "cosine schedule: final learning rate", NULL, 0, 100},
@@ -136,11 +141,11 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"seed", ARG_U64, NULL, NULL, "random seed (peers, order, augmentation)"},
         {"device", ARG_STR, NULL, NULL, "compute device: cpu, cuda or cuda:N (default: the best available)"},
         {"threads", ARG_INT, NULL, NULL, "compute threads (0 = all cores)", NULL, 0, 4096},
-        {"loader-threads", ARG_INT, NULL, NULL, "image decoding threads", NULL, 1, 256},
-        {"flip", ARG_FLAG, NULL, NULL, "random horizontal flip (--flip=0 to disable)"},
+        {"decode-threads", ARG_INT, NULL, NULL, "image decoding threads", NULL, 1, 256},
+        {"hflip", ARG_FLAG, NULL, NULL, "augmentation: random horizontal flip (--hflip=0 to disable)"},
         {"jitter", ARG_FLOAT, NULL, NULL, "random crop/scale jitter, fraction of the side", NULL, 0, 0.5},
         {"cache", ARG_FLAG, NULL, NULL, "keep decoded images in memory after the first epoch"},
-        {"on-bad-image", ARG_CHOICE, NULL, NULL, "an image that cannot be decoded", "skip|fail"},
+        {"on-bad", ARG_CHOICE, NULL, NULL, "an image that cannot be decoded: leave it out (counted), or stop", "skip|fail"},
         {"checkpoint-every", ARG_INT, NULL, NULL, "also checkpoint every N steps (0 = epoch ends only)", NULL, 0, 1e9},
         {"max-bad-steps", ARG_INT, NULL, NULL, "stop after this many non-finite steps in a row", NULL, 1, 1e9},
         {"val-pairs", ARG_STR, NULL, NULL, "verify both peers on this pairs file after every epoch"},
@@ -149,6 +154,17 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"quiet", ARG_FLAG, NULL, NULL, "no progress output"},
         {"inject-nan", ARG_STR, NULL, NULL,
          "testing aid: STEP[:COUNT]: set the loss to NaN at COUNT (1) steps from global step STEP (1 = first)"},
+        {"bn-groups", ARG_INT, NULL, NULL,
+         "one process, cpu: batch norm per 1/G of the batch, as G ranks of mpirun do (the reference of a G-rank "
+         "run; a second forward per step)", NULL, 1, 1024},
+        {"json", ARG_FLAG, NULL, NULL, "print the summary as one JSON object"},
+        {"init", ARG_STR, NULL, NULL, "start the backbones from this model file (fine-tuning: new heads; "
+         "`--init A --init B` for one each)"},
+        {"init2", ARG_STR, NULL, NULL, "peer B's backbone (also `--init B` again)"},
+        {"warmup", ARG_ALIAS, NULL, "warmup-epochs"},
+        {"loader-threads", ARG_ALIAS, NULL, "decode-threads"},
+        {"flip", ARG_ALIAS, NULL, "hflip"},
+        {"on-bad-image", ARG_ALIAS, NULL, "on-bad"},
         {0},
     };
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
@@ -156,12 +172,32 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
                    &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->reweight, &a->dm, &a->w, &a->t, &a->s,
                    &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
                    &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
-                   &a->val_pairs, &a->val_root, &a->log_every, &a->quiet, &a->inject_nan};
+                   &a->val_pairs, &a->val_root, &a->log_every, &a->quiet, &a->inject_nan, &a->bn_groups,
+                   &a->json, &a->init, &a->init2, NULL, NULL, NULL, NULL};
     _Static_assert(sizeof dst / sizeof dst[0] == sizeof opts / sizeof opts[0] - 1, "one destination per option");
     for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) opts[i].dst = dst[i];
     library_defaults(opts);
     *opts_out = opts;
-    return cli_parse("train", comine_cmd_train_summary, opts, argc, argv);
+    /* `--init A --init B`: the second --init is --init2 */
+    static char *args[MAX_REPLAY_ARGS + 64];
+    static char renamed[MAX_REPLAY_ARGS + 64][16];
+    if (argc > (int)(sizeof args / sizeof args[0]) - 1) return cli_error("train", "too many arguments (%d)", argc);
+    int seen = 0;
+    for (int i = 0; i < argc; i++) {
+        args[i] = argv[i];
+        if (!strcmp(argv[i], "--init") && ++seen == 2) {
+            snprintf(renamed[i], sizeof renamed[i], "--init2");
+            args[i] = renamed[i];
+        }
+        if (!strncmp(argv[i], "--init=", 7) && ++seen == 2) {
+            static char buf[4096];
+            snprintf(buf, sizeof buf, "--init2=%s", argv[i] + 7);
+            args[i] = buf;
+        }
+    }
+    args[argc] = NULL;
+    if (seen > 2) return cli_error("train", "option --init: at most two (one per peer)");
+    return cli_parse("train", comine_cmd_train_summary, opts, argc, args);
 }
 
 static int parse_milestones(comine_lr_schedule *lr, const char *s)
@@ -237,6 +273,8 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->vote_threshold = (float)a->vote_threshold;
     cfg->seed = a->seed;
     cfg->device = a->device;
+    cfg->init[0] = a->init;
+    cfg->init[1] = a->init2;
     cfg->threads = a->threads;
     cfg->loader_threads = a->loader_threads;
     cfg->flip = a->flip;
@@ -249,6 +287,7 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->val_root = a->val_root;
     cfg->log_every = a->log_every;
     cfg->quiet = a->quiet;
+    cfg->bn_groups = a->bn_groups;
     if (cfg->val_pairs && !cfg->val_root) return cli_error("train", "option --val-pairs needs --val-root");
     if (cfg->lr.min_lr > cfg->lr.base_lr) return cli_error("train", "option --min-lr: above --lr");
     return 0;
@@ -301,6 +340,43 @@ static int load_args(const char *run, uint8_t **data, int *argc, char **argv)
     return 0;
 }
 
+static void json_field(const char *key, double v)
+{
+    printf(", \"%s\": ", key);
+    cli_json_num(stdout, v);
+}
+
+/* The summary as one JSON object: what the text says, with null for what does not apply. */
+static void print_summary_json(const comine_train_cfg *cfg, const comine_train_summary *s)
+{
+    bool detects = comine_mode_detects(cfg->select.mode);
+    printf("{\"run\": ");
+    cli_json_str(stdout, cfg->out);
+    printf(", \"mode\": \"%s\", \"net\": \"%s\", \"epochs\": %d", comine_mode_name(cfg->select.mode), cfg->arch.name,
+           s->epochs_done);
+    json_field("seconds", s->seconds);
+    json_field("samples", s->samples);
+    json_field("flagged", detects ? s->flagged : NAN);
+    json_field("vote_threshold", cfg->vote_threshold);
+    json_field("det_precision", detects && s->has_truth ? s->det_precision : NAN);
+    json_field("det_recall", detects && s->has_truth ? s->det_recall : NAN);
+    json_field("det_f1", detects && s->has_truth ? s->det_f1 : NAN);
+    json_field("val_acc_a", s->val_acc_a);
+    json_field("val_acc_b", s->val_acc_b);
+    json_field("val_acc_ensemble", s->val_acc_ensemble);
+    printf(", \"models\": [");
+    char *a = comine_path_join(cfg->out, "peer_a.model");
+    cli_json_str(stdout, a);
+    free(a);
+    if (comine_mode_two_peers(cfg->select.mode)) {
+        char *b = comine_path_join(cfg->out, "peer_b.model");
+        printf(", ");
+        cli_json_str(stdout, b);
+        free(b);
+    }
+    printf("]}\n");
+}
+
 static void print_summary(const comine_train_cfg *cfg, const comine_train_summary *s)
 {
     printf("trained %d epochs in %.1f s (%s, %s)\n", s->epochs_done, s->seconds, comine_mode_name(cfg->select.mode),
@@ -328,11 +404,26 @@ int comine_cmd_train(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN);
     int rc = parse(&a, &opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    /* under mpirun / srun: one of P ranks (dist.h); rank 0 writes the run folder */
+    if (comine_dist_init() != COMINE_OK) return cli_error("train", "%s", comine_last_error());
+    const bool writer = comine_dist_rank() == 0;
     uint8_t *replay = NULL;
     char *replay_argv[MAX_REPLAY_ARGS];
     const char *resume = a.resume;
     if (resume) {
-        if (argc != 3) return cli_error("train", "option --resume takes the run folder and no other option");
+        /* what may change on resume: how it runs, and how long */
+        static const char *const may[] = {"resume", "threads", "decode-threads", "epochs", "quiet", "json"};
+        for (const cli_opt *o = opts; o->name; o++) {
+            bool ok = o->type == ARG_ALIAS;
+            for (size_t k = 0; k < sizeof may / sizeof may[0]; k++) ok = ok || !strcmp(o->name, may[k]);
+            if (!ok && cli_given(opts, o->name))
+                return cli_error("train", "option --%s cannot change on --resume (only --threads, --decode-threads, "
+                                 "--epochs and --quiet can)", o->name);
+        }
+        train_args now = a;
+        bool new_threads = cli_given(opts, "threads"), new_decode = cli_given(opts, "decode-threads");
+        bool new_epochs = cli_given(opts, "epochs"), new_quiet = cli_given(opts, "quiet");
+        bool want_json = now.json;
         if (load_args(resume, &replay, &argc, replay_argv)) return 2;
         rc = parse(&a, &opts, argc, replay_argv);
         if (rc) {
@@ -340,6 +431,25 @@ int comine_cmd_train(int argc, char **argv)
             return cli_error("train", "--resume %s: its args.txt does not parse", resume);
         }
         a.out = resume;
+        const int run_epochs = a.epochs;
+        if (new_threads) a.threads = now.threads;
+        if (new_decode) a.loader_threads = now.loader_threads;
+        if (new_epochs) a.epochs = now.epochs;
+        if (new_quiet) a.quiet = now.quiet;
+        a.json = want_json;
+        if (new_epochs && run_epochs != now.epochs && writer) { /* the new length is the run's from now on */
+            char num[16];
+            snprintf(num, sizeof num, "%d", now.epochs);
+            char *next[MAX_REPLAY_ARGS + 2];
+            int n = 0;
+            for (; n < argc; n++) next[n] = replay_argv[n];
+            next[n++] = "--epochs";
+            next[n++] = num;
+            if ((rc = record_args(resume, n, next))) {
+                free(replay);
+                return rc;
+            }
+        }
     } else {
         if (!a.data) return cli_error("train", "option --data is required");
         if (!a.out) return cli_error("train", "option --out is required");
@@ -352,20 +462,27 @@ int comine_cmd_train(int argc, char **argv)
     }
     comine_train_cfg cfg;
     rc = to_cfg(&cfg, &a);
-    if (!rc && !resume) rc = record_args(a.out, argc, argv);
+    if (!rc && !resume && writer) rc = record_args(a.out, argc, argv);
     if (rc) {
         free(replay);
+        if (comine_dist_size() > 1) comine_dist_abort("comine train: the options are refused");
         return rc;
     }
+    comine_dist_barrier(); /* args.txt exists before any rank goes on */
     cfg.resume = resume != NULL;
     comine_train_summary sum;
     comine_status st = comine_train(&cfg, &sum);
+    if (st != COMINE_OK && st != COMINE_ERR_INTERRUPTED && comine_dist_size() > 1)
+        comine_dist_abort("comine train: %s", comine_last_error()); /* stops the other ranks too */
     if (st != COMINE_OK) {
-        fprintf(stderr, "comine train: %s\n", comine_last_error());
+        if (writer) fprintf(stderr, "comine train: %s\n", comine_last_error());
         free(replay);
+        comine_dist_finalize();
         return st == COMINE_ERR_INTERRUPTED ? 130 : 1;
     }
-    print_summary(&cfg, &sum);
+    if (writer && a.json) print_summary_json(&cfg, &sum);
+    else if (writer) print_summary(&cfg, &sum);
     free(replay);
+    comine_dist_finalize();
     return 0;
 }

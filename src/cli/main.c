@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "comine/core.h"
+#include "comine/version.h"
 
 #define COMINE_CMD(name) \
     int comine_cmd_##name(int argc, char **argv); \
@@ -23,8 +24,8 @@ static const command commands[] = {
 static void usage(FILE *out)
 {
     fprintf(out, "comine %s: face recognition training on noisy labels (Co-Mining)\n\n"
-                 "usage: comine <command> [options]   (comine <command> --help for its options)\n\n"
-                 "commands:\n", "0.1.0");
+                 "usage: comine <command> [options]   (comine help <command>, or comine <command> --help, for its options)\n\n"
+                 "commands:\n", comine_version());
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
@@ -38,12 +39,22 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!strcmp(argv[1], "help") && argc >= 3) { /* comine help CMD = comine CMD --help */
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (!strcmp(argv[2], commands[i].name)) {
+                char *help_argv[] = {argv[2], "--help", NULL};
+                return commands[i].run(2, help_argv);
+            }
+        fprintf(stderr, "comine: unknown command '%s'\n\n", argv[2]);
+        usage(stderr);
+        return 2;
+    }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("comine 0.1.0\n");
+        printf("comine %s\n", comine_version());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -16,16 +16,67 @@ static comine_log_level log_level = COMINE_LOG_INFO;
 
 void comine_log_set_level(comine_log_level level) { log_level = level; }
 
+static FILE *progress_log;
+static bool progress_quiet;
+
+void comine_progress_set_quiet(bool quiet) { progress_quiet = quiet; }
+
+static void log_stamped(const char *text)
+{
+    if (!progress_log) return;
+    time_t now = time(NULL);
+    struct tm tm;
+    char stamp[32];
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(progress_log, "%s %s\n", stamp, text);
+    fflush(progress_log);
+}
+
 void comine_log(comine_log_level level, const char *fmt, ...)
 {
     if (level < log_level) return;
     static const char *prefix[] = {"debug: ", "", "warning: ", "error: "};
+    char line[2048], full[2100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "comine: %s%s", prefix[level], line);
+    fprintf(stderr, "%s\n", full);
+    log_stamped(full);
+}
+
+void comine_progress(const char *fmt, ...)
+{
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "comine: %s%s\n", prefix[level], line);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n') line[--n] = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    char stamp[16];
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+    if (!progress_quiet) fprintf(stderr, "%s %s\n", stamp, line);
+    log_stamped(line);
+}
+
+comine_status comine_progress_log_open(const char *path)
+{
+    comine_progress_log_close();
+    progress_log = fopen(path, "a");
+    if (!progress_log) return comine_fail(COMINE_ERR_IO, "%s: cannot open for appending: %s", path, strerror(errno));
+    return COMINE_OK;
+}
+
+void comine_progress_log_close(void)
+{
+    if (progress_log) fclose(progress_log);
+    progress_log = NULL;
 }
 
 static uint64_t splitmix64(uint64_t *x)

@@ -2,7 +2,7 @@
  * the one list of the kinds of data set comine reads; opening asks them in order which one
  * takes the path, and every later call goes through the table of the one that did, so
  * nothing here knows how a kind is stored.  The readers: reader_files.c (folder trees and
- * list files), reader_recordio.c (insightface/MXNet RecordIO).  Also: the per-sample
+ * list files, MXNet / insightface .lst lists among them), reader_recordio.c (insightface/MXNet RecordIO).  Also: the per-sample
  * helpers built on them (read into a fresh buffer, decode) and the class-name file. */
 #include "data_internal.h"
 

@@ -1,6 +1,8 @@
 /* reader_files.c: the readers of data sets whose samples are image files: a folder of
  * identity folders (labels by the folders' names, sorted bytewise) and a list file
- * (`path<TAB>label[<TAB>flag]`).  Problems a person must fix in a list (syntax, missing
+ * (`path<TAB>label[<TAB>flag]`, or, for a name ending in .lst, MXNet's im2rec list
+ * `index<TAB>label[<TAB>label...]<TAB>path` or insightface's `aligned<TAB>path<TAB>label
+ * [<TAB>4 bbox<TAB>10 landmark values]`; the first label is the identity).  Problems a person must fix in a list (syntax, missing
  * files, label gaps, duplicates) are errors at open time, each naming the file and line;
  * files of a folder tree that merely are not images, and empty identity folders, are skipped
  * and listed in ds->problems.  Whether an image decodes is only known when it is decoded.
@@ -12,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,8 +224,69 @@ static void list_problem(problem_log *pl, const char *fmt, ...)
     pl->count++;
 }
 
+static bool is_number(const char *s)
+{
+    double v;
+    return comine_parse_double(s, &v);
+}
+
+/* One line of a .lst file cut into nf fields: the path and the label, or false with *why set.
+ * im2rec writes `index<TAB>label...<TAB>path` (labels as floats, "3.000000"); insightface's
+ * face2rec2 reads `aligned<TAB>path<TAB>label[<TAB>bbox x4[<TAB>landmark x10]]`.  A second
+ * field that is a number makes the line im2rec's. */
+static bool lst_line(char **fields, int nf, const char **path, long *label, char *why, size_t why_size)
+{
+    double v;
+    long index;
+    if (nf < 3) {
+        snprintf(why, why_size, "expected `index<TAB>label<TAB>path` (MXNet .lst) or `aligned<TAB>path<TAB>label` "
+                 "(insightface .lst), found %d tab-separated field(s)", nf);
+        return false;
+    }
+    if (is_number(fields[1])) {
+        if (!comine_parse_int(fields[0], &index) || index < 0) {
+            snprintf(why, why_size, "index '%s' is not a non-negative integer (MXNet .lst: index<TAB>label<TAB>path)",
+                     fields[0]);
+            return false;
+        }
+        for (int f = 2; f < nf - 1; f++)
+            if (!is_number(fields[f])) {
+                snprintf(why, why_size, "label column %d '%s' is not a number (MXNet .lst: index<TAB>label...<TAB>path)",
+                         f + 1, fields[f]);
+                return false;
+            }
+        comine_parse_double(fields[1], &v);
+        if (v != floor(v) || v < 0 || v > 100000000) {
+            snprintf(why, why_size, "label '%s' is not an identity 0 .. 100000000", fields[1]);
+            return false;
+        }
+        *path = fields[nf - 1];
+        *label = (long)v;
+        return true;
+    }
+    if (nf != 3 && nf != 7 && nf != 17) {
+        snprintf(why, why_size, "insightface .lst lines have 3, 7 or 17 fields (aligned, path, label, 4 bbox, 10 "
+                 "landmark values), found %d", nf);
+        return false;
+    }
+    if (!comine_parse_int(fields[0], &index) || !comine_parse_int(fields[2], label)) {
+        snprintf(why, why_size, "expected `aligned<TAB>path<TAB>label` with integers aligned and label ('%s', '%s'), "
+                 "or MXNet's index<TAB>label<TAB>path", fields[0], fields[2]);
+        return false;
+    }
+    for (int f = 3; f < nf; f++)
+        if (!is_number(fields[f])) {
+            snprintf(why, why_size, "bbox / landmark column %d '%s' is not a number", f + 1, fields[f]);
+            return false;
+        }
+    *path = fields[1];
+    return true;
+}
+
 static comine_status open_list(comine_dataset *ds, const char *list, const comine_dataset_opts *opts)
 {
+    size_t list_len = strlen(list);
+    bool lst = list_len > 4 && !strcmp(list + list_len - 4, ".lst");
     uint8_t *text;
     size_t size;
     comine_status st = comine_read_file(list, &text, &size);
@@ -255,28 +319,35 @@ static comine_status open_list(comine_dataset *ds, const char *list, const comin
         char *t = s;
         while (*t == ' ' || *t == '\t') t++;
         if (*t == 0 || *t == '#') continue;
-        char *fields[4];
+        char *fields[32];
         int nf = 0;
         char *q = s;
         for (;;) {
-            if (nf < 4) fields[nf] = q;
+            if (nf < 32) fields[nf] = q;
             nf++;
             char *tab = strchr(q, '\t');
             if (!tab) break;
             *tab = 0;
             q = tab + 1;
         }
-        if (nf < 2 || nf > 3) {
+        long label, flag = COMINE_TRUTH_UNKNOWN;
+        const char *rel = fields[0];
+        if (lst) {
+            char why[512];
+            if (nf > 32 || !lst_line(fields, nf, &rel, &label, why, sizeof why)) {
+                list_problem(&pl, "%s:%d: %s", list, line, nf > 32 ? "more than 32 tab-separated fields" : why);
+                continue;
+            }
+        } else if (nf < 2 || nf > 3) {
             list_problem(&pl, "%s:%d: expected `path<TAB>label[<TAB>flag]`, found %d tab-separated field(s)%s", list,
                          line, nf, nf == 1 && strchr(s, ' ') ? " (fields are separated by TABs, not spaces)" : "");
             continue;
         }
-        long label, flag = COMINE_TRUTH_UNKNOWN;
-        if (!fields[0][0]) {
+        if (!rel[0]) {
             list_problem(&pl, "%s:%d: empty path", list, line);
             continue;
         }
-        if (!comine_parse_int(fields[1], &label)) {
+        if (!lst && !comine_parse_int(fields[1], &label)) {
             list_problem(&pl, "%s:%d: label '%s' is not an integer", list, line, fields[1]);
             continue;
         }
@@ -284,7 +355,7 @@ static comine_status open_list(comine_dataset *ds, const char *list, const comin
             list_problem(&pl, "%s:%d: label %ld out of range (0 .. 100000000)", list, line, label);
             continue;
         }
-        if (nf == 3) {
+        if (!lst && nf == 3) {
             if (!comine_parse_int(fields[2], &flag) || flag < 0 || flag > 2) {
                 list_problem(&pl, "%s:%d: flag '%s' must be 0 (clean), 1 (label flip) or 2 (outlier)", list, line,
                              fields[2]);
@@ -292,7 +363,7 @@ static comine_status open_list(comine_dataset *ds, const char *list, const comin
             }
             with_flag++;
         }
-        char *path = comine_path_join(base, fields[0]);
+        char *path = comine_path_join(base, rel);
         struct stat sb;
         if (stat(path, &sb) != 0) {
             list_problem(&pl, "%s:%d: %s does not exist", list, line, path);

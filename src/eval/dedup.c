@@ -308,6 +308,41 @@ int comine_dedup_select(uint8_t *is_dup, const comine_dedup_pair *cand, int n_ca
     return m;
 }
 
+comine_status comine_dedup_find(comine_dedup_pair **pairs, int *n_pairs, const float *x, int n, int d, int top_k,
+                                double k_sigma, double threshold, bool mutual, int block, comine_dedup_rule *rule)
+{
+    *pairs = NULL;
+    *n_pairs = 0;
+    if (top_k < 1) return comine_fail(COMINE_ERR_ARG, "dedup: k = %d neighbours (need >= 1)", top_k);
+    if (n < 1) return comine_fail(COMINE_ERR_ARG, "dedup: no labels to search");
+    int *nbr = malloc(sizeof(int) * (size_t)n * top_k);
+    float *sim = malloc(sizeof(float) * (size_t)n * top_k);
+    if (!nbr || !sim) {
+        free(nbr);
+        free(sim);
+        return comine_fail(COMINE_ERR_NOMEM, "dedup: no memory for %d x %d neighbour lists", n, top_k);
+    }
+    comine_status st = comine_dedup_topk(nbr, sim, x, n, d, top_k, block);
+    if (st == COMINE_OK) {
+        comine_dedup_pair *cand;
+        int n_cand = comine_dedup_candidates(&cand, nbr, sim, n, top_k);
+        double thr = comine_dedup_threshold(sim, n, top_k, k_sigma, rule);
+        if (isfinite(threshold)) thr = threshold;
+        uint8_t *is_dup = comine_malloc((size_t)(n_cand ? n_cand : 1));
+        int m = comine_dedup_select(is_dup, cand, n_cand, nbr, top_k, thr, mutual);
+        comine_dedup_pair *out = comine_malloc(sizeof(comine_dedup_pair) * (size_t)(m ? m : 1));
+        for (int p = 0, q = 0; p < n_cand; p++)
+            if (is_dup[p]) out[q++] = cand[p];
+        free(is_dup);
+        free(cand);
+        *pairs = out;
+        *n_pairs = m;
+    }
+    free(nbr);
+    free(sim);
+    return st;
+}
+
 static int find_root(int *parent, int x)
 {
     while (parent[x] != x) {

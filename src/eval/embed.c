@@ -67,6 +67,10 @@ static void *decode_worker(void *arg)
     return NULL;
 }
 
+static const char *progress_label;
+
+void comine_embed_set_progress(const char *label) { progress_label = label; }
+
 static void normalize(float *v, int d)
 {
     double s = 0;
@@ -96,7 +100,15 @@ static comine_status embed_images(float *emb, comine_model *const *models, int n
     float *out = comine_alloc_floats((size_t)2 * batch * dim);
     pthread_t tid[64];
     comine_status st = COMINE_OK;
+    double last = t0;
     for (int first = 0; first < n_paths && !st; first += batch) {
+        double now = comine_now();
+        if (progress_label && first > 0 && now - last >= 2.0) {
+            double rate = first / (now - t0);
+            comine_progress("%s: embedded %d / %d images (%.0f/s, %.0f s left)", progress_label, first, n_paths, rate,
+                            (n_paths - first) / rate);
+            last = now;
+        }
         int count = n_paths - first < batch ? n_paths - first : batch;
         decode_job job = {.paths = paths, .ds = ds, .bin = bin, .first = first, .count = count, .size = size,
                           .inputs = inputs};

@@ -1,7 +1,8 @@
 /* plot.c: PNG charts with PLplot's C API (pngcairo): the helpers every chart of the eval area
  * uses (plot_impl.h; the run report in report.c is the other user) and comine_plot_table, a
  * line chart of a tab-separated table (one series per value of a group column, optional error
- * bars), for experiment summaries such as accuracy against the noise rate per mode.
+ * bars), for experiment summaries such as accuracy against the noise rate per mode, and
+ * comine_plot_roc, ROC curves on a log FAR axis (eval --plot, identify --plot, the report).
  * PLplot keeps global state: one chart is drawn at a time under comine_plot_lock. */
 #include <math.h>
 #include <stdio.h>
@@ -431,4 +432,82 @@ comine_status comine_plot_table(const comine_plot_spec *spec)
 done:
     chart_free(&c);
     return st;
+}
+
+/* ---- ROC chart ------------------------------------------------------------------------- */
+
+comine_status comine_plot_roc(const char *png, const comine_roc_point *const *curves, const int *n_points,
+                              const char *const *labels, int n_curves, const char *title)
+{
+    if (n_curves < 1 || n_curves > COMINE_PLOT_MAX_SERIES)
+        return comine_fail(COMINE_ERR_ARG, "%s: a ROC chart holds 1 to %d curves, not %d", png,
+                           COMINE_PLOT_MAX_SERIES, n_curves);
+    double lo = 0;  /* log10 of the smallest FAR above 0 */
+    for (int c = 0; c < n_curves; c++)
+        for (int i = 0; i < n_points[c]; i++)
+            if (curves[c][i].far > 0 && log10(curves[c][i].far) < lo) lo = log10(curves[c][i].far);
+    if (lo == 0)
+        return comine_fail(COMINE_ERR_ARG, "%s: the ROC has no point with a false accept rate above 0", png);
+    if (!comine_report_have_plots())
+        return comine_fail(COMINE_ERR_ARG, "%s: plots are unavailable: comine was built without PLplot, or PLplot has no "
+                           "pngcairo driver (Debian: plplot-driver-cairo)", png);
+#ifdef COMINE_HAVE_PLPLOT
+    lo = floor(lo);
+    if (lo < -9) lo = -9;
+    char *dir = comine_path_dirname(png);
+    comine_status st = comine_mkdirs(dir);
+    if (!st && access(dir, W_OK)) st = comine_fail(COMINE_ERR_IO, "%s: the folder %s is not writable", png, dir);
+    free(dir);
+    if (st) return st;
+    if (comine_path_is_dir(png)) return comine_fail(COMINE_ERR_IO, "%s: is a folder, not a PNG file name", png);
+    static const PLINT colors[COMINE_PLOT_MAX_SERIES] = {2, 3, 4, 5, 6, 8, 9, 10};
+    int max_n = 1;
+    for (int c = 0; c < n_curves; c++) max_n = n_points[c] > max_n ? n_points[c] : max_n;
+    PLFLT *x = comine_malloc((size_t)max_n * sizeof(PLFLT)), *y = comine_malloc((size_t)max_n * sizeof(PLFLT));
+    char *pl_labels[COMINE_PLOT_MAX_SERIES];
+    for (int c = 0; c < n_curves; c++) pl_labels[c] = pl_text(labels && labels[c] ? labels[c] : "");
+    char *pl_title = pl_text(title ? title : "ROC");
+    size_t tl = strlen(png) + 32;
+    char *tmp = comine_malloc(tl);
+    snprintf(tmp, tl, "%s.tmp.%d.png", png, (int)getpid());
+    pthread_mutex_lock(&comine_plot_lock);
+    comine_plot_begin(tmp);
+    pladv(0);
+    plvpor(0.09, 0.97, 0.11, 0.92);
+    plwind(lo, 0.0, -0.02, 1.02);
+    plcol0(7);
+    plwidth(0.5);
+    plbox("gl", 1, 0, "g", 0, 0);
+    plcol0(1);
+    plwidth(1.0);
+    plbox("bcnstl", 1, 0, "bcnstv", 0, 0);
+    pllab("false accept rate (FAR)", "true accept rate (TAR)", pl_title);
+    for (int c = 0; c < n_curves; c++) {
+        int m = 0;
+        for (int i = 0; i < n_points[c]; i++) {
+            if (!(curves[c][i].far > 0)) continue;
+            double lx = log10(curves[c][i].far);
+            if (lx < lo) continue;
+            x[m] = lx;
+            y[m++] = curves[c][i].tar;
+        }
+        plcol0(colors[c]);
+        plwidth(2.0);
+        if (m > 1) plline(m, x, y);
+        else if (m == 1) plpoin(1, x, y, 17);
+    }
+    plwidth(1.0);
+    if (labels) comine_plot_legend(n_curves, (const char *const *)pl_labels, colors, true);
+    bool ok = comine_plot_end(tmp, png);
+    pthread_mutex_unlock(&comine_plot_lock);
+    free(tmp);
+    free(x);
+    free(y);
+    free(pl_title);
+    for (int c = 0; c < n_curves; c++) free(pl_labels[c]);
+    if (!ok) return comine_fail(COMINE_ERR_IO, "%s: PLplot wrote no PNG, or it could not be moved into place", png);
+    return COMINE_OK;
+#else
+    return COMINE_OK;
+#endif
 }

@@ -1,6 +1,8 @@
 /* report.c: the report of a training run folder: PNG plots drawn with PLplot's C API
  * (pngcairo) of the per-epoch metrics (metrics.jsonl) and of the cos(theta_y) histograms of
- * clean and noisy samples (cos_epoch<E>.csv), plus index.html with the plots and the tables.
+ * clean and noisy samples (cos_epoch<E>.csv), a ROC panel of the ROC tables found in the run
+ * folder (roc*.tsv) or given (comine eval --roc writes them), plus index.html with the plots
+ * and the tables.
  * PLplot keeps global state, so one plot is drawn at a time under comine_plot_lock (the
  * helpers shared with plot.c are in plot_impl.h); without PLplot (COMINE_HAVE_PLPLOT
  * undefined) only index.html is written. */
@@ -30,6 +32,10 @@ typedef struct report {
     comine_noise_table *noise;
     plot_entry plots[64];
     int n_plots;
+    char *roc_name[COMINE_PLOT_MAX_SERIES];    /* each ROC's file name (the legend) */
+    comine_roc_point *roc[COMINE_PLOT_MAX_SERIES];
+    int roc_n[COMINE_PLOT_MAX_SERIES];
+    int n_roc;
 } report;
 
 static char *out_path(const char *dir, const char *file)
@@ -254,6 +260,76 @@ static comine_status find_cos_files(report *r)
     return st;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static comine_status add_roc(report *r, const char *path)
+{
+    if (r->n_roc == COMINE_PLOT_MAX_SERIES)
+        return comine_fail(COMINE_ERR_ARG, "%s: at most %d ROC tables in a report", path, COMINE_PLOT_MAX_SERIES);
+    comine_status st = comine_roc_load(&r->roc[r->n_roc], &r->roc_n[r->n_roc], path);
+    if (st) return st;
+    const char *base = strrchr(path, '/');
+    r->roc_name[r->n_roc++] = comine_strdup(base ? base + 1 : path);
+    return COMINE_OK;
+}
+
+/* RUN/roc*.tsv (sorted by name), then the given files. */
+static comine_status find_rocs(report *r, const char *const *given, int n_given)
+{
+    DIR *d = opendir(r->run_dir);
+    if (!d) return comine_fail(COMINE_ERR_IO, "%s: cannot open the run folder", r->run_dir);
+    char *names[COMINE_PLOT_MAX_SERIES + 1];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len >= 7 && !strncmp(e->d_name, "roc", 3) && !strcmp(e->d_name + len - 4, ".tsv") &&
+            n <= COMINE_PLOT_MAX_SERIES)
+            names[n++] = comine_strdup(e->d_name);
+    }
+    closedir(d);
+    if (n > 1) qsort(names, (size_t)n, sizeof(char *), cmp_str);
+    comine_status st = COMINE_OK;
+    for (int i = 0; i < n; i++) {
+        char *path = comine_path_join(r->run_dir, names[i]);
+        if (!st) st = add_roc(r, path);
+        free(path);
+        free(names[i]);
+    }
+    for (int i = 0; i < n_given && !st; i++) st = add_roc(r, given[i]);
+    return st;
+}
+
+/* TAR at FAR <= far read off a ROC (the best TAR among its points at or below that FAR). */
+static double roc_tar_at(const comine_roc_point *roc, int n, double far)
+{
+    double best = NAN;
+    for (int i = 0; i < n; i++)
+        if (roc[i].far <= far && (isnan(best) || roc[i].tar > best)) best = roc[i].tar;
+    return best;
+}
+
+static void plot_rocs(report *r)
+{
+    if (r->n_roc == 0 || !comine_report_have_plots()) return;
+    char *path = out_path(r->out_dir, "roc.png");
+    const comine_roc_point *curves[COMINE_PLOT_MAX_SERIES];
+    for (int i = 0; i < r->n_roc; i++) curves[i] = r->roc[i];
+    comine_status st = comine_plot_roc(path, curves, r->roc_n, (const char *const *)r->roc_name, r->n_roc,
+                                       "ROC (verification)");
+    if (st) comine_warn("%s", comine_last_error());
+    else if (r->n_plots < 64) {
+        snprintf(r->plots[r->n_plots].file, sizeof r->plots[0].file, "roc.png");
+        snprintf(r->plots[r->n_plots].caption, sizeof r->plots[0].caption, "ROC: TAR against FAR (log axis) of %d "
+                 "table(s)", r->n_roc);
+        r->n_plots++;
+    }
+    free(path);
+}
+
 static void write_html(FILE *fp, const report *r)
 {
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>comine run report</title>\n<style>\n"
@@ -278,6 +354,22 @@ static void write_html(FILE *fp, const report *r)
         fputs("\"><figcaption>", fp);
         html_escape(fp, r->plots[i].caption);
         fputs("</figcaption></figure>\n", fp);
+    }
+
+    if (r->n_roc) {
+        static const double fars[] = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1};
+        fputs("<h2>ROC (verification)</h2>\n<p>TAR at FAR &le; f, read off each curve.</p>\n<table><tr><th>ROC "
+              "table</th><th>points</th>", fp);
+        for (int f = 0; f < 6; f++) fprintf(fp, "<th>TAR@FAR=%g</th>", fars[f]);
+        fputs("</tr>\n", fp);
+        for (int i = 0; i < r->n_roc; i++) {
+            fputs("<tr><td>", fp);
+            html_escape(fp, r->roc_name[i]);
+            fprintf(fp, "</td><td>%d</td>", r->roc_n[i]);
+            for (int f = 0; f < 6; f++) html_num(fp, roc_tar_at(r->roc[i], r->roc_n[i], fars[f]));
+            fputs("</tr>\n", fp);
+        }
+        fputs("</table>\n", fp);
     }
 
     if (r->noise) {
@@ -360,6 +452,12 @@ static void write_html(FILE *fp, const report *r)
 
 comine_status comine_report_write(const char *run_dir, const char *out_dir, int *plots_made)
 {
+    return comine_report_write_rocs(run_dir, out_dir, NULL, 0, plots_made);
+}
+
+comine_status comine_report_write_rocs(const char *run_dir, const char *out_dir, const char *const *roc_files,
+                                       int n_roc_files, int *plots_made)
+{
     if (plots_made) *plots_made = 0;
     if (!comine_path_is_dir(run_dir)) return comine_fail(COMINE_ERR_IO, "%s: not a folder", run_dir);
     comine_status st = comine_mkdirs(out_dir);
@@ -378,9 +476,10 @@ comine_status comine_report_write(const char *run_dir, const char *out_dir, int 
     }
     if (comine_path_exists(npath) && (st = comine_noise_load(&r.noise, npath))) goto done;
     if ((st = find_cos_files(&r))) goto done;
-    if (!r.metrics && !r.noise && r.n_cos == 0) {
-        st = comine_fail(COMINE_ERR_IO, "%s: no metrics.jsonl, noise.csv or cos_epoch<E>.csv: not a run folder",
-                         run_dir);
+    if ((st = find_rocs(&r, roc_files, n_roc_files))) goto done;
+    if (!r.metrics && !r.noise && r.n_cos == 0 && r.n_roc == 0) {
+        st = comine_fail(COMINE_ERR_IO, "%s: no metrics.jsonl, noise.csv, cos_epoch<E>.csv or roc*.tsv: not a run "
+                         "folder", run_dir);
         goto done;
     }
 
@@ -401,6 +500,7 @@ comine_status comine_report_write(const char *run_dir, const char *out_dir, int 
     plot_series(&r, "val_acc.png", "validation accuracy", "accuracy", val, 3, true);
     plot_series(&r, "cosines.png", "mean cos(theta) of the target and the negative classes", "cosine", cosines, 4,
                 false);
+    plot_rocs(&r);
     for (int f = 0; f < r.n_cos; f++) {
         plot_hist(&r, &r.cos[f], false);
         if (r.cos[f].table->has_b) plot_hist(&r, &r.cos[f], true);
@@ -426,5 +526,9 @@ done:
         comine_cos_free(r.cos[f].table);
     }
     free(r.cos);
+    for (int i = 0; i < r.n_roc; i++) {
+        free(r.roc[i]);
+        free(r.roc_name[i]);
+    }
     return st;
 }

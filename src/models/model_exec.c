@@ -6,7 +6,11 @@
  * (model_memory.c), the arenas allocated.  Activations are NHWC; value 0 is the input images
  * and has no gradient.  A training forward keeps what its backward needs (every value but
  * the transient BN outputs, which the backward computes again, the BN saved statistics and
- * the dropout masks); the backward accumulates into the parameter gradients. */
+ * the dropout masks); the backward accumulates into the parameter gradients.  An eval
+ * forward runs each folded conv with what follows its BN as the conv's epilogue
+ * (comine_conv2d_forward_fused): the PReLU that alone reads the BN's output and a residual
+ * add, run inside the conv or in one pass after it; the folded weights carry a version that
+ * changes with every folding, so the backend may keep them in its own format meanwhile. */
 #include "comine/model.h"
 
 #include <math.h>
@@ -24,6 +28,51 @@
 #define PARAM(i) (m->params + m->params_table.info[i].offset)
 #define GRAD(i) (m->grads + m->params_table.info[i].offset)
 #define BUF(i) (m->buffers + m->bufs.info[i].offset)
+
+/* A number no other folding has used: the folded convs' weight_version (nn.h). */
+static uint64_t next_fold_version(void)
+{
+    static _Atomic uint64_t counter;
+    return ++counter;
+}
+
+/* How many op inputs read value v. */
+static int readers_of(const comine_model *m, int v)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_ops; i++) n += (m->ops[i].in == v) + (m->ops[i].in2 == v);
+    return n;
+}
+
+/* The epilogue an eval forward runs inside the folded conv ops[i] (BN ops[i + 1] folded):
+ * the PReLU that alone reads the BN's output, then a residual add that alone reads what
+ * came before it (the other operand, *residual, not sharing the add's memory).  Sets
+ * *out_value to the last value the fused conv writes, *prelu_op to the PReLU op or -1,
+ * *residual to the add's other operand or -1, and returns the number of ops it replaces
+ * after the BN (0, 1 or 2). */
+static int eval_epilogue(const comine_model *m, int i, int *out_value, int *prelu_op, int *residual)
+{
+    int v = m->ops[i + 1].out, used = 0;
+    *prelu_op = *residual = -1;
+    int k = i + 2;
+    if (k < m->n_ops && m->ops[k].kind == MODEL_OP_PRELU && m->ops[k].in == v && readers_of(m, v) == 1) {
+        *prelu_op = k++;
+        v = m->ops[*prelu_op].out;
+        used++;
+    }
+    if (k < m->n_ops && m->ops[k].kind == MODEL_OP_ADD && m->ops[k].in != m->ops[k].in2 &&
+        (m->ops[k].in == v || m->ops[k].in2 == v) && readers_of(m, v) == 1) {
+        const model_op *add = &m->ops[k];
+        int other = add->in == v ? add->in2 : add->in;
+        if (m->values[other].offset != m->values[add->out].offset) {
+            *residual = other;
+            v = add->out;
+            used++;
+        }
+    }
+    *out_value = v;
+    return used;
+}
 
 /* Rebuilds the folded weights and biases of every conv with a BN folded into it, from the
  * current parameters and running statistics (on the host: a pass over the conv weights). */
@@ -64,6 +113,7 @@ static void fold_batchnorms(comine_model *m)
             bias[oc] = (float)(beta[oc] + ((double)conv_b[oc] - mean[oc]) * scale);
         }
         comine_backend_upload(be, m->folded + op->fold_offset, w, n_w + (size_t)OC);
+        op->conv_folded.weight_version = next_fold_version();
     }
     free(host);
     m->fold_fresh = true;
@@ -87,8 +137,12 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
         case MODEL_OP_CONV:
             if (fold && op->fold >= 0) {
                 const float *w = m->folded + op->fold_offset;
-                comine_conv2d_forward(&op->conv_folded, VAL(m->ops[op->fold].out), in, w,
-                                      w + m->params_table.info[op->w].size, N);
+                int last, prelu, residual;
+                int skip = eval_epilogue(m, i, &last, &prelu, &residual);
+                comine_conv2d_forward_fused(&op->conv_folded, VAL(last), in, w, w + m->params_table.info[op->w].size,
+                                            prelu >= 0 ? PARAM(m->ops[prelu].w) : NULL,
+                                            residual >= 0 ? VAL(residual) : NULL, N);
+                i += 1 + skip; /* the BN and the epilogue's ops ran inside the conv */
             } else {
                 comine_conv2d_forward(&op->conv, out, in, PARAM(op->w), op->b >= 0 ? PARAM(op->b) : NULL, N);
             }

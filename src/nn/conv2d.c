@@ -15,6 +15,7 @@ void comine_conv2d_init(comine_conv2d *l, const comine_backend *be, int C, int H
     l->C = C, l->H = H, l->W = W, l->OC = OC;
     l->KH = KH, l->KW = KW, l->stride = stride, l->pad = pad, l->groups = groups;
     l->has_bias = has_bias;
+    l->weight_version = 0;
     l->OH = (H + 2 * pad - KH) / stride + 1;
     l->OW = (W + 2 * pad - KW) / stride + 1;
     comine_conv_geom g = {.C = C, .H = H, .W = W, .OC = OC, .OH = l->OH, .OW = l->OW, .KH = KH, .KW = KW,
@@ -33,6 +34,23 @@ void comine_conv2d_forward(comine_conv2d *l, float *out, const float *in, const 
 {
     COMINE_ASSERT(l->plan != NULL && N >= 0);
     l->be->conv_forward(l->plan, out, in, weight, l->has_bias ? bias : NULL, N);
+}
+
+void comine_conv2d_forward_fused(comine_conv2d *l, float *out, const float *in, const float *weight,
+                                 const float *bias, const float *prelu_alpha, const float *residual, int N)
+{
+    COMINE_ASSERT(l->plan != NULL && N >= 0);
+    COMINE_ASSERT(!residual || residual != out);
+    const comine_backend *be = l->be;
+    if (be->conv_forward_fused) {
+        be->conv_forward_fused(l->plan, out, in, weight, l->has_bias ? bias : NULL, prelu_alpha, residual, N,
+                               l->weight_version);
+        return;
+    }
+    be->conv_forward(l->plan, out, in, weight, l->has_bias ? bias : NULL, N);
+    size_t rows = (size_t)N * l->OH * l->OW;
+    if (prelu_alpha) be->prelu_forward(out, out, prelu_alpha, rows, l->OC);
+    if (residual) be->add(out, out, residual, rows * (size_t)l->OC);
 }
 
 void comine_conv2d_backward(comine_conv2d *l, float *dinp, float *dweight, float *dbias, const float *dout,

@@ -12,6 +12,7 @@
 
 #include "comine/backend.h"
 #include "comine/comining.h"
+#include "comine/dist.h"
 #include "comine/loss.h"
 #include "comine/optim.h"
 #include "train/step.h"
@@ -66,6 +67,9 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     st = comine_backend_for_device(&be, cfg->device);
     if (st != COMINE_OK) return st;
     comine_backend_set_threads(be, cfg->threads);
+    if (comine_dist_size() > 1 && be != comine_backend_cpu())
+        return comine_fail(COMINE_ERR_ARG, "bench: multi-process runs (%d ranks) use the cpu backend only",
+                           comine_dist_size());
     res->backend = comine_backend_name(be);
     const int B = cfg->batch, K = cfg->classes, S = cfg->arch.input, n_peers = cfg->comining ? 2 : 1;
 
@@ -90,12 +94,14 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
 
     double *times = comine_malloc(2 * (size_t)cfg->steps * sizeof(double)), *cpu = times + cfg->steps;
     for (int s = 0; s < cfg->warmup; s++) comine_train_step(&step, &peers, &in, &sel, &head_cfg);
+    double bytes0 = comine_dist_bytes_sent();
     for (int s = 0; s < cfg->steps; s++) {
         double t0 = comine_now(), c0 = cpu_seconds();
         comine_train_step(&step, &peers, &in, &sel, &head_cfg);
         times[s] = comine_now() - t0;
         cpu[s] = cpu_seconds() - c0;
     }
+    res->bytes_sent_per_step = (comine_dist_bytes_sent() - bytes0) / cfg->steps;
     res->train_step_cpu_s = median(cpu, cfg->steps);
     res->train_step_s = median(times, cfg->steps);
     res->train_step_min_s = times[0];
@@ -120,7 +126,10 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     res->infer_images_per_s = B / res->infer_batch_s;
     res->gflops = res->train_flops_per_step / res->train_step_s * 1e-9;
     res->infer_gflops = res->flops_per_image * B / res->infer_batch_s * 1e-9;
-    res->peak_rss_mb = (double)comine_peak_rss_bytes() / (1024.0 * 1024.0);
+    float rss = (float)((double)comine_peak_rss_bytes() / (1024.0 * 1024.0));
+    comine_dist_allreduce_max_f32(&rss, 1);
+    res->peak_rss_mb = rss;
+    res->ranks = comine_dist_size();
     res->threads = comine_num_threads();
 
     free(times);

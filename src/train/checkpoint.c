@@ -10,10 +10,18 @@
  *   i32 votes[samples], i32 rounds[samples], f32 cos_snapshot[2 samples]
  *   u32 CRC-32 of every byte before it
  * Written atomically (temporary file, fsync, rename); the CRC is verified before anything
- * is read back, so a torn or corrupted file is refused and the previous state stays. */
+ * is read back, so a torn or corrupted file is refused and the previous state stays.
+ *
+ * Several ranks (dist.h): one file, the same layout, whatever P.  Every rank holds the same
+ * backbones and trainer state; with the class-sharded head each rank holds its rows of the
+ * heads and their momentum.  Saving is collective: rank 0 writes, and receives the other
+ * ranks' head rows in rank order (the rows are consecutive classes), piece by piece, never the
+ * whole head at once.  Loading: every rank reads the file and keeps its own rows. */
 #include "train/trainer_impl.h"
 
 #include <errno.h>
+
+#include "comine/dist.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,8 +91,50 @@ static comine_status crc_of_file(const char *path, uint32_t *crc)
     return COMINE_OK;
 }
 
+/* The head rows of one peer (weights or momentum), in class order: this rank's, then on rank 0
+ * those received from ranks 1 .. P-1 (sharded head). */
+static bool put_head_rows(FILE *fp, const trainer *t, const comine_peer *p, const float *rows, float *stage)
+{
+    size_t local = (size_t)p->head.K * p->head.D;
+    bool ok = put_device(fp, t->be, rows, local, stage);
+    if (!p->sharded) return ok;
+    for (int r = 1; r < comine_dist_size(); r++) {
+        int lo, hi;
+        comine_dist_slice(p->classes, r, comine_dist_size(), &lo, &hi);
+        size_t n = (size_t)(hi - lo) * p->head.D;
+        for (size_t at = 0; at < n; at += STAGE_FLOATS) {
+            size_t len = n - at < STAGE_FLOATS ? n - at : STAGE_FLOATS;
+            comine_dist_recv(stage, len * sizeof(float), r);
+            ok = ok && put_floats(fp, stage, len);
+        }
+    }
+    return ok;
+}
+
+/* Ranks other than 0: their head rows to rank 0, in the order put_head_rows takes them. */
+static void send_head_rows(const trainer *t)
+{
+    float *stage = comine_malloc(STAGE_FLOATS * sizeof(float));
+    for (int k = 0; k < t->peers.n; k++) {
+        const comine_peer *p = &t->peers.peer[k];
+        size_t n = (size_t)p->head.K * p->head.D;
+        const float *rows[2] = {p->head_weight, p->head_momentum};
+        for (int w = 0; w < 2; w++)
+            for (size_t at = 0; at < n; at += STAGE_FLOATS) {
+                size_t len = n - at < STAGE_FLOATS ? n - at : STAGE_FLOATS;
+                comine_backend_download(t->be, stage, rows[w] + at, len);
+                comine_dist_send(stage, len * sizeof(float), 0);
+            }
+    }
+    free(stage);
+}
+
 comine_status comine_checkpoint_save(const trainer *t, const char *path)
 {
+    if (comine_dist_rank() != 0) {
+        if (t->peers.n > 0 && t->peers.peer[0].sharded) send_head_rows(t);
+        return COMINE_OK;
+    }
     comine_atomic_file af;
     comine_status st = comine_atomic_open(&af, path);
     if (st != COMINE_OK) return st;
@@ -93,7 +143,6 @@ comine_status comine_checkpoint_save(const trainer *t, const char *path)
               put_u32(fp, (uint32_t)t->K) && put_u32(fp, (uint32_t)t->D) && put_u64(fp, (uint64_t)t->ds->n) &&
               put_u64(fp, t->cfg->seed) && put_u32(fp, (uint32_t)t->epoch) && put_u32(fp, (uint32_t)t->step) &&
               put_u32(fp, (uint32_t)t->bad_in_a_row) && put_acc(fp, &t->acc);
-    size_t kd = (size_t)t->K * t->D;
     float *stage = comine_malloc(STAGE_FLOATS * sizeof(float));
     for (int k = 0; ok && k < t->peers.n; k++) {
         const comine_peer *p = &t->peers.peer[k];
@@ -106,7 +155,7 @@ comine_status comine_checkpoint_save(const trainer *t, const char *path)
             return comine_fail(st, "%s: cannot write the checkpoint (%s); the previous one is kept", path, why);
         }
         ok = put_device(fp, t->be, p->momentum, comine_model_num_params(p->model), stage) &&
-             put_device(fp, t->be, p->head_weight, kd, stage) && put_device(fp, t->be, p->head_momentum, kd, stage);
+             put_head_rows(fp, t, p, p->head_weight, stage) && put_head_rows(fp, t, p, p->head_momentum, stage);
         for (int i = 0; ok && i < 4; i++) ok = put_u64(fp, p->dropout_rng.s[i]);
     }
     free(stage);
@@ -154,6 +203,16 @@ static void get(reader *r, void *dst, size_t size)
         return;
     }
     memcpy(dst, r->p, size);
+    r->p += size;
+    r->left -= size;
+}
+
+static void skip(reader *r, size_t size)
+{
+    if (!r->ok || r->left < size) {
+        r->ok = false;
+        return;
+    }
     r->p += size;
     r->left -= size;
 }
@@ -255,8 +314,13 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
         r.p += used;
         r.left -= (size_t)used;
         get_device(&r, t->be, p->momentum, comine_model_num_params(p->model));
-        get_device(&r, t->be, p->head_weight, kd);
-        get_device(&r, t->be, p->head_momentum, kd);
+        /* this rank's rows of the head (all of them without sharding) */
+        size_t before = (size_t)p->class_lo * D, mine = (size_t)p->head.K * D, after = kd - before - mine;
+        for (int w = 0; w < 2; w++) {
+            skip(&r, before * sizeof(float));
+            get_device(&r, t->be, w == 0 ? p->head_weight : p->head_momentum, mine);
+            skip(&r, after * sizeof(float));
+        }
         for (int i = 0; i < 4; i++) p->dropout_rng.s[i] = get_u64(&r);
     }
     get(&r, t->votes, n * 4);

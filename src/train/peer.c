@@ -4,11 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comine/dist.h"
 #include "comine/optim.h"
 
 comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int B,
-                                 uint64_t seed, int k)
+                                 uint64_t seed, int k, int class_lo, int head_classes)
 {
+    COMINE_ASSERT(class_lo >= 0 && head_classes >= 1 && class_lo + head_classes <= K);
     memset(p, 0, sizeof *p);
     p->be = be;
     comine_status st = comine_model_create(&p->model, arch, be, B);
@@ -19,8 +21,11 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
     int D = arch->emb_dim;
     p->momentum = comine_backend_alloc(be, comine_model_num_params(p->model));
     p->bn_backup = comine_backend_alloc(be, comine_model_num_buffers(p->model) + 1);
-    comine_arcface_init(&p->head, be, D, K, B);
-    size_t kd = (size_t)K * D;
+    p->class_lo = class_lo;
+    p->classes = K;
+    p->sharded = head_classes < K;
+    comine_arcface_init(&p->head, be, D, head_classes, B);
+    size_t kd = (size_t)head_classes * D;
     p->head_weight = comine_backend_alloc(be, kd);
     p->head_grad = comine_backend_alloc(be, kd);
     p->head_momentum = comine_backend_alloc(be, kd);
@@ -28,6 +33,7 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
     float *w = comine_malloc(kd * sizeof(float));
     comine_rng r;
     comine_rng_seed(&r, peer_seed, COMINE_STREAM_INIT + 1000);
+    for (size_t i = 0; i < (size_t)class_lo * D; i++) comine_rng_normal(&r); /* the rows before the shard */
     for (size_t i = 0; i < kd; i++) w[i] = 0.01f * comine_rng_normal(&r);
     comine_backend_upload(be, p->head_weight, w, kd);
     free(w);
@@ -38,6 +44,15 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
     p->form = comine_calloc(B, 1);
     p->weight = comine_calloc(B, sizeof(float));
     comine_rng_seed(&p->dropout_rng, peer_seed, COMINE_STREAM_DROPOUT + 16 * (uint64_t)k);
+    if (p->sharded) {
+        p->emb_all = comine_backend_alloc(be, (size_t)B * D);
+        p->demb_all = comine_backend_alloc(be, (size_t)B * D);
+        p->target_cos = comine_calloc(B, sizeof(float));
+        p->max_cos = comine_calloc(B, sizeof(float));
+        p->zmax = comine_calloc(B, sizeof(double));
+        p->neg_sum = comine_calloc(B, sizeof(double));
+        p->neg_cos = comine_calloc(B, sizeof(double));
+    }
     return COMINE_OK;
 }
 
@@ -45,12 +60,18 @@ void comine_peer_free(const comine_backend *be, comine_peer *p)
 {
     if (p->model) comine_model_free(p->model);
     comine_arcface_free(&p->head);
-    float *bufs[] = {p->momentum, p->head_weight, p->head_grad, p->head_momentum, p->emb, p->demb, p->bn_backup};
+    float *bufs[] = {p->momentum, p->head_weight, p->head_grad, p->head_momentum, p->emb,
+                     p->demb,     p->bn_backup,   p->emb_all,   p->demb_all};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) comine_backend_free(be, bufs[i]);
     free(p->loss);
     free(p->train_loss);
     free(p->form);
     free(p->weight);
+    free(p->target_cos);
+    free(p->max_cos);
+    free(p->zmax);
+    free(p->neg_sum);
+    free(p->neg_cos);
     memset(p, 0, sizeof *p);
 }
 
@@ -71,18 +92,42 @@ double comine_peer_objective(comine_peer *p, const int *labels, int n, const com
     return objective;
 }
 
-bool comine_peer_backward(comine_peer *p, const comine_backend *be, const int *labels, int n,
+void comine_peer_backward(comine_peer *p, const comine_backend *be, const int *labels, int n,
                           const comine_arcface_cfg *cfg)
 {
     size_t kd = (size_t)p->head.K * p->head.D;
     comine_model_zero_grad(p->model);
     comine_backend_zero(be, p->head_grad, kd);
+    if (n == 0) return;
     comine_backend_zero(be, p->demb, (size_t)n * p->head.D);
     comine_arcface_backward(&p->head, p->demb, p->head_grad, p->emb, p->head_weight, labels, p->form, p->weight, n,
                             cfg);
     comine_model_backward(p->model, p->demb, n);
+}
+
+/* Multi-process runs use the CPU backend (trainer.c refuses others): device memory is host
+ * memory and goes to the collectives as it is. */
+void comine_peer_allreduce_grads(comine_peer *p)
+{
+    if (comine_dist_size() == 1) return;
+    comine_dist_allreduce_sum_f32(comine_model_grads(p->model), comine_model_num_params(p->model));
+    if (!p->sharded) comine_dist_allreduce_sum_f32(p->head_grad, (size_t)p->head.K * p->head.D);
+}
+
+void comine_peer_average_bn(comine_peer *p)
+{
+    int P = comine_dist_size();
+    if (P == 1) return;
+    float *buf = comine_model_buffers(p->model);
+    size_t n = comine_model_num_buffers(p->model);
+    comine_dist_allreduce_sum_f32(buf, n);
+    for (size_t i = 0; i < n; i++) buf[i] /= (float)P;
+}
+
+bool comine_peer_grads_finite(const comine_peer *p, const comine_backend *be)
+{
     return comine_backend_all_finite(be, comine_model_grads(p->model), comine_model_num_params(p->model)) &&
-           comine_backend_all_finite(be, p->head_grad, kd);
+           comine_backend_all_finite(be, p->head_grad, (size_t)p->head.K * p->head.D);
 }
 
 void comine_peer_restore_bn(comine_peer *p)

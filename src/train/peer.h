@@ -16,10 +16,16 @@ typedef struct comine_peer {
     const comine_backend *be; /* every float * below is its memory, except the per-sample host arrays */
     comine_model *model;
     float *momentum;        /* (num_params) */
-    comine_arcface head;
-    float *head_weight;     /* (K, D) */
-    float *head_grad;       /* (K, D) */
-    float *head_momentum;   /* (K, D) */
+    comine_arcface head;    /* the whole head, or this rank's shard: head.K classes from class_lo */
+    float *head_weight;     /* (head.K, D) */
+    float *head_grad;       /* (head.K, D) */
+    float *head_momentum;   /* (head.K, D) */
+    int class_lo, classes;  /* the first class held and the head's classes (all ranks) */
+    bool sharded;           /* head.K < classes: the class-sharded head of loss.h over the ranks */
+    /* sharded head: the global batch's embeddings, their gradients and the rows' statistics */
+    float *emb_all, *demb_all;         /* (B, D) */
+    float *target_cos, *max_cos;       /* (B) */
+    double *zmax, *neg_sum, *neg_cos;  /* (B) */
     float *emb, *demb;      /* (B, D) */
     float *loss;            /* (B) host: plain ArcFace loss, what the selection sees */
     float *train_loss;      /* (B) host: loss under the sample's assigned form */
@@ -30,18 +36,26 @@ typedef struct comine_peer {
 } comine_peer;
 
 /* Peer k of a run seeded `seed`: its own initial weights (insightface's init, ArcFace
- * weights normal(0, 0.01)) and dropout stream; K classes, batches of at most B. */
+ * weights normal(0, 0.01)) and dropout stream; K classes, batches of at most B.  The head
+ * holds classes [class_lo, class_lo + head_classes) (the whole head: 0, K), their initial rows
+ * those of the whole head, whatever the split. */
 comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int B,
-                                 uint64_t seed, int k);
+                                 uint64_t seed, int k, int class_lo, int head_classes);
 void comine_peer_free(const comine_backend *be, comine_peer *p);
 /* Training forward of n images (N, S, S, 3; device memory): saves the BN running stats,
  * then embeddings, cosines and the plain per-sample losses (p->loss, host). */
 void comine_peer_forward(comine_peer *p, const float *images, const int *labels, int n, const comine_arcface_cfg *cfg);
 /* The peer's loss under its assigned forms and weights (p->form, p->weight). */
 double comine_peer_objective(comine_peer *p, const int *labels, int n, const comine_arcface_cfg *cfg);
-/* Gradients of that loss; false when a gradient is not finite. */
-bool comine_peer_backward(comine_peer *p, const comine_backend *be, const int *labels, int n,
+/* Gradients of that loss (n = 0: zero gradients). */
+void comine_peer_backward(comine_peer *p, const comine_backend *be, const int *labels, int n,
                           const comine_arcface_cfg *cfg);
+/* Sum the gradients (backbone and head) over the ranks (dist.h; nothing with one rank). */
+void comine_peer_allreduce_grads(comine_peer *p);
+/* Average the BN running statistics over the ranks. */
+void comine_peer_average_bn(comine_peer *p);
+/* True when every gradient is finite. */
+bool comine_peer_grads_finite(const comine_peer *p, const comine_backend *be);
 /* Undo the forward's running-stat update (a skipped step). */
 void comine_peer_restore_bn(comine_peer *p);
 /* SGD on the backbone and the head. */

@@ -1,6 +1,8 @@
 /* step.c: the training step of step.h, read top to bottom as METHOD.md states it. */
 #include "train/step.h"
 
+#include "comine/dist.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,12 @@ comine_status comine_peers_create(comine_peers *ps, const comine_backend *be, co
     memset(ps, 0, sizeof *ps);
     ps->be = be;
     ps->max_batch = B;
+    /* with P ranks, rank r holds classes [r K / P, (r + 1) K / P) of each head (loss.h's sharded
+     * head); a head of fewer classes than ranks stays whole on every rank */
+    int P = comine_dist_size(), class_lo = 0, class_hi = K;
+    if (P > 1 && K >= P) comine_dist_slice(K, comine_dist_rank(), P, &class_lo, &class_hi);
     for (int k = 0; k < n_peers; k++) {
-        comine_status st = comine_peer_create(&ps->peer[k], be, arch, K, B, seed, k);
+        comine_status st = comine_peer_create(&ps->peer[k], be, arch, K, B, seed, k, class_lo, class_hi - class_lo);
         if (st != COMINE_OK) {
             comine_peers_free(ps);
             return st;
@@ -27,6 +33,16 @@ comine_status comine_peers_create(comine_peers *ps, const comine_backend *be, co
     ps->image_floats = (size_t)arch->input * arch->input * 3;
     ps->images = comine_backend_alloc(be, (size_t)B * ps->image_floats);
     ps->select_scratch = comine_malloc(comine_select_scratch_bytes(B));
+    ps->rank = comine_dist_rank();
+    ps->ranks = comine_dist_size();
+    ps->bn_groups = 1;
+    for (int k = 0; k < n_peers; k++) {
+        ps->loss_all[k] = comine_calloc((size_t)B, sizeof(float));
+        ps->cos_target_all[k] = comine_calloc((size_t)B, sizeof(float));
+        ps->correct_all[k] = comine_calloc((size_t)B, 1);
+        ps->form_all[k] = comine_calloc((size_t)B, 1);
+        ps->weight_all[k] = comine_calloc((size_t)B, sizeof(float));
+    }
     return COMINE_OK;
 }
 
@@ -38,46 +54,308 @@ void comine_peers_free(comine_peers *ps)
     free(ps->noisy);
     comine_backend_free(ps->be, ps->images);
     free(ps->select_scratch);
+    free(ps->bn_ghost);
+    for (int k = 0; k < 2; k++) {
+        free(ps->loss_all[k]);
+        free(ps->cos_target_all[k]);
+        free(ps->correct_all[k]);
+        free(ps->form_all[k]);
+        free(ps->weight_all[k]);
+    }
     memset(ps, 0, sizeof *ps);
 }
 
-void comine_train_step(comine_step_result *res, comine_peers *ps, const comine_step_input *in,
-                       const comine_select_cfg *select, const comine_arcface_cfg *head)
+/* The global batch's per-sample figures of peer k, gathered from the ranks' slices. */
+static void gather_figures(comine_peers *ps, int k, const int *counts)
 {
-    const int n = in->n;
-    COMINE_ASSERT(n >= 1 && n <= ps->max_batch);
-    comine_peer *A = &ps->peer[0], *B = ps->n == 2 ? &ps->peer[1] : NULL;
-    memset(res, 0, sizeof *res);
+    comine_peer *p = &ps->peer[k];
+    comine_dist_allgatherv(ps->loss_all[k], p->loss, counts, sizeof(float));
+    comine_dist_allgatherv(ps->cos_target_all[k], p->head.cos_target, counts, sizeof(float));
+    comine_dist_allgatherv(ps->correct_all[k], p->head.correct, counts, 1);
+}
 
-    /* 1. both peers forward the same images: per-sample plain ArcFace losses */
-    const float *images = comine_backend_stage_input(ps->be, ps->images, in->images, (size_t)n * ps->image_floats);
-    for (int k = 0; k < ps->n; k++) comine_peer_forward(&ps->peer[k], images, in->labels, n, head);
+/* Mean cos th_y and negative cosine of peer k over the global batch. */
+static void cos_means(comine_step_result *res, comine_peers *ps, int k, const int *labels, int n_local, int n)
+{
+    double target = 0, negative = 0;
+    if (n_local > 0) comine_arcface_cos_stats(&ps->peer[k].head, labels, n_local, &target, &negative);
+    if (ps->ranks == 1) {
+        res->cos_target[k] = target;
+        res->cos_negative[k] = negative;
+        return;
+    }
+    double sums[2] = {target * n_local, negative * n_local};
+    comine_dist_allreduce_sum_f64(sums, 2);
+    res->cos_target[k] = sums[0] / n;
+    res->cos_negative[k] = sums[1] / n;
+}
 
-    /* 2. the method: C, XA, XB, N, and what each peer learns from, in which form */
-    comine_selection sel = {.plan_a = {A->form, A->weight}, .noisy = ps->noisy};
-    if (B) sel.plan_b = (comine_peer_plan){B->form, B->weight};
-    comine_select(&sel, A->loss, B ? B->loss : NULL, in->truth_noisy, n, in->drop_rate, select, ps->select_scratch);
-    res->sets = sel.sets;
+void comine_peers_set_bn_groups(comine_peers *ps, int G)
+{
+    COMINE_ASSERT(G >= 1 && ps->ranks == 1);
+    ps->bn_groups = G;
+    free(ps->bn_ghost);
+    ps->bn_ghost = G > 1 ? comine_calloc(2 * comine_model_num_buffers(ps->peer[0].model) + 1, sizeof(float)) : NULL;
+}
 
-    /* 3. each peer's objective under its plan */
+/* The training forward of peer p on n images: embeddings, cosines, plain losses (p->loss). */
+static void forward_slice(comine_peer *p, const float *images, const int *labels, int n, const comine_arcface_cfg *head)
+{
+    comine_model_forward(p->model, p->emb, images, n, true, &p->dropout_rng);
+    comine_arcface_forward(&p->head, p->emb, p->head_weight, n);
+    comine_arcface_loss(&p->head, p->loss, labels, NULL, n, head);
+}
+
+static void select_and_slice_plans(comine_step_result *res, comine_peers *ps, const comine_step_input *in,
+                                   const comine_select_cfg *select);
+
+/* The step with ghost batch norm (comine_peers_set_bn_groups): pass 1 forwards every slice
+ * from the same running statistics and keeps the mean of their updates; after the selection,
+ * pass 2 forwards each slice again (the same batch statistics, so the same activations) and
+ * accumulates its gradients, as the ranks' sum would. */
+static void train_step_ghost(comine_step_result *res, comine_peers *ps, const comine_step_input *in,
+                             const comine_select_cfg *select, const comine_arcface_cfg *head)
+{
+    const int n = in->n, G = ps->bn_groups;
+    const size_t nb = comine_model_num_buffers(ps->peer[0].model);
+    for (int k = 0; k < ps->n; k++) {
+        comine_peer *p = &ps->peer[k];
+        float *buf = comine_model_buffers(p->model), *mean = ps->bn_ghost + (size_t)k * nb;
+        comine_backend_copy(ps->be, p->bn_backup, buf, nb);
+        memset(mean, 0, nb * sizeof(float));
+        double sums[2] = {0, 0};
+        for (int g = 0; g < G; g++) {
+            int lo, hi;
+            comine_dist_slice(n, g, G, &lo, &hi);
+            memcpy(buf, p->bn_backup, nb * sizeof(float));
+            if (hi > lo) {
+                forward_slice(p, in->images + (size_t)lo * ps->image_floats, in->labels + lo, hi - lo, head);
+                memcpy(ps->loss_all[k] + lo, p->loss, (size_t)(hi - lo) * sizeof(float));
+                memcpy(ps->cos_target_all[k] + lo, p->head.cos_target, (size_t)(hi - lo) * sizeof(float));
+                memcpy(ps->correct_all[k] + lo, p->head.correct, (size_t)(hi - lo));
+                double target, negative;
+                comine_arcface_cos_stats(&p->head, in->labels + lo, hi - lo, &target, &negative);
+                sums[0] += target * (hi - lo);
+                sums[1] += negative * (hi - lo);
+            }
+            for (size_t i = 0; i < nb; i++) mean[i] += buf[i];
+        }
+        for (size_t i = 0; i < nb; i++) mean[i] /= (float)G;
+        res->cos_target[k] = sums[0] / n;
+        res->cos_negative[k] = sums[1] / n;
+    }
+    select_and_slice_plans(res, ps, in, select);
     bool finite = true;
     for (int k = 0; k < ps->n; k++) {
-        res->objective[k] = in->poison_loss ? NAN : comine_peer_objective(&ps->peer[k], in->labels, n, head);
-        finite = finite && isfinite(res->objective[k]);
+        comine_peer *p = &ps->peer[k];
+        float *buf = comine_model_buffers(p->model);
+        comine_model_zero_grad(p->model);
+        comine_backend_zero(ps->be, p->head_grad, (size_t)p->head.K * p->head.D);
+        double objective = 0;
+        for (int g = 0; g < G; g++) {
+            int lo, hi;
+            comine_dist_slice(n, g, G, &lo, &hi);
+            if (hi == lo) continue;
+            const int *labels = in->labels + lo;
+            memcpy(p->form, ps->form_all[k] + lo, (size_t)(hi - lo));
+            memcpy(p->weight, ps->weight_all[k] + lo, (size_t)(hi - lo) * sizeof(float));
+            forward_slice(p, in->images + (size_t)lo * ps->image_floats, labels, hi - lo, head);
+            objective += comine_peer_objective(p, labels, hi - lo, head);
+            comine_backend_zero(ps->be, p->demb, (size_t)(hi - lo) * p->head.D);
+            comine_arcface_backward(&p->head, p->demb, p->head_grad, p->emb, p->head_weight, labels, p->form,
+                                    p->weight, hi - lo, head);
+            comine_model_backward(p->model, p->demb, hi - lo);
+        }
+        memcpy(buf, ps->bn_ghost + (size_t)k * nb, nb * sizeof(float));
+        res->objective[k] = in->poison_loss ? NAN : objective;
+        finite = finite && isfinite(res->objective[k]) && comine_peer_grads_finite(p, ps->be);
     }
-
-    /* 4. gradients of the objectives, checked finite */
-    for (int k = 0; k < ps->n && finite; k++) finite = comine_peer_backward(&ps->peer[k], ps->be, in->labels, n, head);
-
-    /* 5. a non-finite step changes nothing: the forward's running statistics are undone */
     if (!finite) {
         for (int k = 0; k < ps->n; k++) comine_peer_restore_bn(&ps->peer[k]);
         res->applied = false;
         return;
     }
-
-    /* 6. SGD on backbone and head */
-    for (int k = 0; k < ps->n; k++)
-        comine_peer_update(&ps->peer[k], ps->be, in->lr, in->momentum, in->weight_decay);
+    for (int k = 0; k < ps->n; k++) comine_peer_update(&ps->peer[k], ps->be, in->lr, in->momentum, in->weight_decay);
     res->applied = true;
+}
+
+/* comine_select on the whole batch (the same on every rank); each rank's slice of the plans
+ * goes to its peers' form and weight arrays (the ghost step copies its slices itself). */
+static void select_and_slice_plans(comine_step_result *res, comine_peers *ps, const comine_step_input *in,
+                                   const comine_select_cfg *select)
+{
+    const bool two = ps->n == 2;
+    comine_selection sel = {.plan_a = {ps->form_all[0], ps->weight_all[0]}, .noisy = ps->noisy};
+    if (two) sel.plan_b = (comine_peer_plan){ps->form_all[1], ps->weight_all[1]};
+    comine_select(&sel, ps->loss_all[0], two ? ps->loss_all[1] : NULL, in->truth_noisy, in->n, in->drop_rate, select,
+                  ps->select_scratch);
+    res->sets = sel.sets;
+    int lo, hi;
+    comine_dist_slice(in->n, ps->rank, ps->ranks, &lo, &hi);
+    for (int k = 0; k < ps->n; k++) {
+        memcpy(ps->peer[k].form, ps->form_all[k] + lo, (size_t)(hi - lo));
+        memcpy(ps->peer[k].weight, ps->weight_all[k] + lo, (size_t)(hi - lo) * sizeof(float));
+    }
+}
+
+/* The rows' statistics of peer p's sharded head over the ranks, under the forms `form`
+ * (NULL: plain ArcFace): cos th_y, each row's largest logit and cosine, the sums of the
+ * negatives' exponentials and cosines. */
+static void sharded_rows(comine_peer *p, const int *labels, const uint8_t *form, int n, const comine_arcface_cfg *head)
+{
+    comine_arcface_shard_target(&p->head, p->target_cos, labels, p->class_lo, n);
+    comine_dist_allreduce_sum_f32(p->target_cos, (size_t)n);
+    comine_arcface_shard_max(&p->head, p->zmax, p->max_cos, p->target_cos, labels, form, p->class_lo, n, head);
+    comine_dist_allreduce_max_f64(p->zmax, (size_t)n);
+    comine_dist_allreduce_max_f32(p->max_cos, (size_t)n);
+    comine_arcface_shard_sum(&p->head, p->neg_sum, p->neg_cos, p->zmax, p->target_cos, labels, form, p->class_lo, n,
+                             head);
+    comine_dist_allreduce_sum_f64(p->neg_sum, (size_t)n);
+    comine_dist_allreduce_sum_f64(p->neg_cos, (size_t)n);
+}
+
+/* The end of a step: a non-finite one changes nothing (the forward's running statistics are
+ * undone); else SGD on backbone and head, and every rank's running statistics become their mean. */
+static void finish_step(comine_step_result *res, comine_peers *ps, const comine_step_input *in, bool finite,
+                        int n_local)
+{
+    if (!finite) {
+        if (n_local > 0)
+            for (int k = 0; k < ps->n; k++) comine_peer_restore_bn(&ps->peer[k]);
+        res->applied = false;
+        return;
+    }
+    for (int k = 0; k < ps->n; k++) {
+        comine_peer_update(&ps->peer[k], ps->be, in->lr, in->momentum, in->weight_decay);
+        comine_peer_average_bn(&ps->peer[k]);
+    }
+    res->applied = true;
+}
+
+/* The step with the class-sharded head (P > 1): the backbone runs on the rank's slice, the
+ * head on the all-gathered embeddings of the whole batch, each rank its classes; the per-sample
+ * losses come out the same on every rank (no gather), the embedding gradients are summed over
+ * the ranks and each rank back-propagates its rows. */
+static void train_step_sharded(comine_step_result *res, comine_peers *ps, const comine_step_input *in,
+                               const comine_select_cfg *select, const comine_arcface_cfg *head)
+{
+    const int n = in->n, P = ps->ranks, D = ps->peer[0].head.D;
+    int lo, hi, row_counts[P];
+    for (int r = 0; r < P; r++) {
+        comine_dist_slice(n, r, P, &lo, &hi);
+        row_counts[r] = (hi - lo) * D;
+    }
+    comine_dist_slice(n, ps->rank, P, &lo, &hi);
+    const int n_local = hi - lo;
+    for (int k = 0; k < ps->n; k++) {
+        comine_peer *p = &ps->peer[k];
+        if (n_local > 0) {
+            comine_backend_copy(ps->be, p->bn_backup, comine_model_buffers(p->model),
+                                comine_model_num_buffers(p->model));
+            comine_model_forward(p->model, p->emb, in->images + (size_t)lo * ps->image_floats, n_local, true,
+                                 &p->dropout_rng);
+        }
+        comine_dist_allgatherv(p->emb_all, p->emb, row_counts, sizeof(float));
+        comine_arcface_forward(&p->head, p->emb_all, p->head_weight, n);
+        sharded_rows(p, in->labels, NULL, n, head);
+        comine_arcface_shard_loss(&p->head, ps->loss_all[k], p->target_cos, p->zmax, p->neg_sum, p->max_cos, NULL, n,
+                                  head);
+        memcpy(ps->cos_target_all[k], p->target_cos, (size_t)n * sizeof(float));
+        memcpy(ps->correct_all[k], p->head.correct, (size_t)n);
+        double target = 0, negative = 0;
+        for (int i = 0; i < n; i++) {
+            target += p->target_cos[i];
+            if (p->classes > 1) negative += p->neg_cos[i] / (p->classes - 1);
+        }
+        res->cos_target[k] = target / n;
+        res->cos_negative[k] = negative / n;
+    }
+    select_and_slice_plans(res, ps, in, select);
+    bool finite = true;
+    for (int k = 0; k < ps->n; k++) {
+        comine_peer *p = &ps->peer[k];
+        sharded_rows(p, in->labels, ps->form_all[k], n, head);
+        comine_arcface_shard_loss(&p->head, p->train_loss, p->target_cos, p->zmax, p->neg_sum, p->max_cos,
+                                  ps->form_all[k], n, head);
+        double objective = 0;
+        for (int i = 0; i < n; i++)
+            if (ps->weight_all[k][i] != 0.0f) objective += (double)ps->weight_all[k][i] * p->train_loss[i];
+        res->objective[k] = in->poison_loss ? NAN : objective;
+        finite = finite && isfinite(res->objective[k]);
+    }
+    for (int k = 0; k < ps->n && finite; k++) {
+        comine_peer *p = &ps->peer[k];
+        comine_model_zero_grad(p->model);
+        comine_backend_zero(ps->be, p->head_grad, (size_t)p->head.K * D);
+        comine_backend_zero(ps->be, p->demb_all, (size_t)n * D);
+        comine_arcface_shard_backward(&p->head, p->demb_all, p->head_grad, p->head_weight, in->labels, ps->form_all[k],
+                                      ps->weight_all[k], p->target_cos, p->zmax, p->neg_sum, p->class_lo, n, head);
+        comine_dist_allreduce_sum_f32(p->demb_all, (size_t)n * D);
+        if (n_local > 0) comine_model_backward(p->model, p->demb_all + (size_t)lo * D, n_local);
+        comine_peer_allreduce_grads(p); /* the backbone's; each rank keeps its head rows' */
+        int bad = !comine_peer_grads_finite(p, ps->be);
+        comine_dist_allreduce_max_i32(&bad, 1);
+        finite = !bad;
+    }
+    finish_step(res, ps, in, finite, n_local);
+}
+
+void comine_train_step(comine_step_result *res, comine_peers *ps, const comine_step_input *in,
+                       const comine_select_cfg *select, const comine_arcface_cfg *head)
+{
+    const int n = in->n, P = ps->ranks;
+    COMINE_ASSERT(n >= 1 && n <= ps->max_batch);
+    memset(res, 0, sizeof *res);
+    if (ps->bn_groups > 1) {
+        train_step_ghost(res, ps, in, select, head);
+        return;
+    }
+    if (ps->peer[0].sharded) {
+        train_step_sharded(res, ps, in, select, head);
+        return;
+    }
+
+    /* this rank's slice of the global batch */
+    int lo, hi, counts[P];
+    for (int r = 0; r < P; r++) {
+        comine_dist_slice(n, r, P, &lo, &hi);
+        counts[r] = hi - lo;
+    }
+    comine_dist_slice(n, ps->rank, P, &lo, &hi);
+    const int n_local = hi - lo;
+    const int *labels = in->labels + lo;
+
+    /* 1. both peers forward the same images: per-sample plain ArcFace losses, gathered */
+    if (n_local > 0) {
+        const float *images = comine_backend_stage_input(ps->be, ps->images, in->images + (size_t)lo * ps->image_floats,
+                                                         (size_t)n_local * ps->image_floats);
+        for (int k = 0; k < ps->n; k++) comine_peer_forward(&ps->peer[k], images, labels, n_local, head);
+    }
+    for (int k = 0; k < ps->n; k++) {
+        gather_figures(ps, k, counts);
+        cos_means(res, ps, k, labels, n_local, n);
+    }
+
+    /* 2. the method on the whole batch, the same on every rank: C, XA, XB, N, and what each
+     * peer learns from, in which form; each rank takes its slice of the plans */
+    select_and_slice_plans(res, ps, in, select);
+
+    /* 3. each peer's objective under its plan (summed over the ranks' slices) */
+    bool finite = true;
+    for (int k = 0; k < ps->n; k++) {
+        double objective = n_local > 0 ? comine_peer_objective(&ps->peer[k], labels, n_local, head) : 0.0;
+        if (P > 1) comine_dist_allreduce_sum_f64(&objective, 1);
+        res->objective[k] = in->poison_loss ? NAN : objective;
+        finite = finite && isfinite(res->objective[k]);
+    }
+
+    /* 4. gradients of the objectives, summed over the ranks, checked finite */
+    for (int k = 0; k < ps->n && finite; k++) {
+        comine_peer_backward(&ps->peer[k], ps->be, labels, n_local, head);
+        comine_peer_allreduce_grads(&ps->peer[k]);
+        finite = comine_peer_grads_finite(&ps->peer[k], ps->be);
+    }
+
+    /* 5. a non-finite step changes nothing; 6. else SGD on backbone and head */
+    finish_step(res, ps, in, finite, n_local);
 }

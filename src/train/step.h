@@ -4,8 +4,22 @@
  * ArcFace heads, optimizer state and the buffers of a step.  comine_train_step runs one
  * mini-batch through them: forward both peers -> select (comining.h) -> each peer's
  * objective -> backward -> finiteness -> update.  It keeps no statistics: after it, the
- * caller reads what it needs for its reports from the peers (per-sample losses, cosines)
- * and from the result (sets, objectives, the noise votes in ps->noisy). */
+ * caller reads what it needs for its reports from the whole batch's figures (loss_all,
+ * cos_target_all, correct_all) and from the result (sets, objectives, mean cosines, the
+ * noise votes in ps->noisy).
+ *
+ * Data parallel (dist.h, P ranks): every rank holds both peers whole and receives the whole
+ * global batch; rank r forwards and backwards only its slice [r n / P, (r + 1) n / P).  The
+ * per-sample losses of both peers are all-gathered, comine_select runs on the whole batch
+ * identically on every rank, each rank applies its slice of the plan, and the gradients
+ * (backbone; the head's too when it is whole) are summed over the ranks, which gives the
+ * gradient one process computes on the whole batch except for batch norm: its batch
+ * statistics are those of the rank's slice (as PyTorch DDP); the running statistics are
+ * averaged over the ranks after every step, so that every rank holds the same backbone.
+ * With K >= P classes the heads are sharded by class (loss.h): rank r holds classes
+ * [r K / P, (r + 1) K / P) of both heads, the embeddings of the batch are all-gathered, the
+ * losses come out of the shards' combined row statistics (the same on every rank) and the
+ * embedding gradients are summed back.  With P = 1 the step is the serial one, bit for bit. */
 #ifndef COMINE_TRAIN_STEP_H
 #define COMINE_TRAIN_STEP_H
 
@@ -26,14 +40,29 @@ typedef struct comine_peers {
                                  reads host memory) */
     size_t image_floats;      /* S * S * 3 */
     void *select_scratch;     /* comine_select_scratch_bytes(max_batch) */
+    int rank, ranks;          /* this process and P (dist.h); 0 and 1 alone */
+    int bn_groups;            /* ghost batch norm (one process): the step of bn_groups ranks, 1 = off */
+    float *bn_ghost;          /* (2, num_buffers) host: each peer's running statistics averaged over the groups */
+    /* the global batch's per-sample figures of the last step, for the reports (max_batch each):
+     * plain losses, cos th_y, 1 = argmax of the cosines is the label; and the plans */
+    float *loss_all[2], *cos_target_all[2];
+    uint8_t *correct_all[2];
+    uint8_t *form_all[2];
+    float *weight_all[2];
 } comine_peers;
 
-/* n_peers networks of `arch` (peer k seeded from (seed, k)), K classes, batches of at most B. */
+/* n_peers networks of `arch` (peer k seeded from (seed, k)), K classes, global batches of at
+ * most B; the rank and P come from dist.h (every rank builds the same initial networks). */
 comine_status comine_peers_create(comine_peers *ps, const comine_backend *be, const comine_arch *arch, int n_peers,
                                   int K, int B, uint64_t seed);
 void comine_peers_free(comine_peers *ps);
+/* Ghost batch norm, the one-process reference of a G-rank run (CPU backend, one rank): the
+ * batch is cut into the G slices that G ranks would own; each slice is normalised with its
+ * own batch statistics, the running statistics become the mean of the slices' updates, and
+ * everything else is the one-process step.  Costs a second forward per step.  G = 1: off. */
+void comine_peers_set_bn_groups(comine_peers *ps, int G);
 
-/* One step's input.  images is (n, S, S, 3), labels and truth_noisy are (n). */
+/* One step's input: the global batch.  images is (n, S, S, 3), labels and truth_noisy are (n). */
 typedef struct comine_step_input {
     const float *images;
     const int *labels;
@@ -47,6 +76,7 @@ typedef struct comine_step_input {
 typedef struct comine_step_result {
     comine_sets sets;            /* |C|, |XA|, |XB|, |N| */
     double objective[2];         /* each peer's loss under its plan (what it was updated on) */
+    double cos_target[2], cos_negative[2]; /* each peer's mean cos th_y and negative cosine (the batch) */
     bool applied;                /* false: a loss or gradient was not finite; nothing was updated and
                                     the batch-norm running statistics are as before the step */
 } comine_step_result;

@@ -3,7 +3,14 @@
  * accumulators (losses, sets, cosines, detection counts), the noise votes of every sample,
  * per-epoch metrics, checkpoints, the collapse alarm, the stop after too many non-finite
  * steps in a row and SIGINT/SIGTERM handling.  Assumes the data set fits the head
- * (labels < K). */
+ * (labels < K).
+ *
+ * Under a launcher (dist.h, P ranks) every rank runs this loop on the same global batches
+ * (the loader's order and augmentation do not depend on P) and the step (step.h) works on
+ * the rank's slice; what the trainer keeps (accumulators, votes) is computed from the
+ * gathered global figures, so it is the same on every rank.  Rank 0 alone writes the run
+ * folder (metrics, noise.csv, checkpoints, models) and prints; a stop request is agreed by
+ * all ranks at the end of a step. */
 #include "train/trainer_impl.h"
 
 #include <math.h>
@@ -11,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comine/dist.h"
 #include "comine/eval.h"
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -46,6 +54,7 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
     cfg->flip = true;
     cfg->on_bad = COMINE_ON_BAD_SKIP;
     cfg->max_bad_steps = 20;
+    cfg->bn_groups = 1;
 }
 
 /* ---- set-up and tear-down ------------------------------------------------------------ */
@@ -61,6 +70,26 @@ static void trainer_free(trainer *t)
     free(t->truth_noisy);
 }
 
+/* --init: a peer's backbone from a model file of the same architecture (its head stays new). */
+static comine_status init_backbone(comine_model *peer, const char *path, const comine_backend *be)
+{
+    comine_model *m = NULL;
+    comine_status st = comine_model_load(&m, path, be, 1);
+    if (st != COMINE_OK) return comine_fail(st, "--init: %s", comine_last_error());
+    const comine_arch *a = comine_model_arch(m), *want = comine_model_arch(peer);
+    if (strcmp(a->name, want->name) || a->width != want->width || a->input != want->input ||
+        a->emb_dim != want->emb_dim || comine_model_num_params(m) != comine_model_num_params(peer)) {
+        st = comine_fail(COMINE_ERR_ARG, "--init %s: the model is %s width %g input %d embedding %d, the run's network "
+                         "%s width %g input %d embedding %d (give the model's --net, --width, --input, --emb-dim)",
+                         path, a->name, a->width, a->input, a->emb_dim, want->name, want->width, want->input,
+                         want->emb_dim);
+    } else {
+        comine_model_copy_state(peer, m);
+    }
+    comine_model_free(m);
+    return st;
+}
+
 static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
 {
     memset(t, 0, sizeof *t);
@@ -68,6 +97,10 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     comine_status st = comine_backend_for_device(&t->be, cfg->device);
     if (st != COMINE_OK) return st;
     comine_backend_set_threads(t->be, cfg->threads);
+    if (comine_dist_size() > 1 && t->be != comine_backend_cpu())
+        return comine_fail(COMINE_ERR_ARG, "--device %s: multi-process training (%d ranks) runs on the cpu backend "
+                                           "only",
+                           cfg->device ? cfg->device : "auto", comine_dist_size());
     comine_dataset_opts dopts = {.root = cfg->root};
     st = comine_dataset_open(&t->ds, cfg->data, &dopts);
     if (st != COMINE_OK) return st;
@@ -100,6 +133,15 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     st = comine_peers_create(&t->peers, t->be, &cfg->arch, comine_mode_two_peers(cfg->select.mode) ? 2 : 1, t->K,
                              t->B, cfg->seed);
     if (st != COMINE_OK) return st;
+    for (int k = 0; k < t->peers.n && cfg->init[0] && !cfg->resume && st == COMINE_OK; k++)
+        st = init_backbone(t->peers.peer[k].model, cfg->init[k == 1 && cfg->init[1] ? 1 : 0], t->be);
+    if (st != COMINE_OK) return st;
+    if (cfg->bn_groups > 1) {
+        if (comine_dist_size() > 1 || t->be != comine_backend_cpu() || cfg->arch.dropout > 0)
+            return comine_fail(COMINE_ERR_ARG, "--bn-groups %d: for one process on the cpu backend without dropout "
+                                               "(the reference of a multi-process run)", cfg->bn_groups);
+        comine_peers_set_bn_groups(&t->peers, cfg->bn_groups);
+    }
     t->votes = comine_calloc(t->ds->n, sizeof(int32_t));
     t->rounds = comine_calloc(t->ds->n, sizeof(int32_t));
     t->cos_snapshot = comine_calloc((size_t)t->ds->n * 2, sizeof(float));
@@ -125,20 +167,18 @@ static void account_step(trainer *t, const comine_batch *b, const comine_step_re
     const comine_train_cfg *cfg = t->cfg;
     const int n = b->n;
     epoch_acc *acc = &t->acc;
-    for (int k = 0; k < t->peers.n; k++) {
-        const comine_peer *p = &t->peers.peer[k];
-        double cos_t, cos_n;
-        comine_arcface_cos_stats(&p->head, b->labels, n, &cos_t, &cos_n);
+    const comine_peers *ps = &t->peers; /* the whole batch's figures, gathered by the step */
+    for (int k = 0; k < ps->n; k++) {
         double correct = 0, loss = 0;
         for (int i = 0; i < n; i++) {
-            correct += p->head.correct[i];
-            loss += p->loss[i];
-            t->cos_snapshot[2 * (size_t)b->indices[i] + k] = p->head.cos_target[i];
+            correct += ps->correct_all[k][i];
+            loss += ps->loss_all[k][i];
+            t->cos_snapshot[2 * (size_t)b->indices[i] + k] = ps->cos_target_all[k][i];
         }
         acc->loss[k] += loss / n;
         acc->correct[k] += correct / n;
-        acc->cos_target[k] += cos_t;
-        acc->cos_negative[k] += cos_n;
+        acc->cos_target[k] += res->cos_target[k];
+        acc->cos_negative[k] += res->cos_negative[k];
         acc->objective[k] += res->objective[k];
     }
     acc->n_clean += res->sets.n_clean;
@@ -175,15 +215,17 @@ static comine_status train_batch(trainer *t, const comine_batch *b, float drop_r
         .poison_loss = cfg->inject_nan_step > 0 && global_step >= cfg->inject_nan_step &&
                        global_step < cfg->inject_nan_step + cfg->inject_nan_count,
     };
-    if (in.poison_loss)
+    const bool writer = comine_dist_rank() == 0;
+    if (in.poison_loss && writer)
         comine_warn("epoch %d step %d: --inject-nan: the loss is set to NaN", t->epoch + 1, b->step + 1);
     comine_step_result res;
     comine_train_step(&res, &t->peers, &in, &cfg->select, &cfg->head);
     if (!res.applied) {
         t->acc.skipped_steps += 1;
         t->bad_in_a_row++;
-        comine_warn("epoch %d step %d: non-finite loss or gradient: step skipped (%d in a row)", t->epoch + 1,
-                    b->step + 1, t->bad_in_a_row);
+        if (writer)
+            comine_warn("epoch %d step %d: non-finite loss or gradient: step skipped (%d in a row)",
+                        t->epoch + 1, b->step + 1, t->bad_in_a_row);
         if (t->bad_in_a_row >= cfg->max_bad_steps)
             return comine_fail(COMINE_ERR_NUMERIC,
                                "%d consecutive steps with non-finite loss or gradients (epoch %d step %d): "
@@ -217,14 +259,14 @@ static void progress_line(const trainer *t, double images_per_s, double seconds_
     char eta[32];
     format_eta(eta, sizeof eta, seconds_left);
     if (t->peers.n == 2)
-        fprintf(stderr,
+        comine_progress(
                 "epoch %d/%d step %d/%d | %.0f img/s | loss A %.3f B %.3f | acc A %.2f B %.2f | "
-                "C %.1f XA %.1f XB %.1f N %.1f | left %s\n",
+                "C %.1f XA %.1f XB %.1f N %.1f | left %s",
                 t->epoch + 1, t->cfg->epochs, t->step, t->steps_per_epoch, images_per_s, a->loss[0] / nb,
                 a->loss[1] / nb, a->correct[0] / nb, a->correct[1] / nb, a->n_clean / nb, a->n_exchanged_a / nb,
                 a->n_exchanged_b / nb, a->n_noisy / nb, eta);
     else
-        fprintf(stderr, "epoch %d/%d step %d/%d | %.0f img/s | loss %.3f | acc %.2f | kept %.1f | left %s\n",
+        comine_progress("epoch %d/%d step %d/%d | %.0f img/s | loss %.3f | acc %.2f | kept %.1f | left %s",
                 t->epoch + 1, t->cfg->epochs, t->step, t->steps_per_epoch, images_per_s, a->loss[0] / nb,
                 a->correct[0] / nb, a->n_clean / nb + a->n_exchanged_a / nb, eta);
 }
@@ -246,6 +288,7 @@ static void json_bool(char *buf, size_t size, size_t *len, const char *key, bool
 static comine_status write_models(const trainer *t)
 {
     static const char *names[2] = {"peer_a.model", "peer_b.model"};
+    if (comine_dist_rank() != 0) return COMINE_OK;
     for (int k = 0; k < t->peers.n; k++) {
         char *path = comine_path_join(t->cfg->out, names[k]);
         comine_status st = comine_model_save(t->peers.peer[k].model, path);
@@ -255,6 +298,7 @@ static comine_status write_models(const trainer *t)
     return COMINE_OK;
 }
 
+/* Collective: rank 0 writes, the other ranks send it their head rows (checkpoint.c). */
 static comine_status save_checkpoint(const trainer *t)
 {
     char *path = comine_path_join(t->cfg->out, "checkpoint.bin");
@@ -269,8 +313,10 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     const comine_train_cfg *cfg = t->cfg;
     const epoch_acc *a = &t->acc;
     double nb = a->batches > 0 ? a->batches : 1;
+    const bool writer = comine_dist_rank() == 0; /* the other ranks only keep the summary */
     char line[4096];
     size_t len = (size_t)snprintf(line, sizeof line, "{\"epoch\": %d", t->epoch);
+    json_num(line, sizeof line, &len, "ranks", comine_dist_size());
     json_num(line, sizeof line, &len, "lr", lr);
     json_num(line, sizeof line, &len, "drop_rate", drop_rate);
     json_num(line, sizeof line, &len, "loss_a", a->loss[0] / nb);
@@ -301,14 +347,14 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     for (int k = 0; k < t->peers.n; k++) {
         bool collapsed = comine_collapsed(a->cos_target[k] / nb, a->cos_negative[k] / nb);
         json_bool(line, sizeof line, &len, k == 0 ? "collapse_a" : "collapse_b", collapsed);
-        if (collapsed)
-            fprintf(stderr,
-                    "\n*** WARNING: peer %c has COLLAPSED (mean target cosine %.2f, mean negative cosine %.2f):\n"
-                    "*** every cosine is going to -1 and the network is not learning. Use --fallback easy,\n"
-                    "*** a smaller --s, or a lower --lr (see METHOD.md).\n\n",
-                    'A' + k, a->cos_target[k] / nb, a->cos_negative[k] / nb);
+        if (collapsed && writer)
+            comine_warn("peer %c has COLLAPSED (mean target cosine %.2f, mean negative cosine %.2f): every cosine "
+                        "is going to -1 and the network is not learning. Use %sa smaller --s or a lower --lr (see "
+                        "docs/METHOD.md)",
+                        'A' + k, a->cos_target[k] / nb, a->cos_negative[k] / nb,
+                        t->cfg->head.fallback == COMINE_FALLBACK_INSIGHTFACE ? "--fallback easy, " : "");
     }
-    if (val) {
+    if (val && writer) {
         comine_verify_result res[3];
         comine_model *models[2] = {t->peers.peer[0].model, t->peers.n == 2 ? t->peers.peer[1].model : NULL};
         for (int k = 0; k < t->peers.n; k++) {
@@ -325,11 +371,11 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
         sum->val_acc_a = res[0].accuracy;
         sum->val_acc_b = t->peers.n == 2 ? res[1].accuracy : NAN;
         sum->val_acc_ensemble = t->peers.n == 2 ? res[2].accuracy : NAN;
-        if (!cfg->quiet)
-            fprintf(stderr, "epoch %d: validation accuracy A %.4f%s", t->epoch + 1, res[0].accuracy,
-                    t->peers.n == 2 ? "" : "\n");
-        if (!cfg->quiet && t->peers.n == 2)
-            fprintf(stderr, " B %.4f A+B %.4f\n", res[1].accuracy, res[2].accuracy);
+        if (t->peers.n == 2)
+            comine_progress("epoch %d: validation accuracy A %.4f B %.4f A+B %.4f", t->epoch + 1, res[0].accuracy,
+                            res[1].accuracy, res[2].accuracy);
+        else
+            comine_progress("epoch %d: validation accuracy A %.4f", t->epoch + 1, res[0].accuracy);
     }
     if (len + 2 < sizeof line) {
         line[len++] = '}';
@@ -337,6 +383,7 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     }
     sum->final_loss_a = a->loss[0] / nb;
     sum->final_loss_b = t->peers.n == 2 ? a->loss[1] / nb : NAN;
+    if (!writer) return COMINE_OK;
 
     char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
     comine_status st = comine_metrics_append(metrics, t->epoch, line);
@@ -388,11 +435,16 @@ static comine_status run_epochs(trainer *t, comine_pairs *val, comine_train_summ
             t->step++;
             steps_done_here++;
             t->acc.seconds += comine_now() - t0;
-            if (!cfg->quiet && (t->step % log_every == 0 || t->step == t->steps_per_epoch)) {
+            if (comine_dist_rank() == 0 && (t->step % log_every == 0 || t->step == t->steps_per_epoch)) {
                 double elapsed = comine_now() - run_start;
                 double per_step = elapsed / steps_done_here;
                 double ips = t->acc.seconds > 0 ? t->acc.samples / t->acc.seconds : 0;
                 progress_line(t, ips, per_step * (steps_total_left - steps_done_here));
+            }
+            if (comine_dist_size() > 1) { /* every rank stops at the same step */
+                int stop = stop_requested;
+                comine_dist_allreduce_max_i32(&stop, 1);
+                stop_requested = stop;
             }
             if (stop_requested) {
                 comine_status cs = save_checkpoint(t);
@@ -455,35 +507,45 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
     st = trainer_create(&t, cfg);
     comine_pairs *val = NULL;
     if (st == COMINE_OK && cfg->val_pairs) st = comine_pairs_load(&val, cfg->val_pairs, cfg->val_root);
-    if (st == COMINE_OK && t.ds->class_names) {
+    const bool writer = comine_dist_rank() == 0; /* rank 0 writes the run folder and prints */
+    const bool quiet = cfg->quiet || !writer;
+    if (writer) { /* RUN/train.log: the progress lines and messages, with the date and time */
+        char *log = comine_path_join(cfg->out, "train.log");
+        if (comine_progress_log_open(log) != COMINE_OK) comine_warn("%s", comine_last_error());
+        free(log);
+        comine_progress_set_quiet(cfg->quiet);
+    }
+    if (st == COMINE_OK && t.ds->class_names && writer) {
         char *path = comine_path_join(cfg->out, "classes.tsv");
         st = comine_dataset_write_classes(t.ds, path);
         free(path);
     }
     char *ckpt = comine_path_join(cfg->out, "checkpoint.bin");
-    if (st == COMINE_OK && cfg->resume) comine_run_remove_temporaries(cfg->out);
+    if (st == COMINE_OK && cfg->resume && writer) comine_run_remove_temporaries(cfg->out);
     if (st == COMINE_OK && cfg->resume && !comine_path_exists(ckpt)) {
         /* stopped before its first checkpoint: nothing to continue, start over */
-        if (!cfg->quiet) comine_info("%s: no checkpoint yet: starting the run from the beginning", cfg->out);
+        if (!quiet) comine_info("%s: no checkpoint yet: starting the run from the beginning", cfg->out);
         char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
-        st = comine_metrics_trim(metrics, 0);
+        if (writer) st = comine_metrics_trim(metrics, 0);
         free(metrics);
     } else if (st == COMINE_OK && cfg->resume) {
         st = comine_checkpoint_load(&t, ckpt);
         if (st == COMINE_OK) {
             char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
-            st = comine_metrics_trim(metrics, t.epoch);
+            if (writer) st = comine_metrics_trim(metrics, t.epoch);
             free(metrics);
-            if (!cfg->quiet)
+            if (!quiet)
                 comine_info("resuming %s at epoch %d step %d", cfg->out, t.epoch + 1, t.step);
         }
     }
     free(ckpt);
-    if (st == COMINE_OK && !cfg->quiet) {
-        comine_info("%s: %d samples, %d identities%s; mode %s, %d peer%s of %s (%zu parameters, %.2f GFLOP/image)",
+    if (st == COMINE_OK && !quiet) {
+        comine_info("%s: %d samples, %d identities%s; mode %s, %d peer%s of %s (%zu parameters, %.2f GFLOP/image); "
+                    "%d rank%s",
                     cfg->data, t.ds->n, t.K, t.ds->has_truth ? ", with ground-truth noise flags" : "",
                     comine_mode_name(cfg->select.mode), t.peers.n, t.peers.n == 2 ? "s" : "", cfg->arch.name,
-                    comine_model_num_params(t.peers.peer[0].model), comine_model_flops(t.peers.peer[0].model) * 1e-9);
+                    comine_model_num_params(t.peers.peer[0].model), comine_model_flops(t.peers.peer[0].model) * 1e-9,
+                    comine_dist_size(), comine_dist_size() == 1 ? "" : "s");
     }
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -503,5 +565,9 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
     sum->seconds = comine_now() - start;
     if (val) comine_pairs_free(val);
     trainer_free(&t);
+    if (st != COMINE_OK && writer) comine_progress("stopped: %s", comine_last_error());
+    else if (writer) comine_progress("finished %d epochs in %.1f s", cfg->epochs, sum->seconds);
+    comine_progress_log_close();
+    comine_progress_set_quiet(false);
     return st;
 }

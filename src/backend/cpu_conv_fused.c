@@ -1,0 +1,246 @@
+/* cpu_conv_fused.c: the CPU backend's eval convolution with an epilogue,
+ * out = prelu(conv(in, weight) + bias, alpha) + residual (backend_impl.h's
+ * conv_forward_fused): oneDNN's inference primitive with the epilogue as post-ops where
+ * that keeps the plain forward's implementation, else the plain forward and one pass over
+ * the output; grouped convolutions with 2 channels per group through cpu_conv_pairs.c's
+ * kernel, epilogue included.  Weights given with a nonzero version are reordered into
+ * the primitive's format once and kept in the plan (one copy, whatever the batch size)
+ * while the caller's pointer and version stay the same.
+ * Dense 3x3 stride-1 convolutions (iresnet's) run through oneDNN's Winograd kernel
+ * (jit_wino_4x3, F(4x4, 3x3): 2.25 times fewer multiplications, AVX-512 only, blocked
+ * activations): the NHWC input reordered to its layout, the convolution, the output
+ * reordered back, then the epilogue.  Measured on one core, batch 32, the direct NHWC
+ * kernel against Winograd without its reorders: 64ch 56x56 35.4 -> 18.0 ms, 128ch 28x28
+ * 33.0 -> 17.5, 256ch 14x14 31.9 -> 16.4, 512ch 7x7 34.7 -> 14.1.  Its rounding differs
+ * from the direct kernel's (the transforms add terms of both signs) but stays within the
+ * tolerances of test_nn_fused and of the eval embeddings against PyTorch
+ * (test_models_ref, test_models_fold).  Training never takes this path: it is the eval
+ * forward of folded convolutions (model_exec.c). */
+#include "backend/cpu_conv_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* out = prelu(out, alpha) + residual in one pass over (rows, C); alpha, residual or NULL */
+static void epilogue(float *out, const float *alpha, const float *residual, size_t rows, int C)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static) if (rows * (size_t)C > 32768)
+#endif
+    for (size_t r = 0; r < rows; r++) {
+        float *y = out + r * C;
+        if (alpha)
+            for (int c = 0; c < C; c++) {
+                float v = y[c], pos = v > 0.0f ? v : 0.0f, neg = v > 0.0f ? 0.0f : v;
+                y[c] = pos + alpha[c] * neg;
+            }
+        if (residual)
+            for (int c = 0; c < C; c++) y[c] += residual[r * C + c];
+    }
+}
+
+static _Thread_local float *wino_src, *wino_dst; /* blocked activations around a Winograd convolution */
+static _Thread_local size_t wino_src_cap, wino_dst_cap;
+
+static dnnl_primitive_t reorder_create(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
+{
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t r;
+    dnnl_engine_t eng = comine_cpu_dnnl_engine();
+    DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL));
+    DNNL_CHECK(dnnl_primitive_create(&r, pd));
+    dnnl_primitive_desc_destroy(pd);
+    return r;
+}
+
+/* The Winograd path of e (see the top) for a dense 3x3 stride-1 convolution with padding 1
+ * where oneDNN has a Winograd kernel (jit_wino_4x3, AVX-512, blocked activations): true
+ * when made.  COMINE_WINOGRAD=0 in the environment turns it off. */
+static bool winograd_create(conv_plan *p, conv_entry *e)
+{
+    const comine_conv_geom *g = &p->g;
+    const char *env = getenv("COMINE_WINOGRAD");
+    if ((env && !strcmp(env, "0")) || g->groups != 1 || g->KH != 3 || g->KW != 3 || g->stride != 1 || g->pad != 1)
+        return false;
+    dnnl_memory_desc_t src_any, dst_any, w_any;
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&src_any, 4, e->src_md.dims, dnnl_f32, dnnl_format_tag_any));
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_any, 4, e->dst_md.dims, dnnl_f32, dnnl_format_tag_any));
+    comine_cpu_conv_weight_md(&w_any, g, dnnl_format_tag_any);
+    dnnl_convolution_desc_t cd;
+    DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_winograd, &src_any,
+                                                  &w_any, g->has_bias ? &p->bias_md : NULL, &dst_any, p->strides,
+                                                  p->pad_l, p->pad_r));
+    dnnl_primitive_desc_t pd;
+    if (dnnl_primitive_desc_create(&pd, &cd, NULL, comine_cpu_dnnl_engine(), NULL) != dnnl_success) return false;
+    const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    DNNL_CHECK(dnnl_primitive_create(&e->fz, pd));
+    comine_cpu_weight_io_init(&e->fz_w, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+                              true);
+    e->wn_in = reorder_create(&e->src_md, src_md);
+    e->wn_out = reorder_create(dst_md, &e->dst_md);
+    e->wn_src = comine_cpu_dnnl_memory(src_md, DNNL_MEMORY_NONE);
+    e->wn_dst = comine_cpu_dnnl_memory(dst_md, DNNL_MEMORY_NONE);
+    e->wn_src_floats = dnnl_memory_desc_get_size(src_md) / sizeof(float);
+    e->wn_dst_floats = dnnl_memory_desc_get_size(dst_md) / sizeof(float);
+    dnnl_primitive_desc_destroy(pd);
+    e->fz_wino = true;
+    return true;
+}
+
+/* out = conv(in) + bias through the Winograd path of e, then the epilogue */
+static void winograd_forward(conv_plan *p, conv_entry *e, float *out, const float *in, dnnl_memory_t wm,
+                             const float *bias, const float *alpha, const float *residual, int N)
+{
+    const comine_conv_geom *g = &p->g;
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_src, (void *)in));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_dst, out));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->wn_src, comine_cpu_grow(&wino_src, &wino_src_cap, e->wn_src_floats)));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->wn_dst, comine_cpu_grow(&wino_dst, &wino_dst_cap, e->wn_dst_floats)));
+    dnnl_exec_arg_t in_args[2] = {{DNNL_ARG_FROM, e->fz_src}, {DNNL_ARG_TO, e->wn_src}};
+    comine_cpu_dnnl_execute(e->wn_in, 2, in_args);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->wn_src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e->wn_dst}};
+    int nargs = 3;
+    if (bias) {
+        DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_bias, (void *)bias));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->fz_bias};
+    }
+    comine_cpu_dnnl_execute(e->fz, nargs, args);
+    dnnl_exec_arg_t out_args[2] = {{DNNL_ARG_FROM, e->wn_dst}, {DNNL_ARG_TO, e->fz_dst}};
+    comine_cpu_dnnl_execute(e->wn_out, 2, out_args);
+    if (alpha || residual) epilogue(out, alpha, residual, (size_t)N * g->OH * g->OW, g->OC);
+}
+
+/* The inference primitive of e with post-ops `ops`, or e->fz_apart where the plain forward
+ * is the flipped one or oneDNN would run them with another implementation than the plain
+ * forward's: 2.6 has only its reference kernel for a PReLU post-op, and swaps brgconv_1x1
+ * for jit_1x1 with a residual one, which is slower here than brgconv_1x1 and a separate
+ * pass (128 channels 28x28, batch 32, one thread: 8.0 ms against 4.3 + 2-3). */
+static void fused_create(conv_plan *p, conv_entry *e, int ops)
+{
+    const comine_conv_geom *g = &p->g;
+    e->fz_ops = ops;
+    if (e->fz_wino) return; /* its epilogue is a pass of its own, whatever the ops */
+    if (e->fz) dnnl_primitive_destroy(e->fz);
+    e->fz = NULL;
+    comine_cpu_weight_io_destroy(&e->fz_w);
+    e->fz_apart = true;
+    if (!e->fz_src) {
+        dnnl_dims_t adims = {1, g->OC, 1, 1};
+        dnnl_memory_desc_t alpha_md;
+        DNNL_CHECK(dnnl_memory_desc_init_by_tag(&alpha_md, 4, adims, dnnl_f32, dnnl_nhwc));
+        e->fz_src = comine_cpu_dnnl_memory(&e->src_md, DNNL_MEMORY_NONE);
+        e->fz_dst = comine_cpu_dnnl_memory(&e->dst_md, DNNL_MEMORY_NONE);
+        e->fz_res = comine_cpu_dnnl_memory(&e->dst_md, DNNL_MEMORY_NONE);
+        e->fz_alpha = comine_cpu_dnnl_memory(&alpha_md, DNNL_MEMORY_NONE);
+        if (g->has_bias) e->fz_bias = comine_cpu_dnnl_memory(&p->bias_md, DNNL_MEMORY_NONE);
+    }
+    if (winograd_create(p, e)) {
+        e->fz_apart = false;
+        return;
+    }
+    comine_cpu_conv_forward_create(p, e);
+    if (e->flipped) return;
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po;
+    DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    DNNL_CHECK(dnnl_post_ops_create(&po));
+    if (ops & FUSE_PRELU) DNNL_CHECK(dnnl_post_ops_append_prelu(po, 1 << 1));
+    if (ops & FUSE_RESIDUAL) DNNL_CHECK(dnnl_post_ops_append_binary(po, dnnl_binary_add, &e->dst_md));
+    DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+    dnnl_memory_desc_t w_any;
+    comine_cpu_conv_weight_md(&w_any, g, dnnl_format_tag_any);
+    dnnl_convolution_desc_t cd;
+    DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &e->src_md,
+                                                  &w_any, g->has_bias ? &p->bias_md : NULL, &e->dst_md, p->strides,
+                                                  p->pad_l, p->pad_r));
+    dnnl_primitive_desc_t pd = NULL;
+    const char *impl = NULL, *plain = NULL;
+    if (dnnl_primitive_desc_create(&pd, &cd, attr, comine_cpu_dnnl_engine(), NULL) == dnnl_success) {
+        DNNL_CHECK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
+        DNNL_CHECK(dnnl_primitive_desc_query(e->fwd_pd, dnnl_query_impl_info_str, 0, &plain));
+        if (impl && plain && !strcmp(impl, plain)) {
+            DNNL_CHECK(dnnl_primitive_create(&e->fz, pd));
+            comine_cpu_weight_io_init(&e->fz_w, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+                                      true);
+            e->fz_apart = false;
+        }
+        dnnl_primitive_desc_destroy(pd);
+    }
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+}
+
+/* The fused primitive's weights: reordered on every call (version 0), or kept in the plan
+ * while the caller's pointer and version stay the same. */
+static dnnl_memory_t fused_weights(conv_plan *p, conv_entry *e, const float *weight, uint64_t version)
+{
+    weight_io *w = &e->fz_w;
+    if (version == 0 || w->direct) return comine_cpu_weights_in(w, weight);
+    const dnnl_memory_desc_t *md;
+    DNNL_CHECK(dnnl_memory_get_memory_desc(w->prim, &md));
+    bool fresh = p->wcache && p->wcache_src == weight && p->wcache_version == version &&
+                 dnnl_memory_desc_equal(&p->wcache_md, md);
+    if (!fresh) {
+        comine_cpu_grow(&p->wcache, &p->wcache_cap, w->floats);
+        DNNL_CHECK(dnnl_memory_set_data_handle(w->user, (void *)weight));
+        DNNL_CHECK(dnnl_memory_set_data_handle(w->prim, p->wcache));
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, w->user}, {DNNL_ARG_TO, w->prim}};
+        comine_cpu_dnnl_execute(w->reorder, 2, args);
+        p->wcache_md = *md;
+        p->wcache_src = weight;
+        p->wcache_version = version;
+    }
+    DNNL_CHECK(dnnl_memory_set_data_handle(w->prim, p->wcache));
+    return w->prim;
+}
+
+void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, const float *weight, const float *bias,
+                                   const float *alpha, const float *residual, int N, uint64_t weight_version)
+{
+    conv_plan *p = plan;
+    const comine_conv_geom *g = &p->g;
+    COMINE_ASSERT(N >= 0);
+    if (N == 0) return;
+    COMINE_ASSERT(!g->has_bias || bias != NULL);
+    COMINE_ASSERT(residual != out || !residual);
+    if (!g->has_bias) bias = NULL;
+    if (p->pairs) {
+        comine_cpu_conv_pairs_forward(g, out, in, weight, bias, alpha, residual, N);
+        return;
+    }
+    int ops = (alpha ? FUSE_PRELU : 0) | (residual ? FUSE_RESIDUAL : 0);
+    conv_entry *e = comine_cpu_conv_entry(p, N);
+    if (!e->fz_made || e->fz_ops != ops) {
+        fused_create(p, e, ops);
+        e->fz_made = true;
+    }
+    if (e->fz_apart) {
+        comine_cpu_conv_forward(plan, out, in, weight, bias, N);
+        if (ops) epilogue(out, alpha, residual, (size_t)N * g->OH * g->OW, g->OC);
+        return;
+    }
+    dnnl_memory_t wm = fused_weights(p, e, weight, weight_version);
+    if (e->fz_wino) {
+        winograd_forward(p, e, out, in, wm, bias, alpha, residual, N);
+        return;
+    }
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_src, (void *)in));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_dst, out));
+    dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, e->fz_src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e->fz_dst}};
+    int nargs = 3, post = 0;
+    if (bias) {
+        DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_bias, (void *)bias));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->fz_bias};
+    }
+    if (alpha) {
+        DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_alpha, (void *)alpha));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(post) | DNNL_ARG_WEIGHTS, e->fz_alpha};
+        post++;
+    }
+    if (residual) {
+        DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_res, (void *)residual));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(post) | DNNL_ARG_SRC_1, e->fz_res};
+    }
+    comine_cpu_dnnl_execute(e->fz, nargs, args);
+}

@@ -1,0 +1,103 @@
+/* cpu_conv_impl.h: the inside of the CPU backend's convolution plans, shared by
+ * cpu_conv.c (plans, the plain forward, the backward passes) and cpu_conv_fused.c (the
+ * eval forward with an epilogue): the oneDNN objects a plan caches per batch size and the
+ * helpers both files call.  Not part of any API. */
+#ifndef COMINE_CPU_CONV_IMPL_H
+#define COMINE_CPU_CONV_IMPL_H
+
+#include <dnnl.h>
+#include <stdint.h>
+
+#include "backend/cpu.h"
+
+enum { MAX_ENTRIES = 4 };
+enum { FUSE_PRELU = 1, FUSE_RESIDUAL = 2 };
+
+/* A buffer in a primitive's preferred weight format, filled from (or added into) the
+ * caller's plain buffer by a cached reorder; `direct` when the formats agree. */
+typedef struct weight_io {
+    bool direct;
+    dnnl_memory_t user;   /* the caller's plain weights (handle set per call) */
+    dnnl_memory_t prim;   /* what the primitive reads or writes (handle: the weight scratch) */
+    dnnl_primitive_t reorder;
+    size_t floats;        /* size of prim */
+} weight_io;
+
+typedef struct conv_entry {
+    int N;
+    unsigned long last_use;
+    dnnl_memory_desc_t src_md, dst_md;
+    /* forward */
+    dnnl_primitive_desc_t fwd_pd;
+    dnnl_primitive_t fwd;
+    dnnl_memory_t fwd_src, fwd_dst, fwd_bias;
+    weight_io fwd_w;
+    /* forward as the transposed convolution's backward data (see the top) */
+    bool flipped;
+    dnnl_memory_t flip_in, flip_out;
+    weight_io flip_w;
+    /* backward data */
+    dnnl_primitive_t bwd_data;
+    dnnl_memory_t bd_dsrc, bd_ddst;
+    weight_io bd_w;
+    /* backward weights */
+    dnnl_primitive_t bwd_weights;
+    dnnl_memory_t bw_src, bw_ddst, bw_dbias;
+    weight_io bw_dw;
+    float *dbias_buf;
+    /* forward with an epilogue (comine_cpu_conv_forward_fused): post-ops `fz_ops`
+     * (FUSE_PRELU | FUSE_RESIDUAL), or, where oneDNN would pick a slower implementation
+     * for them, the plain forward and one epilogue pass (fz_apart) */
+    dnnl_primitive_t fz;
+    int fz_ops;
+    bool fz_made, fz_apart;
+    dnnl_memory_t fz_src, fz_dst, fz_bias, fz_alpha, fz_res;
+    weight_io fz_w;
+    /* fz_wino: fz is a Winograd convolution on blocked activations, between the reorders
+     * wn_in (NHWC -> wn_src) and wn_out (wn_dst -> NHWC); the epilogue is a separate pass */
+    bool fz_wino;
+    dnnl_primitive_t wn_in, wn_out;
+    dnnl_memory_t wn_src, wn_dst;
+    size_t wn_src_floats, wn_dst_floats;
+} conv_entry;
+
+typedef struct conv_plan {
+    comine_conv_geom g;
+    dnnl_memory_desc_t user_w_md, bias_md;
+    dnnl_memory_desc_t flip_w_md; /* (groups, C/groups, OC/groups, KH, KW): the transposed weights */
+    dnnl_dims_t strides, pad_l, pad_r;
+    bool pairs; /* forward by cpu_conv_pairs.c's kernel */
+    /* weights in a fused forward's format, kept while the caller's (pointer, version) stay */
+    float *wcache;
+    size_t wcache_cap;
+    dnnl_memory_desc_t wcache_md;
+    const float *wcache_src;
+    uint64_t wcache_version;
+    unsigned long tick;
+    conv_entry entries[MAX_ENTRIES];
+    int n_entries;
+} conv_plan;
+
+/* aborts naming the call, file and line unless st is dnnl_success */
+void comine_cpu_dnnl_check(dnnl_status_t st, const char *what, const char *file, int line);
+#define DNNL_CHECK(call) comine_cpu_dnnl_check((call), #call, __FILE__, __LINE__)
+dnnl_engine_t comine_cpu_dnnl_engine(void);
+/* *buf grown to at least n floats (contents not kept) */
+float *comine_cpu_grow(float **buf, size_t *cap, size_t n);
+/* weights (OC, C, KH, KW) or (G, OC/G, C/G, KH, KW); tag_any: dnnl_format_tag_any, else plain */
+void comine_cpu_conv_weight_md(dnnl_memory_desc_t *md, const comine_conv_geom *g, dnnl_format_tag_t tag_any);
+dnnl_memory_t comine_cpu_dnnl_memory(const dnnl_memory_desc_t *md, void *handle);
+/* to_prim: user -> primitive format (plain copy); else primitive -> user with a sum post-op */
+void comine_cpu_weight_io_init(weight_io *w, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md,
+                               bool to_prim);
+void comine_cpu_weight_io_destroy(weight_io *w);
+/* runs p on this thread's stream and waits */
+void comine_cpu_dnnl_execute(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args);
+/* the memory a primitive reads its weights from, after reordering the caller's */
+dnnl_memory_t comine_cpu_weights_in(weight_io *w, const float *user);
+/* the entry for batch size N, with its forward descriptor (primitives are made lazily) */
+conv_entry *comine_cpu_conv_entry(conv_plan *p, int N);
+/* the plain forward's primitive of e (the flipped one where it is faster) */
+void comine_cpu_conv_forward_create(conv_plan *p, conv_entry *e);
+
+#endif

@@ -1,0 +1,356 @@
+/* cmd_estimate.c: `comine estimate`: the noise rate (tau) of a data set, estimated from two
+ * peers (comine/estimate.h).
+ *   --run RUN [--epoch E]   from the run's cos_epoch<E>.csv: each sample's cos(theta_y) under
+ *                           both peers; default E: the end of the warm-up (the run's --tk - 1),
+ *                           else the earliest table the run wrote
+ *   --model M [--model M2] --data D
+ *                           from a model (or two) and a data set.  A model file holds the
+ *                           backbone only, not the ArcFace head of its run, so each label's
+ *                           centre is the mean of its samples' normalised embeddings without
+ *                           the sample itself (leave-one-out); cos(theta_y) is the cosine to
+ *                           that centre and a sample is outside its label when another label's
+ *                           centre is nearer.
+ * Prints every estimator and the chosen estimate; with truth flags (the table's truth column,
+ * or the data set's), the true rate and the error.  --json: one JSON object instead. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "comine/backend.h"
+#include "comine/core.h"
+#include "comine/data.h"
+#include "comine/estimate.h"
+#include "comine/eval.h"
+#include "comine/model.h"
+#include "comine/run_files.h"
+#include "comine/run_heads.h"
+
+const char comine_cmd_estimate_summary[] = "estimate the noise rate (tau) from two peers: a run, or models and data";
+
+/* The integer value of `name` in RUN/args.txt (one argument per line, or name=value); -1
+ * when absent. */
+static int run_int_arg(const char *run, const char *name)
+{
+    char *path = comine_path_join(run, "args.txt");
+    uint8_t *data = NULL;
+    size_t size;
+    comine_status st = comine_read_file(path, &data, &size);
+    free(path);
+    if (st != COMINE_OK) return -1;
+    int found = -1;
+    size_t nl = strlen(name);
+    char *p = (char *)data, *prev = NULL;
+    while (p && *p && found < 0) {
+        char *e = strchr(p, '\n');
+        if (e) *e = 0;
+        if (prev && !strcmp(prev, name)) found = atoi(p);
+        else if (!strncmp(p, name, nl) && p[nl] == '=') found = atoi(p + nl + 1);
+        prev = p;
+        p = e ? e + 1 : NULL;
+    }
+    free(data);
+    return found;
+}
+
+/* cos(theta_y) of every sample and whether another label's centre is nearer (the peer places
+ * it outside its label).  emb (n, D) normalised rows; cos and outside are (n, 2), column `col`
+ * written.  head (K, D): the run's ArcFace head; NULL: each label's centre is the mean of its
+ * samples' embeddings, the sample itself left out of its own label's centre. */
+static void centre_cosines(float *cos, uint8_t *outside, int col, const float *emb, const comine_dataset *ds, int D,
+                           const float *head)
+{
+    int n = ds->n, K = ds->num_classes;
+    float *sum = comine_alloc_floats((size_t)K * D);
+    memset(sum, 0, sizeof(float) * (size_t)K * D);
+    int *count = comine_calloc((size_t)K, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        int y = ds->samples[i].label;
+        count[y]++;
+        for (int c = 0; c < D; c++) sum[(size_t)y * D + c] += emb[(size_t)i * D + c];
+    }
+    const float *rows = head ? head : sum;
+    float *unit = comine_alloc_floats((size_t)K * D); /* each label's centre direction */
+    for (int j = 0; j < K; j++) {
+        double ss = 0;
+        for (int c = 0; c < D; c++) ss += (double)rows[(size_t)j * D + c] * rows[(size_t)j * D + c];
+        float inv = ss > 0 ? (float)(1 / sqrt(ss)) : 0.f;
+        for (int c = 0; c < D; c++) unit[(size_t)j * D + c] = rows[(size_t)j * D + c] * inv;
+        if (head) count[j] = 1; /* every head row is a centre */
+    }
+    enum { CHUNK = 256 };
+    float *dots = comine_alloc_floats((size_t)CHUNK * K);
+    for (int i0 = 0; i0 < n; i0 += CHUNK) {
+        int m = n - i0 < CHUNK ? n - i0 : CHUNK;
+        /* dots (m, K) = emb[i0 ..] unit^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, D, 1.0f, emb + (size_t)i0 * D, D, unit, D, 0.0f,
+                    dots, K);
+        for (int t = 0; t < m; t++) {
+            int i = i0 + t, y = ds->samples[i].label;
+            double own = dots[(size_t)t * K + y];
+            if (!head) { /* the own label's centre without the sample */
+                const float *e = emb + (size_t)i * D, *s = sum + (size_t)y * D;
+                double dot = 0, ss = 0;
+                for (int c = 0; c < D; c++) {
+                    double v = (double)s[c] - e[c];
+                    dot += v * e[c];
+                    ss += v * v;
+                }
+                own = count[y] > 1 && ss > 1e-12 ? dot / sqrt(ss) : NAN;
+            }
+            float best = -INFINITY;
+            for (int j = 0; j < K; j++)
+                if (j != y && count[j] > 0 && dots[(size_t)t * K + j] > best) best = dots[(size_t)t * K + j];
+            cos[2 * (size_t)i + col] = (float)own;
+            outside[2 * (size_t)i + col] = isfinite(own) && best > own;
+        }
+    }
+    comine_free_floats(dots);
+    comine_free_floats(unit);
+    comine_free_floats(sum);
+    free(count);
+}
+
+static void json_num(FILE *fp, const char *key, double v, bool comma)
+{
+    if (isfinite(v)) fprintf(fp, "\"%s\": %.6g%s", key, v, comma ? ", " : "");
+    else fprintf(fp, "\"%s\": null%s", key, comma ? ", " : "");
+}
+
+static void json_str(FILE *fp, const char *key, const char *s, bool comma)
+{
+    fprintf(fp, "\"%s\": \"", key);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\') fputc('\\', fp);
+        if ((unsigned char)*p < 0x20) fprintf(fp, "\\u%04x", *p);
+        else fputc(*p, fp);
+    }
+    fprintf(fp, "\"%s", comma ? ", " : "");
+}
+
+int comine_cmd_estimate(int argc, char **argv)
+{
+    const char *run, *model_a, *model_b, *data, *root, *checkpoint;
+    int epoch, batch, decode_threads;
+    bool json;
+    cli_opt opts[] = {
+        {"run", ARG_STR, &run, NULL, "training run folder: reads cos_epoch<E>.csv (both peers' cos(theta_y))", NULL, 0,
+         0, false},
+        {"epoch", ARG_INT, &epoch, "-1", "with --run: the table's epoch (0-based; -1 = the end of the warm-up, the "
+         "run's --tk - 1, else the earliest table)", NULL, -1, 1000000, false},
+        {"model", ARG_STR, &model_a, NULL, "model file (with --data; `--model M2` again for the second peer)", NULL, 0,
+         0, false},
+        {"model2", ARG_STR, &model_b, NULL, "second peer's model", NULL, 0, 0, false},
+        {"checkpoint", ARG_STR, &checkpoint, NULL, "a run's checkpoint.bin (with --data): both peers' networks and "
+         "their ArcFace heads, as the checkpoint resumes (a run stopped at the end of the warm-up: its state then)",
+         NULL, 0, 0, false},
+        {"data", ARG_STR, &data, NULL, "data set for --model (folder, list or RecordIO)", NULL, 0, 0, false},
+        {"root", ARG_STR, &root, NULL, "list files: folder the paths are relative to", NULL, 0, 0, false},
+        {"batch", ARG_INT, &batch, "64", "images per forward", NULL, 1, 4096, false},
+        {"decode-threads", ARG_INT, &decode_threads, "4", "image decoding threads", NULL, 1, 64, false},
+        {"json", ARG_FLAG, &json, "0", "print one JSON object", NULL, 0, 0, false},
+        {0},
+    };
+    /* `--model A --model B`: the second --model becomes --model2 */
+    char **args = comine_malloc((size_t)(argc + 1) * sizeof(char *));
+    int seen = 0;
+    for (int i = 0; i < argc; i++) {
+        args[i] = argv[i];
+        if (i > 0 && !strcmp(argv[i], "--model") && seen++ == 1) args[i] = "--model2";
+    }
+    args[argc] = NULL;
+    int rc = cli_parse("estimate", comine_cmd_estimate_summary, opts, argc, args);
+    free(args);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (seen > 2) return cli_error("estimate", "option --model: at most two models (the two peers)");
+    if ((run != NULL) + (model_a != NULL) + (checkpoint != NULL) > 1)
+        return cli_error("estimate", "option --run: give one of --run, --model or --checkpoint");
+    if (!run && !model_a && !checkpoint)
+        return cli_error("estimate", "option --run: give a run folder, a model and --data, or a checkpoint and --data");
+    if ((model_a || checkpoint) && !data)
+        return cli_error("estimate", "option --data: needed with --%s (the images to embed)",
+                         model_a ? "model" : "checkpoint");
+    if (model_b && !model_a) return cli_error("estimate", "option --model2: give --model first");
+    if (!run && cli_given(opts, "epoch")) return cli_error("estimate", "option --epoch: only with --run");
+
+    int status = 1, n = 0, n_peers = 0;
+    float *cos = NULL;
+    uint8_t *outside = NULL;
+    int8_t *truth = NULL;
+    char *source = NULL;
+    comine_cos_table *table = NULL;
+    comine_dataset *ds = NULL;
+    comine_model *models[2] = {NULL, NULL};
+    float *emb = NULL;
+    comine_run_heads heads;
+    memset(&heads, 0, sizeof heads);
+    comine_status st = COMINE_OK;
+
+    if (run) {
+        if (!comine_path_is_dir(run)) {
+            status = cli_error("estimate", "option --run: %s is not a folder", run);
+            goto done;
+        }
+        if (epoch < 0) {
+            int tk = run_int_arg(run, "--tk");
+            if (tk < 1) tk = 5; /* the trainer's default */
+            char name[64];
+            snprintf(name, sizeof name, COMINE_RUN_COS_FORMAT, tk - 1);
+            char *p = comine_path_join(run, name);
+            if (comine_path_exists(p)) epoch = tk - 1;
+            free(p);
+            for (int e = 0; e < 100000 && epoch < 0; e++) {
+                snprintf(name, sizeof name, COMINE_RUN_COS_FORMAT, e);
+                p = comine_path_join(run, name);
+                if (comine_path_exists(p)) epoch = e;
+                free(p);
+            }
+            if (epoch < 0) {
+                status = cli_error("estimate", "option --run: %s has no cos_epoch<E>.csv (the trainer writes one at "
+                                   "the end of the warm-up: has the run reached it?)", run);
+                goto done;
+            }
+        }
+        char name[64];
+        snprintf(name, sizeof name, COMINE_RUN_COS_FORMAT, epoch);
+        source = comine_path_join(run, name);
+        if (!comine_path_exists(source)) {
+            status = cli_error("estimate", "option --epoch: %s does not exist (tables are written at the end of the "
+                               "warm-up and at the last epoch)", source);
+            goto done;
+        }
+        if ((st = comine_cos_load(&table, source))) goto fail;
+        n = table->n;
+        n_peers = table->has_b ? 2 : 1;
+        cos = comine_alloc_floats((size_t)(n ? n : 1) * 2);
+        truth = comine_malloc((size_t)(n ? n : 1));
+        for (int i = 0; i < n; i++) {
+            cos[2 * (size_t)i] = (float)table->cos_a[i];
+            cos[2 * (size_t)i + 1] = (float)table->cos_b[i];
+            truth[i] = (int8_t)table->truth[i];
+        }
+    } else {
+        const comine_backend *be = comine_backend_cpu();
+        comine_dataset_opts dopts = {.root = root};
+        if ((st = comine_dataset_open(&ds, data, &dopts))) goto fail;
+        if (ds->n == 0) {
+            status = cli_error("estimate", "%s: the data set is empty (no images)", data);
+            goto done;
+        }
+        if (ds->num_classes < 2) {
+            status = cli_error("estimate", "%s: %d identity; the centres need at least 2", data, ds->num_classes);
+            goto done;
+        }
+        n = ds->n;
+        const char *paths[2] = {model_a, model_b};
+        if (checkpoint) {
+            if ((st = comine_run_heads_load(&heads, checkpoint))) goto fail;
+            if (heads.K != ds->num_classes) {
+                status = cli_error("estimate", "%s holds heads of %d classes but %s has %d labels: another run's data",
+                                   checkpoint, heads.K, data, ds->num_classes);
+                goto done;
+            }
+            if ((st = comine_run_peer_models_load(models, &n_peers, checkpoint, be, 2 * batch))) goto fail;
+            paths[0] = paths[1] = checkpoint;
+        } else {
+            n_peers = model_b ? 2 : 1;
+            for (int k = 0; k < n_peers; k++)
+                if ((st = comine_model_load(&models[k], paths[k], be, 2 * batch))) goto fail;
+        }
+        if (n_peers == 2 && comine_model_arch(models[1])->emb_dim != comine_model_arch(models[0])->emb_dim) {
+            status = cli_error("estimate", "%s and %s embed in %d and %d dimensions: two peers need equal ones",
+                               model_a, model_b, comine_model_arch(models[0])->emb_dim,
+                               comine_model_arch(models[1])->emb_dim);
+            goto done;
+        }
+        int D = comine_model_arch(models[0])->emb_dim;
+        cos = comine_alloc_floats((size_t)n * 2);
+        outside = comine_calloc((size_t)n * 2, 1);
+        emb = comine_alloc_floats((size_t)n * D);
+        for (int k = 0; k < n_peers; k++) {
+            if (!json) fprintf(stderr, "embedding %d images with %s%s\n", n, paths[k], checkpoint ? (k ? " (peer B)" : " (peer A)") : "");
+            if ((st = comine_embed_dataset(emb, &models[k], 1, ds, batch, decode_threads, NULL))) goto fail;
+            centre_cosines(cos, outside, k, emb, ds, D, checkpoint ? heads.weight[k] : NULL);
+        }
+        truth = comine_malloc((size_t)n);
+        for (int i = 0; i < n; i++) truth[i] = ds->has_truth ? ds->samples[i].truth : -1;
+        source = comine_strdup(data);
+    }
+    if (n == 0) {
+        status = cli_error("estimate", "%s: no samples", source);
+        goto done;
+    }
+
+    comine_tau_estimate e;
+    if ((st = comine_estimate_tau(&e, cos, n, n_peers, outside))) goto fail;
+    /* the true rate over the samples the estimate used */
+    int known = 0, noisy = 0, used = 0;
+    for (int i = 0; i < n; i++) {
+        bool seen = isfinite(cos[2 * (size_t)i]) && (n_peers == 1 || isfinite(cos[2 * (size_t)i + 1]));
+        if (!seen) continue;
+        used++;
+        if (truth[i] >= 0) {
+            known++;
+            noisy += comine_truth_noisy(truth[i]);
+        }
+    }
+    double true_rate = known == used && known > 0 ? (double)noisy / known : NAN;
+
+    if (json) {
+        printf("{");
+        json_str(stdout, "source", source, true);
+        if (run) printf("\"epoch\": %d, ", epoch);
+        printf("\"samples\": %d, \"peers\": %d, ", e.n, n_peers);
+        json_num(stdout, "tau_estimate", e.tau, true);
+        json_str(stdout, "method", comine_tau_method_name(e.method), true);
+        json_num(stdout, "mixture", e.mixture, true);
+        json_num(stdout, "beta", e.beta, true);
+        json_num(stdout, "mirror", e.mirror, true);
+        json_num(stdout, "outside", e.outside, true);
+        json_num(stdout, "mixture_mean_low", e.gauss.mean[0], true);
+        json_num(stdout, "mixture_sd_low", e.gauss.sd[0], true);
+        json_num(stdout, "mixture_mean_high", e.gauss.mean[1], true);
+        json_num(stdout, "mixture_sd_high", e.gauss.sd[1], true);
+        json_num(stdout, "mode", e.mode, true);
+        json_num(stdout, "true_rate", true_rate, true);
+        json_num(stdout, "error", e.tau - true_rate, false);
+        printf("}\n");
+    } else {
+        printf("noise-rate estimate from %s", source);
+        if (run) printf(" (epoch %d)", epoch);
+        printf(": %d samples, %d peer%s\n", e.n, n_peers, n_peers > 1 ? "s" : "");
+        if (checkpoint) printf("  centres: the ArcFace heads of %s (epoch %d)\n", checkpoint, heads.epoch);
+        else if (!run) printf("  centres: leave-one-out mean embeddings of each label (model files hold no ArcFace head)\n");
+        printf("  mixture  %.4f  two Gaussians on the peers' mean cos(theta_y): low N(%.3f, %.3f^2) weight %.3f, "
+               "high N(%.3f, %.3f^2)\n", e.mixture, e.gauss.mean[0], e.gauss.sd[0], e.gauss.weight[0],
+               e.gauss.mean[1], e.gauss.sd[1]);
+        printf("  beta     %.4f  two Beta laws on (cos + 1) / 2: low mean %.3f, high mean %.3f\n", e.beta,
+               e.beta_fit.mean[0], e.beta_fit.mean[1]);
+        printf("  mirror   %.4f  1 - 2 x the share above the mode (%.3f)\n", e.mirror, e.mode);
+        if (outside) printf("  outside  %.4f  share that every peer places outside its label\n", e.outside);
+        else printf("  outside  -       (needs each peer's argmax: give --model and --data)\n");
+        printf("tau estimate: %.4f (%s)\n", e.tau, comine_tau_method_name(e.method));
+        if (isfinite(true_rate))
+            printf("true noise rate: %.4f (%d of %d samples flagged by the truth); error %+.4f\n", true_rate, noisy,
+                   known, e.tau - true_rate);
+    }
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "comine estimate: %s\n", comine_last_error());
+    status = 1;
+done:
+    comine_cos_free(table);
+    comine_run_heads_free(&heads);
+    comine_dataset_free(ds);
+    for (int k = 0; k < 2; k++)
+        if (models[k]) comine_model_free(models[k]);
+    comine_free_floats(emb);
+    comine_free_floats(cos);
+    free(outside);
+    free(truth);
+    free(source);
+    return status;
+}

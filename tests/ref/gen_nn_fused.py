@@ -1,0 +1,65 @@
+"""gen_nn_fused.py: PyTorch reference fixtures for comine's eval convolution with an epilogue
+(comine_conv2d_forward_fused, tests/test_nn_fused.c): out = prelu(conv(x) + b) + residual,
+and each part alone, for the geometries that take different kernels: grouped convolutions
+with 2 channels per group (the direct kernel, with channel counts that exercise its vector
+tails), dense 1x1 and 3x3 and depthwise convolutions (oneDNN, with post-ops or an epilogue
+pass).
+
+Run: /usr/bin/python3 tests/ref/gen_nn_fused.py [--out DIR] [--threads N]   (fixture.py: options)
+Writes tests/fixtures/nn_fused.bin.  Activations NHWC, parameters in PyTorch's layout.
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture  # noqa: E402
+
+torch.manual_seed(4321)
+
+# name: N, C, H, W, OC, K, stride, pad, groups, bias
+CASES = {
+    "pairs3x3": (2, 8, 6, 5, 8, 3, 1, 1, 4, 1),
+    "pairs3x3_s2": (2, 16, 7, 7, 16, 3, 2, 1, 8, 0),
+    "pairs3x3_wide": (1, 40, 4, 4, 40, 3, 1, 1, 20, 1),
+    "pairs3x3_many": (1, 272, 3, 3, 272, 3, 1, 1, 136, 1),
+    "dense1x1": (2, 16, 5, 5, 24, 1, 1, 0, 1, 1),
+    "dense3x3": (2, 16, 6, 6, 16, 3, 1, 1, 1, 1),
+    "dw3x3_s2": (2, 16, 7, 7, 16, 3, 2, 1, 16, 1),
+}
+
+
+def nhwc(t):
+    return t.permute(0, 2, 3, 1).contiguous()
+
+
+def main():
+    opts = fixture.options(__doc__)
+    torch.set_num_threads(opts.threads)
+    t = {}
+    with torch.no_grad():
+        for name, (N, C, H, W, OC, K, s, p, g, bias) in CASES.items():
+            conv = torch.nn.Conv2d(C, OC, K, stride=s, padding=p, groups=g, bias=bool(bias)).double()
+            x = torch.randn(N, C, H, W, dtype=torch.float64)
+            alpha = torch.rand(OC, dtype=torch.float64) * 0.5 - 0.1
+            y = conv(x)
+            res = torch.randn_like(y)
+            act = torch.where(y > 0, y, y * alpha.view(1, OC, 1, 1))
+            t[name + ".meta"] = torch.tensor([N, C, H, W, OC, K, s, p, g, bias], dtype=torch.float32)
+            t[name + ".x"] = nhwc(x).float()
+            t[name + ".w"] = conv.weight.float()
+            if bias:
+                t[name + ".b"] = conv.bias.float()
+            t[name + ".alpha"] = alpha.float()
+            t[name + ".res"] = nhwc(res).float()
+            t[name + ".out"] = nhwc(y).float()
+            t[name + ".out_prelu"] = nhwc(act).float()
+            t[name + ".out_res"] = nhwc(y + res).float()
+            t[name + ".out_both"] = nhwc(act + res).float()
+    fixture.write(os.path.join(opts.out, "nn_fused.bin"), t)
+    print("wrote nn_fused.bin (%d tensors)" % len(t))
+
+
+if __name__ == "__main__":
+    main()

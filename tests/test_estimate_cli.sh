@@ -1,0 +1,101 @@
+#!/bin/bash
+# test_estimate_cli.sh: `comine estimate` end to end, on a tiny run.
+#   --run: the end-of-warm-up table by default (--tk - 1), --epoch, every estimator printed, the
+#     true rate from the table's truth column (the share of flips and outliers of the list),
+#     --json with the same estimate as the text; --model / --model2 and --checkpoint with --data
+#     (the `outside` estimator, the heads of the checkpoint).
+#   errors: a run folder without cos tables, a missing --epoch table, a table with a bad line,
+#     a corrupted checkpoint, a checkpoint of another data set, two models of different sizes,
+#     an empty data set, a missing option, conflicting sources.
+# usage: bash test_estimate_cli.sh <comine binary> <source dir>
+set -u
+BIN=${1:?comine binary}
+TMP=$(mktemp -d /tmp/comine_estimate_cli.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+expect_fail() {
+    local what=$1 pat=$2; shift 2
+    if "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"; then bad "error $what: accepted"; return; fi
+    if grep -q -- "$pat" "$TMP/err"; then ok "error $what -> $(head -n 1 "$TMP/err")"
+    else bad "error $what: message lacks '$pat': $(cat "$TMP/err")"; fi
+}
+in_unit() { awk -v x="$1" 'BEGIN { exit !(x + 0 >= 0 && x + 0 <= 1) }'; }
+
+# ---- data: 16 identities x 6 images, 20% flips and 10% outliers from 4 more identities ----
+"$BIN" synth --out "$TMP/all" --ids 20 --per-id 6 --size 32 --seed 3 --quiet >/dev/null || { echo "FAIL synth"; exit 1; }
+mkdir -p "$TMP/syn" "$TMP/dis"
+for i in $(seq 0 19); do d=$(printf id%05d "$i"); if [ "$i" -lt 16 ]; then mv "$TMP/all/$d" "$TMP/syn/"; else mv "$TMP/all/$d" "$TMP/dis/other_$d"; fi; done
+"$BIN" corrupt --data "$TMP/syn" --out "$TMP/d.txt" --flip 0.2 --outlier 0.1 --distractors "$TMP/dis" --seed 5 >/dev/null \
+    || { echo "FAIL corrupt"; exit 1; }
+n=$(wc -l < "$TMP/d.txt")
+noisy=$(awk -F'\t' '$3 == 1 || $3 == 2' "$TMP/d.txt" | wc -l)
+true_rate=$(awk -v a="$noisy" -v b="$n" 'BEGIN { printf "%.4f", a / b }')
+"$BIN" train --data "$TMP/d.txt" --out "$TMP/run" --net iresnet18 --width 0.125 --input 32 --emb-dim 64 --batch 16 \
+    --epochs 3 --tk 2 --s 32 --m 0.2 --threads 1 --decode-threads 2 --quiet >/dev/null || { echo "FAIL training"; exit 1; }
+check "the run wrote the end-of-warm-up table (epoch 1) and the last (epoch 2)" test -f "$TMP/run/cos_epoch1.csv" -a -f "$TMP/run/cos_epoch2.csv"
+
+# ---- --run ----
+if "$BIN" estimate --run "$TMP/run" >"$TMP/r.txt" 2>"$TMP/r.err"; then ok "estimate --run"; else bad "estimate --run: $(cat "$TMP/r.err")"; fi
+check "--run reads the end of the warm-up (--tk 2: epoch 1)" grep -q "cos_epoch1.csv (epoch 1)" "$TMP/r.txt"
+for m in mixture beta mirror; do
+    v=$(awk -v m="$m" '$1 == m { print $2 }' "$TMP/r.txt")
+    check "estimator $m printed, in [0, 1] ($v)" in_unit "${v:--1}"
+done
+check "--run: no argmax, the outside estimator says why" grep -q "outside  -" "$TMP/r.txt"
+tau=$(awk '/^tau estimate:/ { print $3 }' "$TMP/r.txt")
+check "tau estimate in [0, 1] ($tau)" in_unit "${tau:--1}"
+check "true rate from the table's truth column = the list's share of flips and outliers ($true_rate)" \
+    grep -q "true noise rate: $true_rate ($noisy of $n samples" "$TMP/r.txt"
+"$BIN" estimate --run "$TMP/run" --epoch 2 >"$TMP/r2.txt" 2>&1 || bad "estimate --epoch 2"
+check "--epoch 2 reads cos_epoch2.csv" grep -q "cos_epoch2.csv (epoch 2)" "$TMP/r2.txt"
+"$BIN" estimate --run "$TMP/run" --json >"$TMP/r.json" 2>&1 || bad "estimate --json"
+check "--json: one object with tau_estimate, the estimators and the truth" \
+    grep -q '^{"source": ".*", "epoch": 1, "samples": '"$n"', "peers": 2, "tau_estimate": .*"mixture": .*"true_rate": ' "$TMP/r.json"
+jt=$(sed 's/.*"tau_estimate": \([^,]*\),.*/\1/' "$TMP/r.json")
+check "--json's estimate = the text's ($jt vs $tau)" awk -v a="$jt" -v b="$tau" 'BEGIN { exit !((a - b) < 1e-4 && (b - a) < 1e-4) }'
+if [ -x /usr/bin/python3 ]; then
+    check "--json parses as JSON" /usr/bin/python3 -c "import json,sys; d=json.load(open('$TMP/r.json')); assert 0 <= d['tau_estimate'] <= 1"
+fi
+
+# ---- models and data ----
+"$BIN" estimate --model "$TMP/run/peer_a.model" --model "$TMP/run/peer_b.model" --data "$TMP/d.txt" >"$TMP/m.txt" 2>"$TMP/m.err" \
+    || bad "estimate --model --model --data: $(cat "$TMP/m.err")"
+check "--model: leave-one-out centres, said so" grep -q "model files hold no ArcFace head" "$TMP/m.txt"
+v=$(awk '$1 == "outside" { print $2 }' "$TMP/m.txt")
+check "--model: the outside estimator computed ($v)" in_unit "${v:--1}"
+check "--model: two peers" grep -q "$n samples, 2 peers" "$TMP/m.txt"
+"$BIN" estimate --checkpoint "$TMP/run/checkpoint.bin" --data "$TMP/d.txt" --json >"$TMP/c.json" 2>"$TMP/c.err" \
+    || bad "estimate --checkpoint: $(cat "$TMP/c.err")"
+check "--checkpoint: both peers' networks and heads (JSON, outside computed)" grep -q '"peers": 2, .*"outside": [0-9]' "$TMP/c.json"
+"$BIN" estimate --model "$TMP/run/peer_a.model" --data "$TMP/d.txt" >"$TMP/m1.txt" 2>&1 || bad "estimate with one model"
+check "one model: one peer" grep -q "$n samples, 1 peer$" "$TMP/m1.txt"
+
+# ---- bad input ----
+mkdir -p "$TMP/notable"
+cp "$TMP/run/args.txt" "$TMP/notable/"
+expect_fail "a run folder without cos tables" "has no cos_epoch" estimate --run "$TMP/notable"
+expect_fail "a run folder that does not exist" "not a folder" estimate --run "$TMP/nothere"
+expect_fail "--epoch without its table" "cos_epoch7.csv does not exist" estimate --run "$TMP/run" --epoch 7
+mkdir -p "$TMP/badtab"
+{ head -n 3 "$TMP/run/cos_epoch1.csv"; echo "3,zz,0,0.5,0.4"; } > "$TMP/badtab/cos_epoch0.csv"
+expect_fail "a table with a bad line (line 4)" "cos_epoch0.csv:4" estimate --run "$TMP/badtab"
+cp "$TMP/run/checkpoint.bin" "$TMP/broken.bin"
+printf 'x' | dd of="$TMP/broken.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+expect_fail "a corrupted checkpoint" "checksum mismatch" estimate --checkpoint "$TMP/broken.bin" --data "$TMP/d.txt"
+awk -F'\t' '$2 < 8' "$TMP/d.txt" > "$TMP/half.txt"
+expect_fail "a checkpoint of another data set" "holds heads of 16 classes" estimate --checkpoint "$TMP/run/checkpoint.bin" --data "$TMP/half.txt"
+"$BIN" train --data "$TMP/d.txt" --out "$TMP/other" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --batch 16 \
+    --epochs 1 --tk 1 --threads 1 --quiet >/dev/null || bad "training the other-size model"
+expect_fail "two models of different sizes" "dimensions" estimate --model "$TMP/run/peer_a.model" --model "$TMP/other/peer_a.model" --data "$TMP/d.txt"
+: > "$TMP/empty.txt"
+expect_fail "an empty data set" "empty\|no images\|no samples" estimate --model "$TMP/run/peer_a.model" --data "$TMP/empty.txt"
+expect_fail "no source" "option --run" estimate
+expect_fail "--model without --data" "option --data" estimate --model "$TMP/run/peer_a.model"
+expect_fail "--run and --model together" "one of --run" estimate --run "$TMP/run" --model "$TMP/run/peer_a.model" --data "$TMP/d.txt"
+expect_fail "--epoch without --run" "only with --run" estimate --model "$TMP/run/peer_a.model" --data "$TMP/d.txt" --epoch 1
+
+if [ "$fails" -gt 0 ]; then echo "test_estimate_cli: $fails check(s) FAILED"; exit 1; fi
+echo "test_estimate_cli: all checks passed"

@@ -1,0 +1,108 @@
+#!/bin/bash
+# test_mpi_train.sh: data-parallel `comine train` under mpiexec (2 ranks x 1 thread) against
+# one process with the same global batch.  With per-rank batch norm a 2-rank run is not the
+# one-process run; its exact one-process reference is `--bn-groups 2` (ghost batch norm:
+# each half of the batch normalised on its own, the running statistics the mean of the two
+# updates; docs/SCALING.md).  Compared:
+#  1. the sets C, XA, XB, N of every step of the first epoch (drop rate tau from the start,
+#     --tk 0): the running means of the progress lines, step by step;
+#  2. both peers' model files after 3 steps: every parameter and running statistic within
+#     float tolerance (and the one-process run with whole-batch batch norm, for scale);
+#  3. a short comining run: noise.csv flags >= 99% identical; metrics.jsonl says "ranks": 2;
+#  4. one rank killed with SIGKILL: the job exits non-zero within seconds; `--resume` under
+#     mpiexec finishes the run, to the same models as the run that was never killed.
+# usage: bash test_mpi_train.sh <comine binary> <source dir>
+# Skips (77) without mpiexec (COMINE_MPIEXEC, set by CTest when comine is built with MPI).
+set -u
+BIN=$1
+MPIEXEC=${COMINE_MPIEXEC:-}
+if [ -z "$MPIEXEC" ] || ! [ -x "$MPIEXEC" ]; then
+    echo "skip: comine built without MPI or mpiexec not found (COMINE_MPIEXEC)"
+    exit 77
+fi
+PY=/usr/bin/python3
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
+MPI=("$MPIEXEC" -np 2 --oversubscribe)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_mpi_train.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+fail=0
+check() { # check WHAT CONDITION...
+    local what=$1; shift
+    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=$((fail + 1)); fi
+}
+sets() { grep -o 'step [0-9]*/[0-9]* .*| C [0-9.]* XA [0-9.]* XB [0-9.]* N [0-9.]*' "$1" | sed -E 's/\| [0-9]+ img\/s //; s/\| loss.*\| C/| C/'; }
+
+"$BIN" synth --out "$TMP/D3" --ids 6 --per-id 8 --size 32 >/dev/null 2>&1 || { echo "FAIL synth"; exit 1; }
+"$BIN" synth --out "$TMP/D" --ids 8 --per-id 8 --size 32 >/dev/null 2>&1 || { echo "FAIL synth"; exit 1; }
+COMMON=(--net iresnet18 --width 0.125 --input 32 --batch 16 --threads 1 --decode-threads 1 --seed 5)
+
+# 1 + 2: three steps (48 samples, batch 16), drop rate 0.2 from the first step
+STEP3=(--data "$TMP/D3" "${COMMON[@]}" --epochs 1 --tk 0 --log-every 1)
+"$BIN" train "${STEP3[@]}" --bn-groups 2 --out "$TMP/ghost" >"$TMP/ghost.log" 2>&1
+"$BIN" train "${STEP3[@]}" --out "$TMP/serial" >"$TMP/serial.log" 2>&1
+"${MPI[@]}" "$BIN" train "${STEP3[@]}" --out "$TMP/mpi" >"$TMP/mpi.log" 2>&1
+check "2 ranks: the run finishes" test -s "$TMP/mpi/peer_b.model"
+check "2 ranks: the banner says 2 ranks" grep -q '; 2 ranks' "$TMP/mpi.log"
+check "2 ranks: one progress line per step (rank 0 prints alone)" test "$(sets "$TMP/mpi.log" | wc -l)" = 3
+check "the same set sizes C XA XB N on every step of the first epoch" \
+    test "$(sets "$TMP/mpi.log")" = "$(sets "$TMP/ghost.log")"
+sets "$TMP/mpi.log" | sed 's/^/     /'
+cat >"$TMP/cmp.py" <<'EOF'
+import struct, sys
+import numpy as np
+def load(path):
+    b = open(path, "rb").read()
+    assert b[:8] == b"COMINEMD", path
+    hb = struct.unpack_from("<I", b, 12)[0]
+    return np.frombuffer(b[20 + hb:len(b) - 4], dtype="<f4").astype(np.float64)
+a, b = load(sys.argv[1]), load(sys.argv[2])
+err = np.abs(a - b) / (1e-4 + np.abs(b))
+print("%.3g" % err.max())
+EOF
+for k in a b; do
+    e=$($PY "$TMP/cmp.py" "$TMP/mpi/peer_$k.model" "$TMP/ghost/peer_$k.model" 2>&1)
+    s=$($PY "$TMP/cmp.py" "$TMP/serial/peer_$k.model" "$TMP/ghost/peer_$k.model" 2>&1)
+    echo "     peer $k after 3 steps: max |w2 - w1| / (1e-4 + |w1|) = $e vs --bn-groups 2; $s for whole-batch BN"
+    check "peer $k: weights and running statistics within float tolerance (5e-3) after 3 steps" \
+        $PY -c "import sys; sys.exit(0 if float('$e') < 5e-3 else 1)"
+done
+
+# 3: a short comining run (votes from epoch 1 on)
+RUN3=(--data "$TMP/D" "${COMMON[@]}" --epochs 3 --tk 1 --quiet)
+"$BIN" train "${RUN3[@]}" --bn-groups 2 --out "$TMP/ghost3" >/dev/null 2>&1
+"${MPI[@]}" "$BIN" train "${RUN3[@]}" --checkpoint-every 1 --out "$TMP/mpi3" >"$TMP/mpi3.log" 2>&1
+check "2 ranks: the comining run finishes" test -s "$TMP/mpi3/noise.csv"
+flags() { awk -F, 'NR > 1 { print $1, $7 }' "$1"; }
+same=$(paste -d' ' <(flags "$TMP/mpi3/noise.csv") <(flags "$TMP/ghost3/noise.csv") | awk '$2 == $4 { s++ } END { print s + 0 }')
+total=$(flags "$TMP/ghost3/noise.csv" | wc -l)
+echo "     noise.csv flags: $same of $total identical"
+check "noise.csv flags >= 99% identical" test $((100 * same)) -ge $((99 * total))
+check "every metrics.jsonl line has \"ranks\": 2" test "$(grep -c '"ranks": 2' "$TMP/mpi3/metrics.jsonl")" = 3
+
+# 4: kill one rank mid-run; the job ends within seconds; --resume finishes it
+RUN=$TMP/killed
+"${MPI[@]}" "$BIN" train "${RUN3[@]}" --checkpoint-every 1 --out "$RUN" >"$TMP/killed.log" 2>&1 &
+job=$!
+for _ in $(seq 400); do [ -s "$RUN/metrics.jsonl" ] && break; sleep 0.05; done
+victim=""
+for p in $(pgrep -P $job); do
+    if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q ' train '; then victim=$p; fi
+done
+check "found a rank to kill (mid-run)" test -n "$victim" -a -s "$RUN/metrics.jsonl"
+[ -n "$victim" ] && kill -9 "$victim"
+t0=$(date +%s.%N)
+for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.05; done
+wait $job
+rc=$?
+t=$(echo "$(date +%s.%N) - $t0" | bc)
+echo "     job exit status $rc, $t s after the kill"
+check "a killed rank ends the job with a non-zero status" test $rc -ne 0
+check "... within 10 seconds" test "$(echo "$t < 10" | bc)" = 1
+"${MPI[@]}" "$BIN" train --resume "$RUN" >"$TMP/resume.log" 2>&1
+check "--resume under mpiexec finishes the run" test $? -eq 0 -a -s "$RUN/peer_b.model"
+for f in peer_a.model peer_b.model noise.csv; do
+    check "the resumed run ends with the uninterrupted run's $f" cmp -s "$RUN/$f" "$TMP/mpi3/$f"
+done
+
+[ $fail -eq 0 ] || { echo "$fail check(s) failed"; tail -20 "$TMP/resume.log"; exit 1; }
+exit 0

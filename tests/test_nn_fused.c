@@ -1,0 +1,148 @@
+/* test_nn_fused.c: the eval convolution with an epilogue (comine_conv2d_forward_fused:
+ * out = prelu(conv(x) + b) + residual) against PyTorch (tests/fixtures/nn_fused.bin, made in
+ * float64 by tests/ref/gen_nn_fused.py) and against the unfused path (conv, then PReLU, then
+ * add: the same backend's conv_forward, prelu_forward and add; also what a backend without a
+ * fused entry runs).  Every epilogue (none, PReLU, residual, both), weights reordered per
+ * call (weight_version 0) and kept by the plan (nonzero), two batch sizes per plan; then the
+ * kept weights must follow a new version or a new pointer (no stale copy).
+ * Tolerances: each output is a sum of C/groups * K * K products of O(1) values, rounded
+ * in float32 in an order that differs between kernels: atol 2e-5, rtol 1e-5 against
+ * float64 PyTorch, and fused against unfused. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend_impl.h"
+#include "comine/nn.h"
+#include "fixture.h"
+
+#define ATOL 2e-5
+#define RTOL 1e-5
+
+static const comine_backend *be;
+
+static const fx_tensor *get(const fx_file *f, const char *prefix, const char *name)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", prefix, name);
+    return fx_get(f, key);
+}
+
+static float *dev_copy(const fx_tensor *t)
+{
+    float *p = comine_backend_alloc(be, t->size);
+    comine_backend_upload(be, p, t->data, t->size);
+    return p;
+}
+
+/* The unfused reference on the backend: conv, then PReLU, then the residual add. */
+static void unfused(comine_conv2d *l, float *out, const float *x, const float *w, const float *b, const float *alpha,
+                    const float *res, int N)
+{
+    comine_conv2d_forward(l, out, x, w, b, N);
+    size_t rows = (size_t)N * l->OH * l->OW;
+    if (alpha) comine_prelu_forward(be, out, out, alpha, rows, l->OC);
+    if (res) comine_add_forward(be, out, out, res, rows * (size_t)l->OC);
+}
+
+static void test_case(const fx_file *f, const char *name)
+{
+    const fx_tensor *meta = get(f, name, "meta");
+    if (!meta) {
+        FX_EXPECT(0, "%s: missing from the fixture", name);
+        return;
+    }
+    int v[10];
+    for (int i = 0; i < 10; i++) v[i] = (int)meta->data[i];
+    int N = v[0], C = v[1], H = v[2], W = v[3], OC = v[4], K = v[5], s = v[6], p = v[7], g = v[8], bias = v[9];
+    const fx_tensor *x = get(f, name, "x"), *w = get(f, name, "w"), *al = get(f, name, "alpha"),
+                    *res = get(f, name, "res");
+    const fx_tensor *b = bias ? get(f, name, "b") : NULL;
+    const fx_tensor *refs[4] = {get(f, name, "out"), get(f, name, "out_prelu"), get(f, name, "out_res"),
+                                get(f, name, "out_both")};
+    if (!x || !w || !al || !res || (bias && !b) || !refs[0] || !refs[1] || !refs[2] || !refs[3]) {
+        FX_EXPECT(0, "%s: tensors missing from the fixture", name);
+        return;
+    }
+    comine_conv2d l;
+    comine_conv2d_init(&l, be, C, H, W, OC, K, K, s, p, g, bias != 0);
+    printf("-- %s: N=%d C=%d %dx%d -> OC=%d %dx%d, k%d s%d p%d groups %d%s\n", name, N, C, H, W, OC, l.OH, l.OW, K, s,
+           p, g, bias ? " bias" : "");
+    size_t n_out = refs[0]->size, per_image = n_out / (size_t)N;
+    FX_EXPECT(n_out == (size_t)N * l.OH * l.OW * OC, "%s: output size", name);
+    float *dx = dev_copy(x), *dw = dev_copy(w), *db = b ? dev_copy(b) : NULL, *dal = dev_copy(al), *dres = dev_copy(res);
+    float *out = comine_backend_alloc(be, n_out), *ref = comine_backend_alloc(be, n_out);
+    float *host = malloc(n_out * sizeof(float)), *host_ref = malloc(n_out * sizeof(float));
+    const char *what[4] = {"conv", "conv+prelu", "conv+residual", "conv+prelu+residual"};
+    char label[160];
+    for (int version = 0; version < 2; version++) {
+        l.weight_version = version ? 1000 + (uint64_t)version : 0;
+        for (int e = 0; e < 4; e++) {
+            const float *a = e & 1 ? dal : NULL, *r = e & 2 ? dres : NULL;
+            /* a batch of one first (another cached entry of the plan), then the whole batch */
+            comine_conv2d_forward_fused(&l, out, dx, dw, db, a, r, 1);
+            comine_backend_download(be, host, out, per_image);
+            snprintf(label, sizeof label, "%s %s N=1 v%d", name, what[e], version);
+            fx_check(label, host, refs[e]->data, per_image, ATOL, RTOL);
+            comine_conv2d_forward_fused(&l, out, dx, dw, db, a, r, N);
+            comine_backend_download(be, host, out, n_out);
+            snprintf(label, sizeof label, "%s %s vs PyTorch v%d", name, what[e], version);
+            fx_check(label, host, refs[e]->data, n_out, ATOL, RTOL);
+            unfused(&l, ref, dx, dw, db, a, r, N);
+            comine_backend_download(be, host_ref, ref, n_out);
+            snprintf(label, sizeof label, "%s %s vs unfused v%d", name, what[e], version);
+            fx_check(label, host, host_ref, n_out, ATOL, RTOL);
+        }
+    }
+    /* kept weights must follow: the weights scaled by 2 under a new version, then the
+     * original ones again from another buffer under that same version */
+    l.weight_version = 5000;
+    comine_conv2d_forward_fused(&l, out, dx, dw, db, NULL, NULL, N);
+    float *w2 = malloc(w->size * sizeof(float));
+    for (size_t i = 0; i < w->size; i++) w2[i] = 2.0f * w->data[i];
+    comine_backend_upload(be, dw, w2, w->size);
+    l.weight_version = 5001;
+    comine_conv2d_forward_fused(&l, out, dx, dw, db, NULL, NULL, N);
+    unfused(&l, ref, dx, dw, db, NULL, NULL, N);
+    comine_backend_download(be, host, out, n_out);
+    comine_backend_download(be, host_ref, ref, n_out);
+    snprintf(label, sizeof label, "%s new version: new weights", name);
+    fx_check(label, host, host_ref, n_out, 2 * ATOL, RTOL);
+    float *dw_again = dev_copy(w);
+    comine_conv2d_forward_fused(&l, out, dx, dw_again, db, NULL, NULL, N);
+    comine_backend_download(be, host, out, n_out);
+    snprintf(label, sizeof label, "%s new pointer: its weights", name);
+    fx_check(label, host, refs[0]->data, n_out, ATOL, RTOL);
+    comine_conv2d_forward_fused(&l, out, dx, dw_again, db, NULL, NULL, 0); /* N = 0: nothing */
+    free(w2);
+    free(host);
+    free(host_ref);
+    comine_backend_free(be, dx);
+    comine_backend_free(be, dw);
+    comine_backend_free(be, dw_again);
+    if (db) comine_backend_free(be, db);
+    comine_backend_free(be, dal);
+    comine_backend_free(be, dres);
+    comine_backend_free(be, out);
+    comine_backend_free(be, ref);
+    comine_conv2d_free(&l);
+}
+
+int main(void)
+{
+    const char *cases[] = {"pairs3x3",  "pairs3x3_s2", "pairs3x3_wide", "pairs3x3_many",
+                           "dense1x1",  "dense3x3",    "dw3x3_s2"};
+    fx_file f;
+    if (fx_load(&f, fx_path("nn_fused.bin"))) return 1;
+    be = comine_backend_cpu();
+    printf("backend: %s, %d thread(s)\n", comine_backend_name(be), comine_num_threads());
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_case(&f, cases[i]);
+    /* a backend without the fused entry: nn.h's conv, PReLU and add in sequence */
+    comine_backend plain = *comine_backend_cpu();
+    plain.conv_forward_fused = NULL;
+    be = &plain;
+    printf("backend without a fused forward:\n");
+    test_case(&f, "dense3x3");
+    test_case(&f, "pairs3x3");
+    fx_free(&f);
+    return fx_finish("test_nn_fused");
+}
