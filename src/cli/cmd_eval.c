@@ -58,7 +58,7 @@ int comine_cmd_eval(int argc, char **argv)
         {"threads", ARG_INT, &threads, "0", "compute threads (0 = all cores)", NULL, 0, 4096, false},
         {"decode-threads", ARG_INT, &decode_threads, "4", "image decoding threads", NULL, 1, 64, false},
         {"device", ARG_STR, &device, NULL, "compute device: cpu, cuda or cuda:N (default: the best available)"},
-        {"quiet", ARG_FLAG, &quiet, NULL, "no progress lines"},
+        {"quiet", ARG_FLAG, &quiet, NULL, "no progress lines (--json has none either)"},
         {0},
     };
     /* `--model A --model B` (or --model=B): the second --model becomes --model2 */
@@ -108,7 +108,7 @@ int comine_cmd_eval(int argc, char **argv)
         return 2;
     }
     comine_backend_set_threads(be, threads);
-    if (!quiet) comine_embed_set_progress("comine eval");
+    if (!quiet && !json) comine_embed_set_progress("comine eval"); /* --json: one object, nothing else */
     comine_pairs *pairs = NULL;
     comine_binset *set = NULL;
     comine_model *models[2] = {NULL, NULL};
