@@ -13,6 +13,17 @@
 #          noise: arcface, comining and coteach, every seed; reported beside the table
 #   paired comining against coteach at m 0.2, 20% and 40% noise, over --paired-seeds (the
 #          margin stage's runs are reused for its seeds): the paired differences per seed
+#   finetune  the fine-tuning recipe: comining pre-trained on one half of the training people
+#          (clean), then started from (--init) on the other half at 40% noise for a few epochs,
+#          against comining from scratch on that half; detection and pairsDevTest (not run by
+#          default: results/finetune.md)
+#   dup    duplicate identities and the unknown noise rate: 10% of the training identities split
+#          in two labels plus 20% / 40% noise, comining with and without --merge-duplicates;
+#          and --tau auto on the plain 20% / 40% sets against the true tau (the m 0.2 runs of
+#          the margin stage); results/dup.md (not run by default)
+#   subcenter  Sub-center ArcFace (--subcenters 3, the paper's K) at 40% noise, m 0.2, every seed:
+#          arcface and comining with it, against the margin stage's arcface and comining and the
+#          oracle (results/subcenter.md; not run by default)
 #   table  results/table.md, results/summary.tsv, results/margin.md, results/paired.md, plots
 #
 # Options:
@@ -56,7 +67,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    data|main|val|margin|paired|table) stages+=("$1"); shift ;;
+    data|main|val|margin|paired|finetune|dup|subcenter|table) stages+=("$1"); shift ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -250,6 +261,118 @@ stage_paired() {
     done
   done
   drain
+}
+
+# The recipe "clean a new data set with a pre-trained model": the training people split in two
+# halves by their order in the people file (odd / even); half P, clean, pre-trains a comining
+# pair; half Q at 40% noise (outliers from the people with fewer images) is trained from
+# scratch (24 epochs) or fine-tuned from P's pair (--init A --init B: new heads, 8 epochs, lr
+# 0.01, the drop rate at tau after 2 epochs).  results/finetune.md.
+stage_finetune() {
+  local people=$lfw/lists/peopleDevTrain.txt s
+  if [ ! -s "$data/ft_q_n40.txt" ]; then
+    awk -v min="$min_per_id" 'NR > 1 && $2 >= min { k++; print > ("'"$data"'/ft_people_" (k % 2 ? "p" : "q") ".body") }
+         NR > 1 && $2 < min { print > "'"$data/ft_people_q.body"'" }' "$people"
+    for s in p q; do
+      { wc -l < "$data/ft_people_$s.body" | tr -d ' '; cat "$data/ft_people_$s.body"; } > "$data/ft_people_$s.txt"
+      rm "$data/ft_people_$s.body"
+    done
+    "$bin" corrupt --data "$images" --people "$data/ft_people_p.txt" --min-per-id "$min_per_id" --max-per-id 60 \
+      --seed 1 --out "$data/ft_p.txt"
+    "$bin" corrupt --data "$images" --people "$data/ft_people_q.txt" --min-per-id "$min_per_id" --max-per-id 60 \
+      --flip 0.2 --outlier 0.2 --seed 1 $([ "$min_per_id" -lt 5 ] && echo --keep-one) --out "$data/ft_q_n40.txt.tmp"
+    mv "$data/ft_q_n40.txt.tmp" "$data/ft_q_n40.txt"
+  fi
+  enqueue ft_pre "$data/ft_p.txt" "$pairs" "$images" 0 comining 1 --tau 0.1 --m 0.2
+  drain
+  local pre=$work/runs/ft_pre
+  for s in $seeds; do
+    enqueue "ft_scratch_n40_s$s" "$data/ft_q_n40.txt" "$pairs" "$images" 40 comining "$s" --tau 0.4 --m 0.2
+    enqueue "ft_init_n40_s$s" "$data/ft_q_n40.txt" "$pairs" "$images" 40 comining "$s" --tau 0.4 --m 0.2 \
+      --init "$pre/peer_a.model" --init "$pre/peer_b.model" --epochs 8 --lr 0.01 --warmup-epochs 0 --tk 2
+  done
+  drain
+  local res=$work/results
+  cat "$work"/runs/ft_*/result.tsv 2>/dev/null | sort > "$res/finetune.tsv" || true
+  awk -F'\t' '
+    $1 ~ /^ft_(scratch|init)_/ { k = $1; sub(/_s[0-9]+$/, "", k); n[k]++; a[k] += $5; ab[k] += $7; p[k] += $9
+                                 r[k] += $10; f[k] += $11; t[k] += $12 }
+    END { print "| run | seeds | DevTest peer A | DevTest A+B | detection P | R | F1 | train min (mean) |"
+          print "|---|---|---|---|---|---|---|---|"
+          for (k in n) printf "| %s | %d | %.1f | %.1f | %.3f | %.3f | %.3f | %.1f |\n", k, n[k], 100 * a[k] / n[k],
+                              100 * ab[k] / n[k], p[k] / n[k], r[k] / n[k], f[k] / n[k], t[k] / n[k] / 60 }' \
+    "$res/finetune.tsv" > "$res/finetune.md"
+  cat "$res/finetune.md"
+}
+
+# Sub-center ArcFace, one network and under comining's two peers, at 40% noise (seed-major:
+# a stopped stage leaves whole seeds); the baselines are the margin stage's runs and the oracle.
+stage_subcenter() {
+  local s mode
+  for s in $seeds; do
+    for mode in arcface comining; do
+      enqueue "sc3_n40_${mode}_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 "$mode" "$s" --tau 0.4 --m 0.2 \
+        --subcenters 3
+      enqueue "m02_n40_${mode}_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 "$mode" "$s" --tau 0.4 --m 0.2
+    done
+    enqueue "m02_n40_oracle_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 oracle "$s" --tau 0.4 --m 0.2
+  done
+  drain
+  local res=$work/results
+  cat "$work"/runs/sc3_n40_*/result.tsv "$work"/runs/m02_n40_{arcface,comining,oracle}_s*/result.tsv 2>/dev/null |
+    sort > "$res/subcenter.tsv" || true
+  awk -F'\t' '
+    { k = $1; sub(/_s[0-9]+$/, "", k); n[k]++; a[k] += $5; a2[k] += $5 * $5; ab[k] += ($7 == "-" ? $5 : $7)
+      f[k] += ($11 == "-" ? 0 : $11); hasf[k] = ($11 != "-") }
+    END { print "| run | seeds | DevTest peer A (mean +- sd over seeds) | A+B | detection F1 |"
+          print "|---|---|---|---|---|"
+          for (k in n) { m = a[k] / n[k]; v = n[k] > 1 ? (a2[k] - n[k] * m * m) / (n[k] - 1) : 0
+                         printf "| %s | %d | %.1f +- %.1f | %.1f | %s |\n", k, n[k], 100 * m, 100 * sqrt(v > 0 ? v : 0),
+                                100 * ab[k] / n[k], hasf[k] ? sprintf("%.3f", f[k] / n[k]) : "-" } }' \
+    "$res/subcenter.tsv" | sort > "$res/subcenter.md"
+  cat "$res/subcenter.md"
+}
+
+# Duplicates and --tau auto (one seed each, in the order of importance)
+stage_dup() {
+  local people=$lfw/lists/peopleDevTrain.txt n s=1
+  for n in 40 20; do
+    local f; f=$(awk -v n="$n" 'BEGIN { printf "%.2f", n / 200 }')
+    [ -s "$data/dup_n$n.txt" ] && continue
+    "$bin" corrupt --data "$images" --people "$people" --min-per-id "$min_per_id" --max-per-id 60 --duplicate 0.1 \
+      --flip "$f" --outlier "$f" --seed 1 --out "$data/dup_n$n.txt.tmp" > /dev/null
+    local t; for t in "$data/dup_n$n.txt.tmp".*; do mv "$t" "$data/dup_n$n.txt${t#"$data/dup_n$n.txt.tmp"}"; done
+    mv "$data/dup_n$n.txt.tmp" "$data/dup_n$n.txt"
+  done
+  for n in 40 20; do
+    enqueue "dup_n${n}_merge_s$s" "$data/dup_n$n.txt" "$pairs" "$images" "$n" comining "$s" --tau "$(tau_for "$n")" \
+      --m 0.2 --merge-duplicates
+    enqueue "dup_n${n}_nomerge_s$s" "$data/dup_n$n.txt" "$pairs" "$images" "$n" comining "$s" --tau "$(tau_for "$n")" \
+      --m 0.2
+    enqueue "tauauto_n${n}_comining_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining "$s" --tau auto --m 0.2
+    enqueue "m02_n${n}_comining_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining "$s" --tau "$(tau_for "$n")" \
+      --m 0.2
+  done
+  drain
+  local res=$work/results r
+  { echo "| run | DevTest peer A | A+B | detection P | R | F1 | merged pairs (P / R vs truth) | tau used |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for r in "$work"/runs/dup_n*_s$s "$work"/runs/tauauto_n*_s$s "$work"/runs/m02_n*_comining_s$s; do
+      [ -s "$r/result.tsv" ] || continue
+      local name; name=$(basename "$r")
+      local merged="-" tau
+      if [ -f "$r/duplicates.csv" ]; then
+        local noise=${name#dup_n}; noise=${noise%%_*}
+        merged=$(awk -F'[,\t]' 'FNR == NR { if (FNR > 1) t[$1 < $2 ? $1 "-" $2 : $2 "-" $1] = 1; n_t++; next }
+                  FNR > 1 { n_f++; if (($1 "-" $2) in t) tp++ }
+                  END { printf "%d (%.2f / %.2f)", n_f, n_f ? tp / n_f : 0, tp / (n_t - 1) }' \
+                  "$data/dup_n$noise.txt.duplicates.tsv" "$r/duplicates.csv")
+      fi
+      tau=$(tail -n 1 "$r/metrics.jsonl" | sed -n 's/.*"tau": *\([0-9.]*\).*/\1/p')
+      awk -F'\t' -v m="$merged" -v t="${tau:--}" '{ printf "| %s | %.1f | %s | %s | %s | %s | %s | %s |\n", $1, 100 * $5,
+          $7 == "-" ? "-" : sprintf("%.1f", 100 * $7), $9, $10, $11, m, t }' "$r/result.tsv"
+    done; } > "$res/dup.md"
+  cat "$res/dup.md"
 }
 
 # ---- table ----------------------------------------------------------------------------------

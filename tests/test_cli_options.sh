@@ -44,6 +44,23 @@ for c in $cmds; do
     check "comine $c --help exits 0 and lists --help" test $rc = 0 -a -n "$(grep -E '^  --help' <<< "$h")"
 done
 check "the command list is not empty ($n commands)" test "$n" -ge 10
+# --out: a file for the commands that write one, a folder for train/synth/report; refused before any work
+mkdir "$TMP/adir"; : > "$TMP/afile"
+for c in "pairs --data $TMP/D --count 2 --out $TMP/adir" "corrupt --data $TMP/D --flip 0.1 --out $TMP/adir" \
+         "embed --model $TMP/none.model --data $TMP/D --out $TMP/adir"; do
+    out=$("$BIN" $c 2>&1); rc=$?
+    check "${c%% *} --out FOLDER: refused, a file is expected" test $rc = 2 -a -n "$(grep -F "option --out: $TMP/adir is a folder" <<< "$out")"
+done
+out=$("$BIN" pairs --data "$TMP/D" --count 2 --out "$TMP/nowhere/deeper/p.txt" 2>&1); rc=$?
+check "pairs --out in a missing folder: the folder is made" test $rc = 0 -a -s "$TMP/nowhere/deeper/p.txt"
+touch "$TMP/plain"
+out=$("$BIN" pairs --data "$TMP/D" --count 2 --out "$TMP/plain/p.txt" 2>&1); rc=$?
+check "pairs --out under a file: refused naming it" test $rc = 2 -a -n "$(grep -F "$TMP/plain is not a folder" <<< "$out")"
+for c in "synth --out $TMP/afile --ids 2 --per-id 2 --size 16" "train --data $TMP/D --out $TMP/afile" \
+         "report --run $TMP/none --out $TMP/afile"; do
+    out=$("$BIN" $c 2>&1); rc=$?
+    check "${c%% *} --out FILE: refused, a folder is expected" test $rc = 2 -a -n "$(grep -F "option --out: $TMP/afile exists and is not a folder" <<< "$out")"
+done
 h=$("$BIN" eval --help)
 check "eval --help marks --model [required]" grep -qE -- '--model .*\[required\]' <<< "$h"
 echo "test_cli_options: $([ $fail = 0 ] && echo "all passed" || echo "$fail FAILED")"

@@ -130,8 +130,13 @@ expect_fail "a model file is not ONNX" "a2.model" import --onnx a2.model --out x
 expect_fail "wrong --arch" "iresnet50" import --onnx a.onnx --out x.model --arch iresnet50
 expect_fail "missing file" "nothere.onnx" import --onnx nothere.onnx --out x.model
 expect_fail "export of a missing model" "nothere.model" export --model nothere.model --onnx x.onnx
-expect_fail "export into a missing folder" "nofolder/x.onnx" export --model a2.model --onnx nofolder/x.onnx
 check "no output left by the failures" test ! -e x.model -a ! -e x.onnx
+out=$("$BIN" export --model a2.model --onnx a2.model/x.onnx 2>&1); rc=$?
+check "export --onnx under a file: refused before any work (exit 2, naming it)" \
+    test $rc = 2 -a -n "$(grep -F "a2.model is not a folder" <<< "$out")"
+check "export --onnx into a missing folder: the folder is made" \
+    eval '"$BIN" export --model a2.model --onnx nofolder/x.onnx > /dev/null 2>&1 && test -s nofolder/x.onnx'
+
 
 if [ $fail -gt 0 ]; then echo "test_onnx_cli: $fail check(s) FAILED"; exit 1; fi
 if [ $skipped -gt 0 ]; then echo "test_onnx_cli: passed, $skipped part(s) skipped"; exit 77; fi

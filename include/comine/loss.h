@@ -29,13 +29,22 @@ typedef struct comine_arcface_cfg {
     comine_fallback fallback;
     float dm;                /* extra margin of COMINE_FORM_MARGIN (0.2) */
     float t;                 /* mv's t >= 1 (1.2) */
+    int subcenters;          /* sub-centres per class (Sub-center ArcFace; 1, and 0 read as 1: the plain head) */
 } comine_arcface_cfg;
 
 void comine_arcface_cfg_default(comine_arcface_cfg *cfg);
 
+/* Sub-center ArcFace (Deng et al., ECCV 2020): a head of K classes with S sub-centres has
+ * weights (K S, D), row c S + s the sub-centre s of class c, and the class cosine is the best
+ * of its sub-centres, cos th_ic = max_s <w_cs/|w_cs|, f_i/|f_i|>.  Everything after the
+ * cosines (every form, both fallbacks, cos_target, p_target, correct, cos_stats) reads the
+ * (N, K) class cosines as with S = 1; backward sends d/d cos th_ic to the sub-centre that gave
+ * the max (ties: the lowest s), as torch.max does.  S = 1 is the plain head, the same code and
+ * numbers.  The class-sharded head below takes S = 1 only. */
 typedef struct comine_arcface {
     const comine_backend *be;
     int D, K, max_N;
+    int S;             /* sub-centres per class: weights have K S rows */
     int N;             /* rows of the last forward */
     /* host memory, written by loss, per sample: */
     float *cos_target; /* (max_N) cos th_y */
@@ -45,10 +54,15 @@ typedef struct comine_arcface {
     /* device memory, saved by forward: */
     float *emb_norm;   /* (max_N) |f| */
     float *emb_hat;    /* (max_N, D) f / |f| */
-    float *w_norm;     /* (K) |w_j| */
-    float *w_inv_norm; /* (K) 1 / max(|w_j|, 1e-12) */
-    float *w_hat;      /* (K, D) w_j / |w_j| */
-    float *cos;        /* (max_N, K) */
+    float *w_norm;     /* (K S) |w_j| */
+    float *w_inv_norm; /* (K S) 1 / max(|w_j|, 1e-12) */
+    float *w_hat;      /* (K S, D) w_j / |w_j| */
+    float *cos;        /* (max_N, K) the class cosines */
+    /* device memory, S > 1 only (NULL with S = 1): */
+    float *cos_sub;    /* (max_N, K S) the sub-centres' cosines */
+    int *sub_arg;      /* (max_N, K) the s of the max of each class */
+    float *dcos_sub;   /* (max_N, K S) dcos scattered to the sub-centres, / |w_cs| */
+    float *ones;       /* (K) 1: the / |w| of the class-level dcos is the sub-centre's, applied by the scatter */
     /* device memory: the per-sample inputs and outputs of loss and backward */
     int *dev_labels, *dev_active;             /* (max_N) */
     uint8_t *dev_form, *dev_correct;          /* (max_N) */
@@ -57,21 +71,25 @@ typedef struct comine_arcface {
     float *dcos;           /* (max_N, K) d loss / d cos_ij / |w_j| */
     float *emb_hat_active; /* (max_N, D) their normalised embeddings */
     float *demb_hat;       /* (max_N, D) d loss / d emb_hat of those samples */
-    float *col_coef;       /* (K) sum_i dcos_ij cos_ij / |w_j| (the projection of each w_j's gradient) */
+    float *col_coef;       /* (K S) sum_i dcos_ij cos_ij / |w_j| (the projection of each w_j's gradient) */
     float *row_coef;       /* (max_N) sum_j dcos_ij cos_ij (the projection of each f_i's gradient) */
 } comine_arcface;
 
 void comine_arcface_init(comine_arcface *h, const comine_backend *be, int D, int K, int max_N);
+/* A head of K classes with S >= 1 sub-centres each (S = 1: comine_arcface_init).  COMINE_ERR_ARG
+ * (h untouched) when S > 1 and the backend has no sub-centre kernels. */
+comine_status comine_arcface_init_subcenters(comine_arcface *h, const comine_backend *be, int D, int K, int S,
+                                             int max_N);
 void comine_arcface_free(comine_arcface *h);
 
-/* emb is (N, D), weight is (K, D), both device memory: normalise both, cosines (N, K)
- * saved in h.  labels, form, loss and sample weights below are host memory. */
+/* emb is (N, D), weight is (K S, D), both device memory: normalise both, cosines (N, K)
+ * (with S > 1 the max over each class's sub-centres) saved in h.  labels, form, loss and sample weights below are host memory. */
 void comine_arcface_forward(comine_arcface *h, const float *emb, const float *weight, int N);
 /* loss (N): -log p_y under each sample's form (form NULL = all COMINE_FORM_ARCFACE);
  * labels (N) in [0, K).  Fills cos_target, p_target, correct. */
 void comine_arcface_loss(comine_arcface *h, float *loss, const int *labels, const uint8_t *form, int N,
                          const comine_arcface_cfg *cfg);
-/* demb (N, D) and dweight (K, D) accumulate d(sum_i sample_weight[i] * loss_i) under each
+/* demb (N, D) and dweight (K S, D) accumulate d(sum_i sample_weight[i] * loss_i) under each
  * sample's form; samples of weight 0 contribute nothing (and cost nothing).  emb and weight
  * must hold the values given to the last forward (weight enters a matrix product). */
 void comine_arcface_backward(comine_arcface *h, float *demb, float *dweight, const float *emb,

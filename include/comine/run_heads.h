@@ -20,6 +20,9 @@ typedef struct comine_run_heads {
     int epoch, step;      /* the position the checkpoint resumes at */
     comine_arch arch;     /* the backbone of peer A (both peers share it) */
     float *weight[2];     /* (K, D) per peer; weight[1] is NULL with one peer */
+    int subcenters;       /* the heads' sub-centres per class (1: plain ArcFace); with more, weight
+                             holds each class's dominant one (run_heads.c: the largest norm) */
+    int64_t peers_at;     /* byte offset of peer A's model record in the file */
 } comine_run_heads;
 
 /* Reads the heads of a checkpoint file.  Verifies the CRC-32 first (streamed: memory is the

@@ -29,12 +29,16 @@ typedef struct comine_train_cfg {
     const char *out;           /* run folder */
     comine_arch arch;
     comine_select_cfg select;  /* mode, re-weighting, w */
-    comine_arcface_cfg head;   /* s, m, fallback, dm, t */
+    comine_arcface_cfg head;   /* s, m, fallback, dm, t, subcenters */
     int epochs, batch;
     comine_lr_schedule lr;     /* base_lr, warm-up, schedule kind; total_epochs 0 = the run's epochs */
     double momentum, weight_decay;
     float tau;                 /* expected noise rate */
+    bool tau_auto;             /* tau estimated from the peers at the end of epoch COMINE_TAU_AUTO_EPOCHS - 1
+                                  (estimate.h), the drop rate 0 until then; `tau` is ignored */
     int tk;                    /* warm-up epochs of the drop rate */
+    bool merge_duplicates;     /* at the end of epoch tk - 1, merge the labels found to be one person */
+    double merge_threshold;    /* their similarity threshold (NAN: dedup's automatic rule) */
     float vote_threshold;      /* flagged when votes / rounds >= this (0.5) */
     uint64_t seed;
     const char *device;        /* backend device: "cpu", "cuda", "cuda:N" (NULL = the best available) */
@@ -48,8 +52,10 @@ typedef struct comine_train_cfg {
     int max_bad_steps;         /* consecutive non-finite steps before stopping */
     const char *init[2];       /* optional: model files the peers' backbones start from (init[1] NULL: both
                                   from init[0]; the heads are new); ignored on resume */
-    const char *val_pairs;     /* optional: verify both peers on a pairs file every epoch */
-    const char *val_root;
+    const char *val;           /* optional: validation sets, comma-separated (.bin or pairs files), verified at
+                                  every epoch end (trainer_val.h) */
+    const char *val_root;      /* images of the pairs files (NULL: each file's folder) */
+    int val_every;             /* also validate every N global steps (0: epoch ends only) */
     int log_every;             /* steps between progress lines (0 = auto) */
     bool resume;               /* continue from out/checkpoint.bin (from the start when there is none yet) */
     bool quiet;
@@ -67,6 +73,9 @@ typedef struct comine_train_cfg {
  * with 1 warm-up epoch, tau 0.2 reached after tk 5 epochs. */
 void comine_train_cfg_default(comine_train_cfg *cfg);
 
+/* --tau auto: the epochs trained without dropping before the estimate */
+#define COMINE_TAU_AUTO_EPOCHS 2
+
 /* Summary of a finished run (what the CLI prints at the end). */
 typedef struct comine_train_summary {
     int epochs_done;
@@ -76,7 +85,9 @@ typedef struct comine_train_summary {
     double det_precision, det_recall, det_f1; /* flagged vs truth (has_truth) */
     double seconds;
     double final_loss_a, final_loss_b;
-    double val_acc_a, val_acc_b, val_acc_ensemble; /* NAN when no validation */
+    double val_acc_a, val_acc_b, val_acc_ensemble; /* the first set's, last validation; NAN when none */
+    double best_val_acc_a, best_val_acc_b;         /* the best of each peer on the first set (NAN: none) */
+    double tau_estimate;                           /* --tau auto: the estimate used (NAN otherwise) */
 } comine_train_summary;
 
 /* Runs (or resumes) a training run.  COMINE_ERR_INTERRUPTED after SIGINT/SIGTERM (a

@@ -1,6 +1,9 @@
 /* backend.c: backend.h's public functions, dispatched through the backend's function
  * table (backend_impl.h), so that callers never see which device runs. */
 #include "backend/backend_impl.h"
+#ifdef COMINE_HAVE_CUDA
+#include "backend/cuda/cuda.h"
+#endif
 
 #include <string.h>
 
@@ -64,6 +67,8 @@ bool comine_backend_all_finite(const comine_backend *be, const float *x, size_t 
     return n == 0 || be->all_finite(x, n);
 }
 
+/* "auto" (and NULL) is the CPU until the CUDA backend has passed its tests on a GPU
+ * (docs/GPU.md); then it becomes cuda:0 when a CUDA device is present. */
 comine_status comine_backend_for_device(const comine_backend **be, const char *device)
 {
     *be = NULL;
@@ -71,10 +76,30 @@ comine_status comine_backend_for_device(const comine_backend **be, const char *d
         *be = comine_backend_cpu();
         return COMINE_OK;
     }
-    if (!strncmp(device, "cuda", 4) && (device[4] == 0 || device[4] == ':'))
+    if (!strncmp(device, "cuda", 4) && (device[4] == 0 || device[4] == ':')) {
+#ifndef COMINE_HAVE_CUDA
         return comine_fail(COMINE_ERR_ARG, "device %s: this comine is built without CUDA (the devices are: cpu)",
                            device);
+#else
+        int n = 0;
+        if (device[4] == ':') {
+            const char *p = device + 5;
+            if (*p < '0' || *p > '9')
+                return comine_fail(COMINE_ERR_ARG, "device %s: expected cuda or cuda:N with N a device number",
+                                   device);
+            while (*p >= '0' && *p <= '9' && n < 100000) n = n * 10 + (*p++ - '0');
+            if (*p)
+                return comine_fail(COMINE_ERR_ARG, "device %s: expected cuda or cuda:N with N a device number",
+                                   device);
+        }
+        return comine_backend_cuda(be, n);
+#endif
+    }
+#ifdef COMINE_HAVE_CUDA
+    return comine_fail(COMINE_ERR_ARG, "device %s: unknown (the devices are: cpu, cuda, cuda:N)", device);
+#else
     return comine_fail(COMINE_ERR_ARG, "device %s: unknown (the devices are: cpu)", device);
+#endif
 }
 
 const float *comine_backend_stage_input(const comine_backend *be, float *scratch_dev, const float *src_host,

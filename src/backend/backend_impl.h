@@ -131,6 +131,18 @@ struct comine_backend {
     /* dweight row j -= col_coef[j] w_hat row j (rows of norm above eps) */
     void (*arcface_dweight)(float *dweight, const float *w_hat, const float *w_norm, const float *col_coef, int K,
                             int D);
+    /* Sub-center ArcFace (loss.h; both NULL in a backend without it: heads of S > 1 are refused).
+     * subcenter_max: cos (N, K), arg (N, K) from cos_sub (N, K S) of S >= 2 sub-centres per class
+     * (column c S + s = sub-centre s of class c): cos[i, c] = max_s cos_sub[i, c S + s] and
+     * arg[i, c] = the first s that attains it (a strict `>` scan from s = 0, so ties take the
+     * lowest s); a NaN among a class's sub-centres gives cos NaN and arg the first NaN's s. */
+    void (*subcenter_max)(float *cos, int *arg, const float *cos_sub, int N, int K, int S);
+    /* subcenter_scatter: dcos_sub (na, K S) overwritten (every element written): row p, column
+     * c S + s = dcos[p, c] * w_inv_norm[c S + s] where s == arg[active[p], c], else 0.
+     * dcos is (na, K) compact rows (arcface_dcos's, made with a w_inv_norm of ones), arg is
+     * subcenter_max's (N, K), active (na) the sample of each row, w_inv_norm (K S). */
+    void (*subcenter_scatter)(float *dcos_sub, const float *dcos, const int *arg, const int *active,
+                              const float *w_inv_norm, int na, int K, int S);
 
     /* SGD with momentum and weight decay (optim.h) */
     void (*sgd_step)(float *params, float *momentum_buf, const float *grads, size_t n, float lr, float momentum,

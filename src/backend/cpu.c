@@ -6,8 +6,12 @@
  * Assumes NHWC activations viewed as (rows, C), channels innermost: every kernel runs
  * OpenMP over rows with a channel-inner loop the compiler vectorises.  Reductions over
  * rows (batch statistics, per-channel gradients) sum fixed blocks of rows, then the
- * blocks in order, in double: the result does not depend on the number of threads. */
+ * blocks in order, in double: the result does not depend on the number of threads.
+ * The kernels marked COMINE_CPU_CLONES have a version per x86-64 level, picked at load
+ * time (cpu_dispatch.h); selects load both operands (no load under a condition), so
+ * that every version vectorises. */
 #include "backend/cpu.h"
+#include "backend/cpu_dispatch.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -57,6 +61,7 @@ static void cpu_copy_bytes(void *dst, const void *src, size_t bytes)
 }
 
 /* NaN or Inf anywhere makes the sum NaN. */
+COMINE_CPU_CLONES
 static bool cpu_all_finite(const float *x, size_t n)
 {
     float s = 0.0f;
@@ -97,6 +102,7 @@ static void sum_blocks(double *dst, const double *part, size_t nb, int C)
 /* ---- batch norm ---------------------------------------------------------------------- */
 
 /* out[r, c] = in[r, c] * scale[c] + shift[c] */
+COMINE_CPU_CLONES
 static void scale_shift(float *out, const float *in, const float *scale, const float *shift, size_t rows, int C)
 {
     size_t omp_work = rows * (size_t)C;
@@ -121,6 +127,7 @@ static void train_scale_shift(float *scale, float *shift, const float *mean, con
     }
 }
 
+COMINE_CPU_CLONES
 static void cpu_batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
                                   float *running_var, const float *in, const float *gamma, const float *beta,
                                   size_t rows, int C, bool training, float momentum, float eps)
@@ -197,6 +204,7 @@ static void cpu_batchnorm_apply(float *out, const float *in, const float *save_m
 }
 
 /* overwrite: dinp = the input gradient, instead of dinp += (the first writer of a gradient) */
+COMINE_CPU_CLONES
 static void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
                                const float *save_mean, const float *save_rstd, const float *gamma, size_t rows, int C,
                                bool overwrite)
@@ -271,6 +279,7 @@ static void cpu_batchnorm_backward_write(float *dinp, float *dgamma, float *dbet
 
 /* ---- activations --------------------------------------------------------------------- */
 
+COMINE_CPU_CLONES
 static void cpu_prelu_forward(float *out, const float *in, const float *alpha, size_t rows, int C)
 {
     size_t omp_work = rows * (size_t)C;
@@ -288,6 +297,7 @@ static void cpu_prelu_forward(float *out, const float *in, const float *alpha, s
 }
 
 /* overwrite: dinp = the input gradient, instead of dinp += */
+COMINE_CPU_CLONES
 static void prelu_backward(float *dinp, float *dalpha, const float *dout, const float *in, const float *alpha,
                            size_t rows, int C, bool overwrite)
 {
@@ -301,9 +311,15 @@ static void prelu_backward(float *dinp, float *dalpha, const float *dout, const 
             const float *x = in + r * C, *dy = dout + r * C;
             float *dx = dinp + r * C;
             if (overwrite)
-                for (int c = 0; c < C; c++) dx[c] = (x[c] > 0.0f ? 1.0f : alpha[c]) * dy[c];
+                for (int c = 0; c < C; c++) {
+                    float a = alpha[c];
+                    dx[c] = (x[c] > 0.0f ? 1.0f : a) * dy[c];
+                }
             else
-                for (int c = 0; c < C; c++) dx[c] += (x[c] > 0.0f ? 1.0f : alpha[c]) * dy[c];
+                for (int c = 0; c < C; c++) {
+                    float a = alpha[c];
+                    dx[c] += (x[c] > 0.0f ? 1.0f : a) * dy[c];
+                }
         }
         return;
     }
@@ -328,15 +344,17 @@ static void prelu_backward(float *dinp, float *dalpha, const float *dout, const 
                     const float *al = alpha + c0;
                     if (dx && overwrite)
                         for (int c = 0; c < cn; c++) {
-                            bool pos = x[c] > 0.0f;
-                            float slope = pos ? 1.0f : al[c], xneg = pos ? 0.0f : x[c];
+                            float xc = x[c], a = al[c];
+                            bool pos = xc > 0.0f;
+                            float slope = pos ? 1.0f : a, xneg = pos ? 0.0f : xc;
                             dx[c] = slope * dy[c];
                             acc[c] += xneg * dy[c];
                         }
                     else if (dx)
                         for (int c = 0; c < cn; c++) {
-                            bool pos = x[c] > 0.0f;
-                            float slope = pos ? 1.0f : al[c], xneg = pos ? 0.0f : x[c];
+                            float xc = x[c], a = al[c];
+                            bool pos = xc > 0.0f;
+                            float slope = pos ? 1.0f : a, xneg = pos ? 0.0f : xc;
                             dx[c] += slope * dy[c];
                             acc[c] += xneg * dy[c];
                         }
@@ -367,6 +385,7 @@ static void cpu_prelu_backward_write(float *dinp, float *dalpha, const float *do
     prelu_backward(dinp, dalpha, dout, in, alpha, rows, C, true);
 }
 
+COMINE_CPU_CLONES
 static void cpu_relu_forward(float *out, const float *in, size_t n)
 {
     size_t omp_work = n;
@@ -375,16 +394,21 @@ static void cpu_relu_forward(float *out, const float *in, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
+COMINE_CPU_CLONES
 static void cpu_relu_backward(float *dinp, const float *dout, const float *in, size_t n)
 {
     size_t omp_work = n;
     (void)omp_work;
     OMP_PARALLEL_FOR
-    for (size_t i = 0; i < n; i++) dinp[i] += in[i] > 0.0f ? dout[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float d = dout[i];
+        dinp[i] += in[i] > 0.0f ? d : 0.0f;
+    }
 }
 
 /* ---- per-channel vectors ------------------------------------------------------------- */
 
+COMINE_CPU_CLONES
 static void cpu_add_bias(float *out, const float *bias, size_t rows, int C)
 {
     size_t omp_work = rows * (size_t)C;
@@ -396,6 +420,7 @@ static void cpu_add_bias(float *out, const float *bias, size_t rows, int C)
     }
 }
 
+COMINE_CPU_CLONES
 static void cpu_accumulate_colsum(float *dst, const float *src, size_t rows, int C)
 {
     if (rows == 0 || C == 0) return;
@@ -421,6 +446,7 @@ static void cpu_accumulate_colsum(float *dst, const float *src, size_t rows, int
 
 /* ---- dropout ------------------------------------------------------------------------- */
 
+COMINE_CPU_CLONES
 static void cpu_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p, bool training,
                                 comine_rng *rng)
 {
@@ -444,6 +470,7 @@ static void cpu_dropout_forward(float *out, uint8_t *mask, const float *in, size
     for (size_t i = 0; i < n; i++) out[i] = in[i] * ((float)mask[i] * scale); /* branch-free */
 }
 
+COMINE_CPU_CLONES
 static void cpu_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p)
 {
     if (p >= 1.0f) return;
@@ -456,6 +483,7 @@ static void cpu_dropout_backward(float *dinp, const float *dout, const uint8_t *
 
 /* ---- element-wise -------------------------------------------------------------------- */
 
+COMINE_CPU_CLONES
 static void cpu_add(float *out, const float *a, const float *b, size_t n)
 {
     size_t omp_work = n;
@@ -464,6 +492,7 @@ static void cpu_add(float *out, const float *a, const float *b, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+COMINE_CPU_CLONES
 void comine_cpu_accumulate(float *dst, const float *src, size_t n)
 {
     size_t omp_work = n;
@@ -474,6 +503,7 @@ void comine_cpu_accumulate(float *dst, const float *src, size_t n)
 
 /* ---- SGD ----------------------------------------------------------------------------- */
 
+COMINE_CPU_CLONES
 static void cpu_sgd_step(float *params, float *momentum_buf, const float *grads, size_t n, float lr, float momentum,
                          float weight_decay)
 {
@@ -540,6 +570,8 @@ static const comine_backend cpu_backend = {
     .arcface_col_coef = comine_cpu_arcface_col_coef,
     .arcface_demb = comine_cpu_arcface_demb,
     .arcface_dweight = comine_cpu_arcface_dweight,
+    .subcenter_max = comine_cpu_subcenter_max,
+    .subcenter_scatter = comine_cpu_subcenter_scatter,
     .sgd_step = cpu_sgd_step,
 };
 

@@ -39,6 +39,9 @@ void comine_cpu_arcface_demb(float *demb, const float *demb_hat, const float *em
                              const float *row_coef, const int *active, int na, int D);
 void comine_cpu_arcface_dweight(float *dweight, const float *w_hat, const float *w_norm, const float *col_coef, int K,
                                 int D);
+void comine_cpu_subcenter_max(float *cos, int *arg, const float *cos_sub, int N, int K, int S);
+void comine_cpu_subcenter_scatter(float *dcos_sub, const float *dcos, const int *arg, const int *active,
+                                  const float *w_inv_norm, int na, int K, int S);
 
 /* dst += src (OpenMP, vectorised) */
 void comine_cpu_accumulate(float *dst, const float *src, size_t n);

@@ -250,6 +250,50 @@ void comine_cpu_arcface_dweight(float *dweight, const float *w_hat, const float 
     }
 }
 
+/* ---- Sub-center ArcFace: the class max and its scatter back ------------------------------ */
+
+/* cos (N, K), arg (N, K) = max and first arg-max over each class's S sub-centres of
+ * cos_sub (N, K S); NaN propagates (torch.max's forward). */
+void comine_cpu_subcenter_max(float *cos, int *arg, const float *cos_sub, int N, int K, int S)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int i = 0; i < N; i++) {
+        const float *cs = cos_sub + (size_t)i * K * S;
+        float *c = cos + (size_t)i * K;
+        int *a = arg + (size_t)i * K;
+        for (int k = 0; k < K; k++) {
+            const float *v = cs + (size_t)k * S;
+            int best = 0;
+            for (int s = 0; s < S && !isnan(v[best]); s++)
+                if (v[s] > v[best] || isnan(v[s])) best = s;
+            c[k] = v[best];
+            a[k] = best;
+        }
+    }
+}
+
+/* dcos_sub (na, K S) = dcos (na, K) at each class's arg-max sub-centre, / |w| of that
+ * sub-centre; 0 elsewhere. */
+void comine_cpu_subcenter_scatter(float *dcos_sub, const float *dcos, const int *arg, const int *active,
+                                  const float *w_inv_norm, int na, int K, int S)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int p = 0; p < na; p++) {
+        const float *g = dcos + (size_t)p * K;
+        const int *a = arg + (size_t)active[p] * K;
+        float *o = dcos_sub + (size_t)p * K * S;
+        memset(o, 0, (size_t)K * S * sizeof(float));
+        for (int k = 0; k < K; k++) {
+            size_t j = (size_t)k * S + a[k];
+            o[j] = g[k] * w_inv_norm[j];
+        }
+    }
+}
+
 /* ---- the class-sharded head (loss.h): one shard's part of every row ------------------------
  * A shard holds classes [c0, c0 + K) of the head; the caller combines the shards' row maxima
  * (max) and sums (sum) between the calls.  Host memory: the CPU backend only. */
@@ -257,6 +301,7 @@ void comine_cpu_arcface_dweight(float *dweight, const float *w_hat, const float 
 static void shard_check(const comine_arcface *h)
 {
     COMINE_ASSERT(h->be == comine_backend_cpu()); /* the rows are read as host memory */
+    COMINE_ASSERT(h->S == 1);                     /* no sub-centres in the sharded head */
 }
 
 void comine_arcface_shard_target(const comine_arcface *h, float *target_cos, const int *labels, int c0, int N)

@@ -24,6 +24,7 @@
  * cpu_conv_fused.c; the plan's structure is in cpu_conv_impl.h.
  * A plan is used by one thread at a time. */
 #include "backend/cpu_conv_impl.h"
+#include "backend/cpu_dispatch.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -286,6 +287,19 @@ static bool flipped_forward_create(conv_plan *p, conv_entry *e)
     return ok;
 }
 
+/* out (rows, C) += bias (C) */
+COMINE_CPU_CLONES
+static void add_bias(float *out, const float *bias, size_t rows, int C)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel for schedule(static) if (rows * (size_t)C > 32768)
+#endif
+    for (size_t r = 0; r < rows; r++) {
+        float *y = out + r * C;
+        for (int c = 0; c < C; c++) y[c] += bias[c];
+    }
+}
+
 /* out (N, OH, OW, OC) = conv(in, weight) + bias through the transposed convolution's
  * backward data; bias (OC) or NULL. */
 static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float *in, const float *weight,
@@ -313,15 +327,7 @@ static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float
     dnnl_exec_arg_t args[3] = {
         {DNNL_ARG_DIFF_DST, e->flip_in}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->flip_out}};
     comine_cpu_dnnl_execute(e->fwd, 3, args);
-    if (!bias) return;
-    size_t rows = (size_t)N * g->OH * g->OW;
-#ifdef COMINE_HAVE_OPENMP
-#pragma omp parallel for schedule(static) if (rows * (size_t)g->OC > 32768)
-#endif
-    for (size_t r = 0; r < rows; r++) {
-        float *y = out + r * g->OC;
-        for (int c = 0; c < g->OC; c++) y[c] += bias[c];
-    }
+    if (bias) add_bias(out, bias, (size_t)N * g->OH * g->OW, g->OC);
 }
 
 /* The plain forward's primitive: the flipped one where it is faster (see the top). */

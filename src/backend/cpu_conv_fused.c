@@ -17,11 +17,13 @@
  * (test_models_ref, test_models_fold).  Training never takes this path: it is the eval
  * forward of folded convolutions (model_exec.c). */
 #include "backend/cpu_conv_impl.h"
+#include "backend/cpu_dispatch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* out = prelu(out, alpha) + residual in one pass over (rows, C); alpha, residual or NULL */
+COMINE_CPU_CLONES
 static void epilogue(float *out, const float *alpha, const float *residual, size_t rows, int C)
 {
 #ifdef COMINE_HAVE_OPENMP

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "comine/core.h"
 
@@ -208,4 +209,35 @@ bool cli_given(const cli_opt *opts, const char *name)
     for (int i = 0; opts[i].name; i++)
         if (!strcmp(opts[i].name, name)) return given[i];
     return false;
+}
+
+int cli_check_out_file(const char *command, const char *option, const char *path)
+{
+    if (!path) return 0;
+    struct stat sb;
+    if (!*path) return cli_error(command, "option --%s: an empty path", option);
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return cli_error(command, "option --%s: %s is a folder; this option names a file to write (give a file name "
+                         "inside it)", option, path);
+    const char *slash = strrchr(path, '/');
+    if (slash && slash != path) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+        if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+            return cli_error(command, "option --%s: %s: %s is not a folder", option, path, dir);
+        if (comine_mkdirs(dir) != COMINE_OK)
+            return cli_error(command, "option --%s: %s: %s", option, path, comine_last_error());
+    }
+    return 0;
+}
+
+int cli_check_out_dir(const char *command, const char *option, const char *path)
+{
+    if (!path) return 0;
+    struct stat sb;
+    if (!*path) return cli_error(command, "option --%s: an empty path", option);
+    if (stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return cli_error(command, "option --%s: %s exists and is not a folder; this option names a folder to fill",
+                         option, path);
+    return 0;
 }

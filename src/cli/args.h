@@ -28,6 +28,15 @@ int cli_parse(const char *command, const char *summary, cli_opt *opts, int argc,
 void cli_print_help(const char *command, const char *summary, const cli_opt *opts);
 /* Print "comine COMMAND: option --NAME: WHY" and return 2 (for checks after parsing). */
 int cli_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The output convention of every command: an option that names a file to write (`--out` of
+ * clean, corrupt, dedup, embed, import, pairs, plot; --onnx, --roc, --plot, --merge, --out-rec)
+ * must not be an existing folder, and its folder is created when missing; one that names a folder the
+ * command fills (`--out` of train, synth and report) must not be an existing file (it is created
+ * when missing).  Checked before any work: 0, or cli_error's 2 with a message naming the option.
+ * path NULL: nothing to check. */
+int cli_check_out_file(const char *command, const char *option, const char *path);
+int cli_check_out_dir(const char *command, const char *option, const char *path);
 /* True when the option was given on the command line (not only its default). */
 bool cli_given(const cli_opt *opts, const char *name);
 

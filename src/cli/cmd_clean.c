@@ -193,6 +193,8 @@ int comine_cmd_clean(int argc, char **argv)
     };
     int rc = cli_parse("clean", comine_cmd_clean_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_check_out_file("clean", "out", out))) return rc;
+    if ((rc = cli_check_out_file("clean", "out-rec", out_rec))) return rc;
     if (!cli_given(opts, "vote-threshold")) {
         char *v = run_arg(run_dir, "vote-threshold");
         threshold = 0.5;

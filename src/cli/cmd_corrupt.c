@@ -71,6 +71,7 @@ int comine_cmd_corrupt(int argc, char **argv)
     };
     int rc = cli_parse("corrupt", comine_cmd_corrupt_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_check_out_file("corrupt", "out", out))) return rc;
     if (!(flip >= 0 && flip < 1)) return cli_error("corrupt", "option --flip: %g is outside [0, 1)", flip);
     if (!(outlier >= 0 && outlier < 1)) return cli_error("corrupt", "option --outlier: %g is outside [0, 1)", outlier);
     if (!(duplicate >= 0 && duplicate < 1))

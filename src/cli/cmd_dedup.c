@@ -139,6 +139,8 @@ int comine_cmd_dedup(int argc, char **argv)
         rc = cli_error("dedup", "option --score: %s needs the class centres of a run (--run)", score_name);
     if (!run) kind = SCORE_MEANS;
     if (!rc && !cli_given(opts, "threshold")) threshold = NAN;
+    if (!rc) rc = cli_check_out_file("dedup", "out", out);
+    if (!rc) rc = cli_check_out_file("dedup", "merge", merge);
     if (rc) {
         free(renamed);
         return rc == 1 ? 0 : rc;

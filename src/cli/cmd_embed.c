@@ -35,6 +35,7 @@ int comine_cmd_embed(int argc, char **argv)
     };
     int rc = cli_parse("embed", comine_cmd_embed_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_check_out_file("embed", "out", out))) return rc;
 
     const comine_backend *be;
     if (comine_backend_for_device(&be, device)) {

@@ -93,6 +93,8 @@ int comine_cmd_eval(int argc, char **argv)
     if (!rc && plot_file && !comine_report_have_plots())
         rc = cli_error("eval", "option --plot: plots are unavailable: comine was built without PLplot, or PLplot has "
                        "no pngcairo driver (Debian: plplot-driver-cairo); --roc writes the curve as text");
+    if (!rc) rc = cli_check_out_file("eval", "roc", roc_file);
+    if (!rc) rc = cli_check_out_file("eval", "plot", plot_file);
     if (rc) {
         free(renamed);
         return rc == 1 ? 0 : rc;

@@ -21,6 +21,7 @@ int comine_cmd_export(int argc, char **argv)
     };
     int rc = cli_parse("export", comine_cmd_export_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_check_out_file("export", "onnx", onnx_path))) return rc;
     comine_model *m = NULL;
     comine_status st = comine_model_load(&m, model_path, comine_backend_cpu(), 1);
     if (!st) st = comine_onnx_export(m, onnx_path);

@@ -22,6 +22,7 @@ int comine_cmd_import(int argc, char **argv)
     };
     int rc = cli_parse("import", comine_cmd_import_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_check_out_file("import", "out", out))) return rc;
     comine_model *m = NULL;
     comine_status st = comine_onnx_import(&m, onnx_path, arch, comine_backend_cpu(), 1);
     if (!st) st = comine_model_save(m, out);

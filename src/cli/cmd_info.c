@@ -1,12 +1,16 @@
-/* cmd_info.c: `comine info`: version, backend, threads and the libraries in use. */
+/* cmd_info.c: `comine info`: version, backend, threads, the libraries in use and the GPUs
+ * (when comine is built with CUDA). */
 #include <stdio.h>
 
 #include "cli/args.h"
 #include "comine/backend.h"
 #include "comine/core.h"
 #include "comine/version.h"
+#ifdef COMINE_HAVE_CUDA
+#include "backend/cuda/cuda.h"
+#endif
 
-const char comine_cmd_info_summary[] = "print the version, backend, threads and libraries";
+const char comine_cmd_info_summary[] = "print the version, backend, threads, libraries and GPUs";
 
 int comine_cmd_info(int argc, char **argv)
 {
@@ -24,6 +28,21 @@ int comine_cmd_info(int argc, char **argv)
     printf("openmp: yes\n");
 #else
     printf("openmp: no\n");
+#endif
+#ifdef COMINE_HAVE_CUDA
+    char why[256] = "", line[256];
+    int n = comine_cuda_device_count(why, sizeof why);
+    comine_cuda_versions(line, sizeof line);
+    printf("cuda: yes (%s)\n", line);
+    if (n == 0) printf("gpus: none (%s)\n", why);
+    for (int d = 0; d < n; d++) {
+        if (comine_cuda_device_describe(d, line, sizeof line) == COMINE_OK)
+            printf("gpu cuda:%d: %s\n", d, line);
+        else
+            printf("gpu cuda:%d: %s\n", d, comine_last_error());
+    }
+#else
+    printf("cuda: no (built without CUDA)\n");
 #endif
     return 0;
 }

@@ -22,6 +22,7 @@ int comine_cmd_pairs(int argc, char **argv)
     };
     int rc = cli_parse("pairs", comine_cmd_pairs_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_check_out_file("pairs", "out", out))) return rc;
     comine_dataset *ds;
     comine_dataset_opts dopts = {.root = root};
     if (comine_dataset_open(&ds, data, &dopts) != COMINE_OK) {

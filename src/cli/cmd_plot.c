@@ -37,6 +37,7 @@ int comine_cmd_plot(int argc, char **argv)
     };
     int rc = cli_parse("plot", comine_cmd_plot_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_check_out_file("plot", "out", spec.out))) return rc;
     bool has_ymin = cli_given(opts, "ymin"), has_ymax = cli_given(opts, "ymax");
     if (has_ymin != has_ymax)
         return cli_error("plot", "option --%s: give --ymin and --ymax together", has_ymin ? "ymin" : "ymax");

@@ -23,6 +23,7 @@ int comine_cmd_report(int argc, char **argv)
     };
     int rc = cli_parse("report", comine_cmd_report_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_check_out_dir("report", "out", out))) return rc;
     int plots = 0, n_rocs = 0;
     char *list = rocs ? comine_strdup(rocs) : NULL;
     const char *files[COMINE_PLOT_MAX_SERIES + 1];

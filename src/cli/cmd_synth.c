@@ -41,6 +41,7 @@ int comine_cmd_synth(int argc, char **argv)
     };
     int rc = cli_parse("synth", comine_cmd_synth_summary, opts, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_check_out_dir("synth", "out", out))) return rc;
     if (!out && !grid) return cli_error("synth", "option --out or --grid is required");
     if (out && !out[0]) return cli_error("synth", "option --out: empty path");
     comine_set_num_threads(threads);

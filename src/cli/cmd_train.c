@@ -17,12 +17,12 @@ const char comine_cmd_train_summary[] = "train one or two peer networks with Co-
 
 typedef struct train_args {
     const char *data, *root, *out, *mode, *net, *reweight, *fallback, *schedule, *milestones, *on_bad;
-    const char *val_pairs, *val_root, *resume, *inject_nan, *device, *init, *init2;
-    double width, lr, tau, dm, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
+    const char *val, *val_root, *resume, *inject_nan, *device, *init, *init2, *tau;
+    double width, lr, dm, merge_threshold, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
-    int bn_groups;
+    int bn_groups, val_every, subcenters;
     unsigned long long seed;
-    bool flip, cache, quiet, json;
+    bool flip, cache, quiet, json, merge_duplicates;
 } train_args;
 
 static const char *const schedule_names[] = {[COMINE_LR_CONSTANT] = "constant", [COMINE_LR_STEP] = "step",
@@ -81,6 +81,8 @@ static void library_defaults(cli_opt *opts)
     DEFAULT("momentum", "%g", d.momentum);
     DEFAULT("wd", "%g", d.weight_decay);
     DEFAULT("tau", "%g", d.tau);
+    DEFAULT("subcenters", "%d", d.head.subcenters > 0 ? d.head.subcenters : 1);
+    DEFAULT("val-every", "%d", d.val_every);
     DEFAULT("tk", "%d", d.tk);
     DEFAULT("reweight", "%s", comine_reweight_name(d.select.reweight));
     DEFAULT("dm", "%g", d.head.dm);
@@ -128,7 +130,8 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"min-lr", ARG_FLOAT, NULL, NULL, "cosine schedule: final learning rate", NULL, 0, 100},
         {"momentum", ARG_FLOAT, NULL, NULL, "SGD momentum", NULL, 0, 0.9999},
         {"wd", ARG_FLOAT, NULL, NULL, "weight decay", NULL, 0, 1},
-        {"tau", ARG_FLOAT, NULL, NULL, "expected noise rate: the drop rate after warm-up", NULL, 0, 0.99},
+        {"tau", ARG_STR, NULL, NULL, "expected noise rate: the drop rate after warm-up, or `auto`: estimated from "
+         "the peers at the end of epoch 2 (the drop rate 0 until then; tau_estimate in metrics.jsonl)"},
         {"tk", ARG_INT, NULL, NULL, "epochs over which the drop rate grows to tau", NULL, 0, 100000},
         {"reweight", ARG_CHOICE, NULL, NULL, "comining: how the clean set is re-weighted", "margin|weight|mv"},
         {"dm", ARG_FLOAT, NULL, NULL, "margin re-weighting: extra margin", NULL, 0, 1.5},
@@ -148,8 +151,17 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"on-bad", ARG_CHOICE, NULL, NULL, "an image that cannot be decoded: leave it out (counted), or stop", "skip|fail"},
         {"checkpoint-every", ARG_INT, NULL, NULL, "also checkpoint every N steps (0 = epoch ends only)", NULL, 0, 1e9},
         {"max-bad-steps", ARG_INT, NULL, NULL, "stop after this many non-finite steps in a row", NULL, 1, 1e9},
-        {"val-pairs", ARG_STR, NULL, NULL, "verify both peers on this pairs file after every epoch"},
-        {"val-root", ARG_STR, NULL, NULL, "image folder of --val-pairs"},
+        {"val", ARG_STR, NULL, NULL, "validation sets, comma-separated: insightface .bin files or pairs files; each "
+         "peer and the pair verified on each (metrics.jsonl, val.jsonl; best_a/best_b.model by the first set)"},
+        {"val-root", ARG_STR, NULL, NULL, "image folder of the pairs files of --val (default: each file's folder)"},
+        {"val-every", ARG_INT, NULL, NULL, "also validate every N steps (0 = at the end of each epoch only)", NULL, 0,
+         1e9},
+        {"merge-duplicates", ARG_FLAG, NULL, NULL, "at the end of the warm-up (epoch tk), merge the labels found to "
+         "be one person (as comine dedup; merge_map.tsv, duplicates.csv)"},
+        {"merge-threshold", ARG_FLOAT, NULL, NULL, "--merge-duplicates: similarity above which two labels are one "
+         "person (default: the automatic rule of comine dedup)", NULL, -1, 1},
+        {"subcenters", ARG_INT, NULL, NULL, "sub-center ArcFace: K sub-centres per class (1 = plain ArcFace)", NULL, 1,
+         64},
         {"log-every", ARG_INT, NULL, NULL, "steps between progress lines (0 = ten per epoch)", NULL, 0, 1e9},
         {"quiet", ARG_FLAG, NULL, NULL, "no progress output"},
         {"inject-nan", ARG_STR, NULL, NULL,
@@ -165,6 +177,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"loader-threads", ARG_ALIAS, NULL, "decode-threads"},
         {"flip", ARG_ALIAS, NULL, "hflip"},
         {"on-bad-image", ARG_ALIAS, NULL, "on-bad"},
+        {"val-pairs", ARG_ALIAS, NULL, "val"},
         {0},
     };
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
@@ -172,10 +185,11 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
                    &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->reweight, &a->dm, &a->w, &a->t, &a->s,
                    &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
                    &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
-                   &a->val_pairs, &a->val_root, &a->log_every, &a->quiet, &a->inject_nan, &a->bn_groups,
-                   &a->json, &a->init, &a->init2, NULL, NULL, NULL, NULL};
+                   &a->val, &a->val_root, &a->val_every, &a->merge_duplicates, &a->merge_threshold, &a->subcenters, &a->log_every, &a->quiet, &a->inject_nan, &a->bn_groups,
+                   &a->json, &a->init, &a->init2, NULL, NULL, NULL, NULL, NULL};
     _Static_assert(sizeof dst / sizeof dst[0] == sizeof opts / sizeof opts[0] - 1, "one destination per option");
     for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) opts[i].dst = dst[i];
+    a->merge_threshold = NAN; /* no default: the automatic rule */
     library_defaults(opts);
     *opts_out = opts;
     /* `--init A --init B`: the second --init is --init2 */
@@ -268,7 +282,14 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
         return cli_error("train", "option --lr-schedule step needs --milestones");
     cfg->momentum = a->momentum;
     cfg->weight_decay = a->wd;
-    cfg->tau = (float)a->tau;
+    double tau = 0;
+    if (a->tau && !strcmp(a->tau, "auto")) {
+        cfg->tau_auto = true;
+    } else if (!a->tau || !comine_parse_double(a->tau, &tau) || !(tau >= 0 && tau <= 0.99)) {
+        return cli_error("train", "option --tau: '%s' is not a rate in [0, 0.99] or `auto`", a->tau ? a->tau : "");
+    }
+    cfg->tau = (float)tau;
+    cfg->head.subcenters = a->subcenters;
     cfg->tk = a->tk;
     cfg->vote_threshold = (float)a->vote_threshold;
     cfg->seed = a->seed;
@@ -283,12 +304,14 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->on_bad = (comine_on_bad)NAME_INDEX(on_bad_names, a->on_bad);
     cfg->checkpoint_every = a->checkpoint_every;
     cfg->max_bad_steps = a->max_bad_steps;
-    cfg->val_pairs = a->val_pairs;
+    cfg->val = a->val;
     cfg->val_root = a->val_root;
+    cfg->val_every = a->val_every;
+    cfg->merge_duplicates = a->merge_duplicates;
+    cfg->merge_threshold = a->merge_threshold;
     cfg->log_every = a->log_every;
     cfg->quiet = a->quiet;
     cfg->bn_groups = a->bn_groups;
-    if (cfg->val_pairs && !cfg->val_root) return cli_error("train", "option --val-pairs needs --val-root");
     if (cfg->lr.min_lr > cfg->lr.base_lr) return cli_error("train", "option --min-lr: above --lr");
     return 0;
 }
@@ -364,6 +387,9 @@ static void print_summary_json(const comine_train_cfg *cfg, const comine_train_s
     json_field("val_acc_a", s->val_acc_a);
     json_field("val_acc_b", s->val_acc_b);
     json_field("val_acc_ensemble", s->val_acc_ensemble);
+    json_field("best_val_acc_a", s->best_val_acc_a);
+    json_field("best_val_acc_b", s->best_val_acc_b);
+    json_field("tau_estimate", s->tau_estimate);
     printf(", \"models\": [");
     char *a = comine_path_join(cfg->out, "peer_a.model");
     cli_json_str(stdout, a);
@@ -393,6 +419,12 @@ static void print_summary(const comine_train_cfg *cfg, const comine_train_summar
         if (isfinite(s->val_acc_b)) printf(" B %.4f A+B %.4f", s->val_acc_b, s->val_acc_ensemble);
         printf("\n");
     }
+    if (isfinite(s->best_val_acc_a)) {
+        printf("best validation accuracy (first set): A %.4f", s->best_val_acc_a);
+        if (isfinite(s->best_val_acc_b)) printf(" B %.4f", s->best_val_acc_b);
+        printf(": %s/best_a.model%s\n", cfg->out, isfinite(s->best_val_acc_b) ? " and best_b.model" : "");
+    }
+    if (isfinite(s->tau_estimate)) printf("--tau auto: estimated noise rate %.3f\n", s->tau_estimate);
     printf("models: %s/peer_a.model%s\n", cfg->out, comine_mode_two_peers(cfg->select.mode) ? " and peer_b.model" : "");
 }
 
@@ -453,6 +485,7 @@ int comine_cmd_train(int argc, char **argv)
     } else {
         if (!a.data) return cli_error("train", "option --data is required");
         if (!a.out) return cli_error("train", "option --out is required");
+        if ((rc = cli_check_out_dir("train", "out", a.out))) return rc;
         char *ckpt = comine_path_join(a.out, "checkpoint.bin");
         bool taken = comine_path_exists(ckpt);
         free(ckpt);

@@ -2,16 +2,21 @@
 #include "comine/core.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Thread_local char error_message[1024];
 
 comine_status comine_fail(comine_status code, const char *fmt, ...)
 {
+    /* formatted apart first: the arguments may quote the previous message (comine_last_error()) */
+    char message[sizeof error_message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    memcpy(error_message, message, sizeof message);
     return code;
 }
 

@@ -2,15 +2,17 @@
  * exactly where it stopped.
  *
  * Layout (little-endian; every size explicit):
- *   "CMCK" u32 version=1
- *   u32 n_peers, u32 K, u32 D, u64 samples, u64 seed, i32 epoch, i32 step, i32 bad_in_a_row
+ *   "CMCK" u32 version=2
+ *   u32 n_peers, u32 K, u32 D, u32 S, u64 samples, u64 seed, i32 epoch, i32 step, i32 bad_in_a_row
  *   f64 x EPOCH_ACC_FIELDS   the running epoch's accumulators
- *   per peer: model record (model.h), f32 momentum[num_params], f32 head_weight[K D],
- *             f32 head_momentum[K D], u64 dropout_rng[4]
+ *   per peer: model record (model.h), f32 momentum[num_params], f32 head_weight[K S D],
+ *             f32 head_momentum[K S D], u64 dropout_rng[4]
  *   i32 votes[samples], i32 rounds[samples], f32 cos_snapshot[2 samples]
  *   u32 CRC-32 of every byte before it
  * Written atomically (temporary file, fsync, rename); the CRC is verified before anything
  * is read back, so a torn or corrupted file is refused and the previous state stays.
+ * S is the heads' sub-centres per class (Sub-center ArcFace; 1: plain); version 1 files have no
+ * S field and are read as S = 1.  A resume with another S is refused.
  *
  * Several ranks (dist.h): one file, the same layout, whatever P.  Every rank holds the same
  * backbones and trainer state; with the class-sharded head each rank holds its rows of the
@@ -26,7 +28,8 @@
 #include <string.h>
 
 #define CKPT_MAGIC "CMCK"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
+#define CKPT_VERSION_NO_S 1u /* before the S field: S = 1 */
 
 /* ---- writing --------------------------------------------------------------------------- */
 
@@ -95,7 +98,7 @@ static comine_status crc_of_file(const char *path, uint32_t *crc)
  * those received from ranks 1 .. P-1 (sharded head). */
 static bool put_head_rows(FILE *fp, const trainer *t, const comine_peer *p, const float *rows, float *stage)
 {
-    size_t local = (size_t)p->head.K * p->head.D;
+    size_t local = comine_peer_head_floats(p);
     bool ok = put_device(fp, t->be, rows, local, stage);
     if (!p->sharded) return ok;
     for (int r = 1; r < comine_dist_size(); r++) {
@@ -117,7 +120,7 @@ static void send_head_rows(const trainer *t)
     float *stage = comine_malloc(STAGE_FLOATS * sizeof(float));
     for (int k = 0; k < t->peers.n; k++) {
         const comine_peer *p = &t->peers.peer[k];
-        size_t n = (size_t)p->head.K * p->head.D;
+        size_t n = comine_peer_head_floats(p);
         const float *rows[2] = {p->head_weight, p->head_momentum};
         for (int w = 0; w < 2; w++)
             for (size_t at = 0; at < n; at += STAGE_FLOATS) {
@@ -140,7 +143,9 @@ comine_status comine_checkpoint_save(const trainer *t, const char *path)
     if (st != COMINE_OK) return st;
     FILE *fp = af.fp;
     bool ok = put(fp, CKPT_MAGIC, 4) && put_u32(fp, CKPT_VERSION) && put_u32(fp, (uint32_t)t->peers.n) &&
-              put_u32(fp, (uint32_t)t->K) && put_u32(fp, (uint32_t)t->D) && put_u64(fp, (uint64_t)t->ds->n) &&
+              put_u32(fp, (uint32_t)t->K) && put_u32(fp, (uint32_t)t->D) &&
+              put_u32(fp, (uint32_t)(t->peers.peer[0].head.S > 1 ? t->peers.peer[0].head.S : 1)) &&
+              put_u64(fp, (uint64_t)t->ds->n) &&
               put_u64(fp, t->cfg->seed) && put_u32(fp, (uint32_t)t->epoch) && put_u32(fp, (uint32_t)t->step) &&
               put_u32(fp, (uint32_t)t->bad_in_a_row) && put_acc(fp, &t->acc);
     float *stage = comine_malloc(STAGE_FLOATS * sizeof(float));
@@ -266,11 +271,20 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
     reader r = {data + 4, size - 8, true};
     uint32_t version = get_u32(&r);
     uint32_t n_peers = get_u32(&r), K = get_u32(&r), D = get_u32(&r);
+    uint32_t S = version == CKPT_VERSION_NO_S ? 1u : get_u32(&r);
     uint64_t n = get_u64(&r), seed = get_u64(&r);
     int32_t epoch = (int32_t)get_u32(&r), step = (int32_t)get_u32(&r), bad = (int32_t)get_u32(&r);
-    if (!r.ok || version != CKPT_VERSION) {
+    if (!r.ok || (version != CKPT_VERSION && version != CKPT_VERSION_NO_S)) {
         free(data);
         return comine_fail(COMINE_ERR_FORMAT, "%s: unsupported checkpoint version %u", path, version);
+    }
+    const int run_S = t->peers.peer[0].head.S > 1 ? t->peers.peer[0].head.S : 1;
+    if ((int)n_peers == t->peers.n && (int)K == t->K && S != (uint32_t)run_S) {
+        free(data);
+        return comine_fail(COMINE_ERR_FORMAT,
+                           "%s: the checkpoint's heads have %u sub-centres per class, this run %d (--subcenters "
+                           "must be the run's)",
+                           path, S, run_S);
     }
     if ((int)n_peers != t->peers.n || (int)K != t->K || (int)D != t->D || n != (uint64_t)t->ds->n ||
         seed != t->cfg->seed) {
@@ -287,7 +301,7 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
                            path, epoch, step, bad, t->cfg->epochs);
     }
     get(&r, &t->acc, sizeof t->acc);
-    size_t kd = (size_t)K * D;
+    size_t kd = (size_t)K * S * D;
     for (int k = 0; r.ok && k < t->peers.n; k++) {
         comine_peer *p = &t->peers.peer[k];
         FILE *mem = fmemopen((void *)r.p, r.left, "rb");
@@ -315,7 +329,7 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
         r.left -= (size_t)used;
         get_device(&r, t->be, p->momentum, comine_model_num_params(p->model));
         /* this rank's rows of the head (all of them without sharding) */
-        size_t before = (size_t)p->class_lo * D, mine = (size_t)p->head.K * D, after = kd - before - mine;
+        size_t before = (size_t)p->class_lo * D, mine = comine_peer_head_floats(p), after = kd - before - mine;
         for (int w = 0; w < 2; w++) {
             skip(&r, before * sizeof(float));
             get_device(&r, t->be, w == 0 ? p->head_weight : p->head_momentum, mine);

@@ -7,14 +7,20 @@
 #include "comine/dist.h"
 #include "comine/optim.h"
 
-comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int B,
-                                 uint64_t seed, int k, int class_lo, int head_classes)
+comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int S,
+                                 int B, uint64_t seed, int k, int class_lo, int head_classes)
 {
     COMINE_ASSERT(class_lo >= 0 && head_classes >= 1 && class_lo + head_classes <= K);
+    COMINE_ASSERT(S >= 1 && (S == 1 || head_classes == K));
     memset(p, 0, sizeof *p);
     p->be = be;
-    comine_status st = comine_model_create(&p->model, arch, be, B);
+    comine_status st = comine_arcface_init_subcenters(&p->head, be, arch->emb_dim, head_classes, S, B);
     if (st != COMINE_OK) return st;
+    st = comine_model_create(&p->model, arch, be, B);
+    if (st != COMINE_OK) {
+        comine_arcface_free(&p->head);
+        return st;
+    }
     /* peers are seeded differently: (seed, k) -> the peer's own init and dropout streams */
     uint64_t peer_seed = seed * 1000003ULL + 7919ULL * (uint64_t)(k + 1);
     comine_model_init(p->model, peer_seed);
@@ -24,8 +30,7 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
     p->class_lo = class_lo;
     p->classes = K;
     p->sharded = head_classes < K;
-    comine_arcface_init(&p->head, be, D, head_classes, B);
-    size_t kd = (size_t)head_classes * D;
+    size_t kd = (size_t)head_classes * S * D;
     p->head_weight = comine_backend_alloc(be, kd);
     p->head_grad = comine_backend_alloc(be, kd);
     p->head_momentum = comine_backend_alloc(be, kd);
@@ -54,6 +59,11 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
         p->neg_cos = comine_calloc(B, sizeof(double));
     }
     return COMINE_OK;
+}
+
+size_t comine_peer_head_floats(const comine_peer *p)
+{
+    return (size_t)p->head.K * p->head.S * p->head.D;
 }
 
 void comine_peer_free(const comine_backend *be, comine_peer *p)
@@ -95,7 +105,7 @@ double comine_peer_objective(comine_peer *p, const int *labels, int n, const com
 void comine_peer_backward(comine_peer *p, const comine_backend *be, const int *labels, int n,
                           const comine_arcface_cfg *cfg)
 {
-    size_t kd = (size_t)p->head.K * p->head.D;
+    size_t kd = comine_peer_head_floats(p);
     comine_model_zero_grad(p->model);
     comine_backend_zero(be, p->head_grad, kd);
     if (n == 0) return;
@@ -111,7 +121,7 @@ void comine_peer_allreduce_grads(comine_peer *p)
 {
     if (comine_dist_size() == 1) return;
     comine_dist_allreduce_sum_f32(comine_model_grads(p->model), comine_model_num_params(p->model));
-    if (!p->sharded) comine_dist_allreduce_sum_f32(p->head_grad, (size_t)p->head.K * p->head.D);
+    if (!p->sharded) comine_dist_allreduce_sum_f32(p->head_grad, comine_peer_head_floats(p));
 }
 
 void comine_peer_average_bn(comine_peer *p)
@@ -127,7 +137,7 @@ void comine_peer_average_bn(comine_peer *p)
 bool comine_peer_grads_finite(const comine_peer *p, const comine_backend *be)
 {
     return comine_backend_all_finite(be, comine_model_grads(p->model), comine_model_num_params(p->model)) &&
-           comine_backend_all_finite(be, p->head_grad, (size_t)p->head.K * p->head.D);
+           comine_backend_all_finite(be, p->head_grad, comine_peer_head_floats(p));
 }
 
 void comine_peer_restore_bn(comine_peer *p)
@@ -139,6 +149,6 @@ void comine_peer_update(comine_peer *p, const comine_backend *be, float lr, floa
 {
     comine_sgd_step(be, comine_model_params(p->model), p->momentum, comine_model_grads(p->model),
                     comine_model_num_params(p->model), lr, momentum, weight_decay);
-    comine_sgd_step(be, p->head_weight, p->head_momentum, p->head_grad, (size_t)p->head.K * p->head.D, lr, momentum,
+    comine_sgd_step(be, p->head_weight, p->head_momentum, p->head_grad, comine_peer_head_floats(p), lr, momentum,
                     weight_decay);
 }

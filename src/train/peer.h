@@ -16,10 +16,11 @@ typedef struct comine_peer {
     const comine_backend *be; /* every float * below is its memory, except the per-sample host arrays */
     comine_model *model;
     float *momentum;        /* (num_params) */
-    comine_arcface head;    /* the whole head, or this rank's shard: head.K classes from class_lo */
-    float *head_weight;     /* (head.K, D) */
-    float *head_grad;       /* (head.K, D) */
-    float *head_momentum;   /* (head.K, D) */
+    comine_arcface head;    /* the whole head, or this rank's shard: head.K classes from class_lo, head.S
+                               sub-centres each (S > 1: whole heads only) */
+    float *head_weight;     /* (head.K head.S, D) */
+    float *head_grad;       /* (head.K head.S, D) */
+    float *head_momentum;   /* (head.K head.S, D) */
     int class_lo, classes;  /* the first class held and the head's classes (all ranks) */
     bool sharded;           /* head.K < classes: the class-sharded head of loss.h over the ranks */
     /* sharded head: the global batch's embeddings, their gradients and the rows' statistics */
@@ -36,11 +37,15 @@ typedef struct comine_peer {
 } comine_peer;
 
 /* Peer k of a run seeded `seed`: its own initial weights (insightface's init, ArcFace
- * weights normal(0, 0.01)) and dropout stream; K classes, batches of at most B.  The head
- * holds classes [class_lo, class_lo + head_classes) (the whole head: 0, K), their initial rows
- * those of the whole head, whatever the split. */
-comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int B,
-                                 uint64_t seed, int k, int class_lo, int head_classes);
+ * weights normal(0, 0.01)) and dropout stream; K classes of S sub-centres each (1: plain
+ * ArcFace), batches of at most B.  The head holds classes [class_lo, class_lo + head_classes)
+ * (the whole head: 0, K), their initial rows those of the whole head, whatever the split; with
+ * S > 1 the K S rows are drawn as the K rows of S = 1 (the first K of them are the S = 1 head's
+ * rows) and the head must be whole. */
+comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int S,
+                                 int B, uint64_t seed, int k, int class_lo, int head_classes);
+/* Floats of the peer's head weights (its rows times D). */
+size_t comine_peer_head_floats(const comine_peer *p);
 void comine_peer_free(const comine_backend *be, comine_peer *p);
 /* Training forward of n images (N, S, S, 3; device memory): saves the BN running stats,
  * then embeddings, cosines and the plain per-sample losses (p->loss, host). */

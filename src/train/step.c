@@ -10,9 +10,20 @@
 comine_status comine_peers_create(comine_peers *ps, const comine_backend *be, const comine_arch *arch, int n_peers,
                                   int K, int B, uint64_t seed)
 {
+    return comine_peers_create_subcenters(ps, be, arch, n_peers, K, 1, B, seed);
+}
+
+comine_status comine_peers_create_subcenters(comine_peers *ps, const comine_backend *be, const comine_arch *arch,
+                                             int n_peers, int K, int S, int B, uint64_t seed)
+{
     COMINE_ASSERT(n_peers == 1 || n_peers == 2);
     COMINE_ASSERT(B >= 1);
+    if (S < 1) S = 1;
     memset(ps, 0, sizeof *ps);
+    if (S > 1 && comine_dist_size() > 1)
+        return comine_fail(COMINE_ERR_ARG, "--subcenters %d: sub-center ArcFace runs in one process only (this run "
+                                           "has %d ranks; the class-sharded head has one centre per class)",
+                           S, comine_dist_size());
     ps->be = be;
     ps->max_batch = B;
     /* with P ranks, rank r holds classes [r K / P, (r + 1) K / P) of each head (loss.h's sharded
@@ -20,7 +31,8 @@ comine_status comine_peers_create(comine_peers *ps, const comine_backend *be, co
     int P = comine_dist_size(), class_lo = 0, class_hi = K;
     if (P > 1 && K >= P) comine_dist_slice(K, comine_dist_rank(), P, &class_lo, &class_hi);
     for (int k = 0; k < n_peers; k++) {
-        comine_status st = comine_peer_create(&ps->peer[k], be, arch, K, B, seed, k, class_lo, class_hi - class_lo);
+        comine_status st =
+            comine_peer_create(&ps->peer[k], be, arch, K, S, B, seed, k, class_lo, class_hi - class_lo);
         if (st != COMINE_OK) {
             comine_peers_free(ps);
             return st;
@@ -150,7 +162,7 @@ static void train_step_ghost(comine_step_result *res, comine_peers *ps, const co
         comine_peer *p = &ps->peer[k];
         float *buf = comine_model_buffers(p->model);
         comine_model_zero_grad(p->model);
-        comine_backend_zero(ps->be, p->head_grad, (size_t)p->head.K * p->head.D);
+        comine_backend_zero(ps->be, p->head_grad, comine_peer_head_floats(p));
         double objective = 0;
         for (int g = 0; g < G; g++) {
             int lo, hi;

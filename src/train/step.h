@@ -55,6 +55,11 @@ typedef struct comine_peers {
  * most B; the rank and P come from dist.h (every rank builds the same initial networks). */
 comine_status comine_peers_create(comine_peers *ps, const comine_backend *be, const comine_arch *arch, int n_peers,
                                   int K, int B, uint64_t seed);
+/* The same with heads of S sub-centres per class (Sub-center ArcFace, loss.h; S <= 1: the
+ * plain head, comine_peers_create).  COMINE_ERR_ARG for S > 1 with several ranks (the sharded
+ * head has one centre per class) or on a backend without sub-centre kernels. */
+comine_status comine_peers_create_subcenters(comine_peers *ps, const comine_backend *be, const comine_arch *arch,
+                                             int n_peers, int K, int S, int B, uint64_t seed);
 void comine_peers_free(comine_peers *ps);
 /* Ghost batch norm, the one-process reference of a G-rank run (CPU backend, one rank): the
  * batch is cut into the G slices that G ranks would own; each slice is normalised with its

@@ -310,11 +310,9 @@ comine_status comine_estimate_tau(comine_tau_estimate *e, const float *cos, int 
 
 /* ---- the peers of a checkpoint ----------------------------------------------------------- */
 
-/* The checkpoint's layout (src/train/checkpoint.c, docs/FORMATS.md): "CMCK", u32 version,
- * u32 peers, u32 K, u32 D, u64 samples, u64 seed, u32 epoch, u32 step, u32 bad steps, 21 f64
- * accumulators; per peer: model record, f32 momentum[num_params], f32 head[K D],
- * f32 head momentum[K D], u64 rng[4]; then the per-sample arrays and the CRC. */
-#define CKPT_PEERS_AT (4 + 4 * 4 + 8 + 8 + 3 * 4 + 21 * 8)
+/* The checkpoint's layout (src/train/checkpoint.c, docs/FORMATS.md): the header, then per
+ * peer (from run_heads' peers_at): model record, f32 momentum[num_params], f32 head[K S D],
+ * f32 head momentum[K S D], u64 rng[4]; then the per-sample arrays and the CRC. */
 
 comine_status comine_run_peer_models_load(comine_model **models, int *n_peers, const char *path,
                                           const comine_backend *be, int max_batch)
@@ -325,11 +323,12 @@ comine_status comine_run_peer_models_load(comine_model **models, int *n_peers, c
     comine_status st = comine_run_heads_load(&h, path); /* checksum, version, sizes */
     if (st != COMINE_OK) return st;
     int peers = h.n_peers;
-    size_t kd = (size_t)h.K * h.D;
+    size_t kd = (size_t)h.K * h.subcenters * h.D;
+    int64_t peers_at = h.peers_at;
     comine_run_heads_free(&h);
     FILE *fp = fopen(path, "rb");
     if (!fp) return comine_fail(COMINE_ERR_IO, "%s: cannot open", path);
-    bool ok = fseeko(fp, CKPT_PEERS_AT, SEEK_SET) == 0;
+    bool ok = fseeko(fp, (off_t)peers_at, SEEK_SET) == 0;
     for (int k = 0; ok && k < peers && st == COMINE_OK; k++) {
         st = comine_model_read(&models[k], fp, path, be, max_batch);
         if (st != COMINE_OK) break;

@@ -20,6 +20,7 @@
 
 #include "comine/dist.h"
 #include "comine/eval.h"
+#include "train/trainer_val.h"
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -55,6 +56,7 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
     cfg->on_bad = COMINE_ON_BAD_SKIP;
     cfg->max_bad_steps = 20;
     cfg->bn_groups = 1;
+    cfg->merge_threshold = NAN;
 }
 
 /* ---- set-up and tear-down ------------------------------------------------------------ */
@@ -71,25 +73,6 @@ static void trainer_free(trainer *t)
 }
 
 /* --init: a peer's backbone from a model file of the same architecture (its head stays new). */
-static comine_status init_backbone(comine_model *peer, const char *path, const comine_backend *be)
-{
-    comine_model *m = NULL;
-    comine_status st = comine_model_load(&m, path, be, 1);
-    if (st != COMINE_OK) return comine_fail(st, "--init: %s", comine_last_error());
-    const comine_arch *a = comine_model_arch(m), *want = comine_model_arch(peer);
-    if (strcmp(a->name, want->name) || a->width != want->width || a->input != want->input ||
-        a->emb_dim != want->emb_dim || comine_model_num_params(m) != comine_model_num_params(peer)) {
-        st = comine_fail(COMINE_ERR_ARG, "--init %s: the model is %s width %g input %d embedding %d, the run's network "
-                         "%s width %g input %d embedding %d (give the model's --net, --width, --input, --emb-dim)",
-                         path, a->name, a->width, a->input, a->emb_dim, want->name, want->width, want->input,
-                         want->emb_dim);
-    } else {
-        comine_model_copy_state(peer, m);
-    }
-    comine_model_free(m);
-    return st;
-}
-
 static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
 {
     memset(t, 0, sizeof *t);
@@ -108,6 +91,13 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     if (cfg->select.mode == COMINE_MODE_ORACLE && !t->ds->has_truth)
         return comine_fail(COMINE_ERR_ARG, "%s: mode oracle needs ground-truth noise flags (a list file with a "
                                            "flag column, as written by comine corrupt)", cfg->data);
+    if (cfg->merge_duplicates && comine_dist_size() > 1)
+        return comine_fail(COMINE_ERR_ARG, "--merge-duplicates: for one process (the head is sharded over %d ranks)",
+                           comine_dist_size());
+    if (cfg->merge_duplicates && cfg->head.subcenters > 1)
+        return comine_fail(COMINE_ERR_ARG, "--merge-duplicates: not with --subcenters %d (the merge keeps one centre "
+                                           "per class)", cfg->head.subcenters);
+    if (cfg->merge_duplicates && cfg->resume && (st = comine_trainer_merge_restore(t)) != COMINE_OK) return st;
     t->K = t->ds->num_classes;
     t->D = cfg->arch.emb_dim;
     t->B = cfg->batch;
@@ -130,12 +120,10 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     if (st != COMINE_OK) return st;
     t->steps_per_epoch = comine_loader_steps_per_epoch(t->loader);
 
-    st = comine_peers_create(&t->peers, t->be, &cfg->arch, comine_mode_two_peers(cfg->select.mode) ? 2 : 1, t->K,
-                             t->B, cfg->seed);
+    st = comine_peers_create_subcenters(&t->peers, t->be, &cfg->arch, comine_mode_two_peers(cfg->select.mode) ? 2 : 1,
+                                        t->K, cfg->head.subcenters, t->B, cfg->seed);
     if (st != COMINE_OK) return st;
-    for (int k = 0; k < t->peers.n && cfg->init[0] && !cfg->resume && st == COMINE_OK; k++)
-        st = init_backbone(t->peers.peer[k].model, cfg->init[k == 1 && cfg->init[1] ? 1 : 0], t->be);
-    if (st != COMINE_OK) return st;
+    if (cfg->init[0] && !cfg->resume && (st = comine_trainer_init_backbones(t)) != COMINE_OK) return st;
     if (cfg->bn_groups > 1) {
         if (comine_dist_size() > 1 || t->be != comine_backend_cpu() || cfg->arch.dropout > 0)
             return comine_fail(COMINE_ERR_ARG, "--bn-groups %d: for one process on the cpu backend without dropout "
@@ -147,6 +135,8 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     t->cos_snapshot = comine_calloc((size_t)t->ds->n * 2, sizeof(float));
     for (size_t i = 0; i < (size_t)t->ds->n * 2; i++) t->cos_snapshot[i] = NAN;
     t->truth_noisy = comine_calloc(t->B, 1);
+    t->tau = cfg->tau_auto ? 0.0f : cfg->tau;
+    t->tau_estimate = NAN;
     return COMINE_OK;
 }
 
@@ -307,7 +297,7 @@ static comine_status save_checkpoint(const trainer *t)
     return st;
 }
 
-static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine_pairs *val,
+static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine_valrun *val,
                                   comine_train_summary *sum)
 {
     const comine_train_cfg *cfg = t->cfg;
@@ -317,6 +307,7 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     char line[4096];
     size_t len = (size_t)snprintf(line, sizeof line, "{\"epoch\": %d", t->epoch);
     json_num(line, sizeof line, &len, "ranks", comine_dist_size());
+    json_num(line, sizeof line, &len, "classes", t->K);
     json_num(line, sizeof line, &len, "lr", lr);
     json_num(line, sizeof line, &len, "drop_rate", drop_rate);
     json_num(line, sizeof line, &len, "loss_a", a->loss[0] / nb);
@@ -354,28 +345,28 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
                         'A' + k, a->cos_target[k] / nb, a->cos_negative[k] / nb,
                         t->cfg->head.fallback == COMINE_FALLBACK_INSIGHTFACE ? "--fallback easy, " : "");
     }
-    if (val && writer) {
+    if (cfg->tau_auto && t->epoch == COMINE_TAU_AUTO_EPOCHS - 1) {
+        comine_status st = comine_trainer_tau_estimate(t);
+        if (st != COMINE_OK) return st;
+    }
+    json_num(line, sizeof line, &len, "tau", t->tau);
+    if (cfg->tau_auto) json_num(line, sizeof line, &len, "tau_estimate", t->tau_estimate);
+    sum->tau_estimate = t->tau_estimate;
+    if (val->n > 0 && writer) {
         comine_verify_result res[3];
         comine_model *models[2] = {t->peers.peer[0].model, t->peers.n == 2 ? t->peers.peer[1].model : NULL};
-        for (int k = 0; k < t->peers.n; k++) {
-            comine_status st = comine_verify_models(&res[k], &models[k], 1, val, cfg->batch, NULL);
-            if (st != COMINE_OK) return st;
-        }
-        if (t->peers.n == 2) {
-            comine_status st = comine_verify_models(&res[2], models, 2, val, cfg->batch, NULL);
-            if (st != COMINE_OK) return st;
-        }
+        comine_status st = comine_valrun_verify(val, models, t->peers.n, t->epoch, t->steps_per_epoch,
+                                                (int64_t)(t->epoch + 1) * t->steps_per_epoch, line, sizeof line,
+                                                &len, res);
+        if (st != COMINE_OK) return st;
         json_num(line, sizeof line, &len, "val_acc_a", res[0].accuracy);
         json_num(line, sizeof line, &len, "val_acc_b", t->peers.n == 2 ? res[1].accuracy : NAN);
         json_num(line, sizeof line, &len, "val_acc_ensemble", t->peers.n == 2 ? res[2].accuracy : NAN);
         sum->val_acc_a = res[0].accuracy;
         sum->val_acc_b = t->peers.n == 2 ? res[1].accuracy : NAN;
         sum->val_acc_ensemble = t->peers.n == 2 ? res[2].accuracy : NAN;
-        if (t->peers.n == 2)
-            comine_progress("epoch %d: validation accuracy A %.4f B %.4f A+B %.4f", t->epoch + 1, res[0].accuracy,
-                            res[1].accuracy, res[2].accuracy);
-        else
-            comine_progress("epoch %d: validation accuracy A %.4f", t->epoch + 1, res[0].accuracy);
+        sum->best_val_acc_a = val->best[0];
+        sum->best_val_acc_b = t->peers.n == 2 ? val->best[1] : NAN;
     }
     if (len + 2 < sizeof line) {
         line[len++] = '}';
@@ -405,7 +396,7 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     return COMINE_OK;
 }
 
-static comine_status run_epochs(trainer *t, comine_pairs *val, comine_train_summary *sum)
+static comine_status run_epochs(trainer *t, comine_valrun *val, comine_train_summary *sum)
 {
     const comine_train_cfg *cfg = t->cfg;
     int log_every = cfg->log_every > 0 ? cfg->log_every : (t->steps_per_epoch + 9) / 10;
@@ -414,7 +405,7 @@ static comine_status run_epochs(trainer *t, comine_pairs *val, comine_train_summ
     int steps_total_left = (cfg->epochs - t->epoch) * t->steps_per_epoch - t->step;
     int steps_done_here = 0;
     for (; t->epoch < cfg->epochs; t->epoch++) {
-        float drop_rate = comine_drop_rate(t->epoch, cfg->tau, cfg->tk);
+        float drop_rate = comine_drop_rate(t->epoch, t->tau, cfg->tk);
         comine_loader_start_epoch(t->loader, t->epoch, t->step);
         double lr = cfg->lr.base_lr;
         for (;;) {
@@ -454,12 +445,23 @@ static comine_status run_epochs(trainer *t, comine_pairs *val, comine_train_summ
                                    "comine train --resume %s",
                                    t->epoch + 1, t->step, cfg->out);
             }
+            int64_t done = (int64_t)t->epoch * t->steps_per_epoch + t->step;
+            if (val->n > 0 && cfg->val_every > 0 && done % cfg->val_every == 0 && t->step < t->steps_per_epoch &&
+                comine_dist_rank() == 0) {
+                comine_verify_result res[3];
+                comine_model *models[2] = {t->peers.peer[0].model, t->peers.n == 2 ? t->peers.peer[1].model : NULL};
+                comine_status vs = comine_valrun_verify(val, models, t->peers.n, t->epoch, t->step, done, NULL, 0,
+                                                        NULL, res);
+                if (vs != COMINE_OK) return vs;
+            }
             if (cfg->checkpoint_every > 0 && t->step % cfg->checkpoint_every == 0 && t->step < t->steps_per_epoch) {
                 comine_status cs = save_checkpoint(t);
                 if (cs != COMINE_OK) return cs;
             }
         }
         comine_status st = end_of_epoch(t, drop_rate, lr, val, sum);
+        if (st == COMINE_OK && cfg->merge_duplicates && t->epoch == (cfg->tk > 0 ? cfg->tk - 1 : 0))
+            st = comine_trainer_merge(t);
         if (st != COMINE_OK) return st;
         /* the next epoch starts clean; the checkpoint says so */
         memset(&t->acc, 0, sizeof t->acc);
@@ -496,6 +498,7 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
 {
     memset(sum, 0, sizeof *sum);
     sum->val_acc_a = sum->val_acc_b = sum->val_acc_ensemble = NAN;
+    sum->best_val_acc_a = sum->best_val_acc_b = sum->tau_estimate = NAN;
     if (cfg->epochs < 1 || cfg->batch < 1) return comine_fail(COMINE_ERR_ARG, "epochs and batch must be >= 1");
     comine_status st = comine_arch_check(&cfg->arch);
     if (st != COMINE_OK) return st;
@@ -505,8 +508,9 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
     double start = comine_now();
     trainer t;
     st = trainer_create(&t, cfg);
-    comine_pairs *val = NULL;
-    if (st == COMINE_OK && cfg->val_pairs) st = comine_pairs_load(&val, cfg->val_pairs, cfg->val_root);
+    comine_valrun val;
+    memset(&val, 0, sizeof val);
+    if (st == COMINE_OK) st = comine_valrun_open(&val, cfg);
     const bool writer = comine_dist_rank() == 0; /* rank 0 writes the run folder and prints */
     const bool quiet = cfg->quiet || !writer;
     if (writer) { /* RUN/train.log: the progress lines and messages, with the date and time */
@@ -528,12 +532,16 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
         char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
         if (writer) st = comine_metrics_trim(metrics, 0);
         free(metrics);
+        val.best[0] = val.best[1] = -1;
+        if (st == COMINE_OK && writer) st = comine_valrun_trim(&val, 0);
     } else if (st == COMINE_OK && cfg->resume) {
         st = comine_checkpoint_load(&t, ckpt);
         if (st == COMINE_OK) {
             char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
             if (writer) st = comine_metrics_trim(metrics, t.epoch);
             free(metrics);
+            if (st == COMINE_OK && writer) st = comine_valrun_trim(&val, (int64_t)t.epoch * t.steps_per_epoch + t.step);
+            if (st == COMINE_OK) st = comine_trainer_tau_restore(&t);
             if (!quiet)
                 comine_info("resuming %s at epoch %d step %d", cfg->out, t.epoch + 1, t.step);
         }
@@ -554,7 +562,7 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
     stop_requested = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    if (st == COMINE_OK) st = run_epochs(&t, val, sum);
+    if (st == COMINE_OK) st = run_epochs(&t, &val, sum);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (st == COMINE_OK) st = write_models(&t);
@@ -563,7 +571,7 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
         sum->epochs_done = cfg->epochs;
     }
     sum->seconds = comine_now() - start;
-    if (val) comine_pairs_free(val);
+    comine_valrun_free(&val);
     trainer_free(&t);
     if (st != COMINE_OK && writer) comine_progress("stopped: %s", comine_last_error());
     else if (writer) comine_progress("finished %d epochs in %.1f s", cfg->epochs, sum->seconds);

@@ -33,7 +33,26 @@ typedef struct trainer {
     int epoch, step;        /* the next step to run */
     epoch_acc acc;
     int bad_in_a_row;
+    float tau;              /* the drop rate's target: cfg->tau, or with --tau auto 0 until estimated */
+    double tau_estimate;    /* --tau auto: the estimate (NAN before) */
 } trainer;
+
+/* trainer_tau.c: --tau auto.  After the epoch COMINE_TAU_AUTO_EPOCHS - 1: estimate tau from the
+ * epoch's cosines (t->cos_snapshot), set t->tau, write RUN/tau_estimate.json (rank 0).  On
+ * resume past that epoch: read it back. */
+comine_status comine_trainer_tau_estimate(trainer *t);
+comine_status comine_trainer_tau_restore(trainer *t);
+
+/* trainer_merge.c: --merge-duplicates.  comine_trainer_merge after the warm-up's last epoch
+ * (every rank; rank 0 writes merge_map.tsv, duplicates.csv, classes.tsv); before the peers are
+ * made on --resume, comine_trainer_merge_restore relabels the data set as the merge did when
+ * the checkpoint was written after it. */
+comine_status comine_trainer_merge(trainer *t);
+comine_status comine_trainer_merge_restore(trainer *t);
+
+/* trainer_init.c: --init: each peer's backbone from cfg->init[0] (peer B from cfg->init[1] when
+ * given), refused naming the file when the model's network differs from the run's. */
+comine_status comine_trainer_init_backbones(trainer *t);
 
 /* checkpoint.c */
 comine_status comine_checkpoint_save(const trainer *t, const char *path);
