@@ -21,6 +21,10 @@
 #          in two labels plus 20% / 40% noise, comining with and without --merge-duplicates;
 #          and --tau auto on the plain 20% / 40% sets against the true tau (the m 0.2 runs of
 #          the margin stage); results/dup.md (not run by default)
+#   reweight  the re-weighting study on the validation split (never on pairsDevTest), 40% noise,
+#          m 0.2, seed 1: dm 0.1 / 0.2 / 0.3, the re-weighting from epoch Tk on or ramped with the
+#          drop rate (--reweight-schedule), `weight` always and ramped, coteach as the baseline
+#          (results/reweight.md; not run by default)
 #   subcenter  Sub-center ArcFace (--subcenters 3, the paper's K) at 40% noise, m 0.2, every seed:
 #          arcface and comining with it, against the margin stage's arcface and comining and the
 #          oracle (results/subcenter.md; not run by default)
@@ -67,7 +71,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    data|main|val|margin|paired|finetune|dup|subcenter|table) stages+=("$1"); shift ;;
+    data|main|val|margin|paired|finetune|dup|reweight|subcenter|table) stages+=("$1"); shift ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -303,6 +307,34 @@ stage_finetune() {
                               100 * ab[k] / n[k], p[k] / n[k], r[k] / n[k], f[k] / n[k], t[k] / n[k] / 60 }' \
     "$res/finetune.tsv" > "$res/finetune.md"
   cat "$res/finetune.md"
+}
+
+# The re-weighting of C studied on the validation split (when and how strongly C is
+# re-weighted), in the order of importance; results/reweight.md.
+stage_reweight() {
+  local s=1 name mode opts
+  while read -r name mode opts; do
+    [ -n "$name" ] || continue
+    # shellcheck disable=SC2086
+    enqueue "rw_${name}" "$data/fit_n40.txt" "$data/val_pairs.txt" "$data" 40 "$mode" "$s" --tau 0.4 --m 0.2 $opts
+  done <<'EOF'
+dm02              comining --dm 0.2
+coteach           coteach
+dm02_fromtk       comining --dm 0.2 --reweight-schedule from-tk
+dm02_ramp         comining --dm 0.2 --reweight-schedule ramp
+dm01              comining --dm 0.1
+dm03              comining --dm 0.3
+weight2           comining --reweight weight --w 2
+weight2_ramp      comining --reweight weight --w 2 --reweight-schedule ramp
+EOF
+  drain
+  local res=$work/results
+  { echo "| run (validation pairs, 40% noise, seed 1) | peer A | A+B | detection P | R | F1 |"
+    echo "|---|---|---|---|---|---|"
+    cat "$work"/runs/rw_*/result.tsv 2>/dev/null |
+      awk -F'\t' '{ printf "| %s | %.1f | %.1f | %s | %s | %s |\n", $1, 100 * $5, 100 * $7, $9, $10, $11 }'; } \
+    > "$res/reweight.md"
+  cat "$res/reweight.md"
 }
 
 # Sub-center ArcFace, one network and under comining's two peers, at 40% noise (seed-major:

@@ -214,6 +214,25 @@ static void test_schedule(void)
     if (!ok) fx_fail_count++;
     printf("%s drop rate r(e) = tau min(e/Tk, 1) on 7 cases, k = round((1-r)n) in [1, n] on 10 cases\n",
            ok ? "ok  " : "FAIL");
+
+    struct { comine_reweight_schedule s; int e, tk; float share; } shares[] = {
+        {COMINE_RW_ALWAYS, 0, 5, 1.0f},  {COMINE_RW_ALWAYS, 9, 5, 1.0f},  {COMINE_RW_FROM_TK, 0, 5, 0.0f},
+        {COMINE_RW_FROM_TK, 4, 5, 0.0f}, {COMINE_RW_FROM_TK, 5, 5, 1.0f}, {COMINE_RW_FROM_TK, 3, 0, 1.0f},
+        {COMINE_RW_RAMP, 0, 4, 0.0f},    {COMINE_RW_RAMP, 1, 4, 0.25f},   {COMINE_RW_RAMP, 3, 4, 0.75f},
+        {COMINE_RW_RAMP, 6, 4, 1.0f},    {COMINE_RW_RAMP, 2, 0, 1.0f},
+    };
+    int ok_share = 1;
+    for (size_t c = 0; c < sizeof shares / sizeof shares[0]; c++) {
+        float v = comine_reweight_share(shares[c].s, shares[c].e, shares[c].tk);
+        if (fabsf(v - shares[c].share) > 1e-6f) {
+            printf("FAIL reweight_share(%s, %d, %d) = %g, expected %g\n", comine_reweight_schedule_name(shares[c].s),
+                   shares[c].e, shares[c].tk, v, shares[c].share);
+            ok_share = 0;
+        }
+    }
+    if (!ok_share) fx_fail_count++;
+    printf("%s re-weighting share: always 1, from-tk 0 before tk, ramp min(e/Tk, 1), on 11 cases\n",
+           ok_share ? "ok  " : "FAIL");
 }
 
 static void test_names(void)
@@ -231,6 +250,13 @@ static void test_names(void)
     comine_reweight rw;
     ok &= !comine_mode_parse("co-mining", &m) && !comine_mode_parse("", &m) && !comine_mode_parse(NULL, &m);
     ok &= !comine_reweight_parse("margins", &rw) && !comine_reweight_parse("", &rw);
+    for (int r = 0; r <= COMINE_RW_RAMP; r++) {
+        comine_reweight_schedule back;
+        ok &= comine_reweight_schedule_parse(comine_reweight_schedule_name((comine_reweight_schedule)r), &back) &&
+              back == (comine_reweight_schedule)r;
+    }
+    comine_reweight_schedule sch;
+    ok &= !comine_reweight_schedule_parse("fromtk", &sch) && !comine_reweight_schedule_parse(NULL, &sch);
     ok &= !strcmp(comine_mode_name(COMINE_MODE_COTEACH), "coteach") && !strcmp(comine_reweight_name(COMINE_REWEIGHT_MV), "mv");
     ok &= comine_mode_two_peers(COMINE_MODE_COMINING) && !comine_mode_two_peers(COMINE_MODE_ORACLE) &&
           !comine_mode_two_peers(COMINE_MODE_ARCFACE) && comine_mode_detects(COMINE_MODE_NLD) &&

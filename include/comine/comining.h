@@ -23,10 +23,18 @@ typedef enum {
 
 typedef enum { COMINE_REWEIGHT_MARGIN = 0, COMINE_REWEIGHT_WEIGHT, COMINE_REWEIGHT_MV } comine_reweight;
 
+/* When comining's re-weighting of C is in force over the epochs (see comine_reweight_share). */
+typedef enum {
+    COMINE_RW_ALWAYS = 0, /* from the first epoch (the paper's) */
+    COMINE_RW_FROM_TK,    /* from epoch tk on, once the drop rate has grown to tau */
+    COMINE_RW_RAMP        /* growing with the drop rate: a share min(e / tk, 1) of it */
+} comine_reweight_schedule;
+
 typedef struct comine_select_cfg {
     comine_mode mode;
     comine_reweight reweight; /* comining only: how C is re-weighted */
     float w;                  /* COMINE_REWEIGHT_WEIGHT: C's losses count w times (>= 1) */
+    comine_reweight_schedule schedule; /* comining only: when the re-weighting applies */
 } comine_select_cfg;
 
 typedef struct comine_sets {
@@ -50,6 +58,13 @@ const char *comine_mode_name(comine_mode mode);
 bool comine_mode_parse(const char *s, comine_mode *mode);
 const char *comine_reweight_name(comine_reweight r);
 bool comine_reweight_parse(const char *s, comine_reweight *r);
+/* The share of the re-weighting in force at epoch e (0-based) of a drop-rate warm-up of tk
+ * epochs: ALWAYS 1; FROM_TK 0 before epoch tk, then 1; RAMP min(e / tk, 1) (tk <= 0: 1).  The
+ * trainer applies it as dm * share (margin), 1 + (w - 1) * share (weight), 1 + (t - 1) * share
+ * (mv): share 0 is the plain form, 1 the configured one. */
+float comine_reweight_share(comine_reweight_schedule s, int epoch, int tk);
+const char *comine_reweight_schedule_name(comine_reweight_schedule s);
+bool comine_reweight_schedule_parse(const char *s, comine_reweight_schedule *out);
 
 /* The collapse of METHOD.md: a peer whose mean target cosine and mean negative cosine are
  * both below -0.5 has driven every cosine towards -1 and stopped learning. */

@@ -16,7 +16,7 @@ const char comine_cmd_train_summary[] = "train one or two peer networks with Co-
 #define MAX_REPLAY_ARGS 256
 
 typedef struct train_args {
-    const char *data, *root, *out, *mode, *net, *reweight, *fallback, *schedule, *milestones, *on_bad;
+    const char *data, *root, *out, *mode, *net, *reweight, *rw_schedule, *fallback, *schedule, *milestones, *on_bad;
     const char *val, *val_root, *resume, *inject_nan, *device, *init, *init2, *tau;
     double width, lr, dm, merge_threshold, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
@@ -88,6 +88,7 @@ static void library_defaults(cli_opt *opts)
     DEFAULT("dm", "%g", d.head.dm);
     DEFAULT("w", "%g", d.select.w);
     DEFAULT("t", "%g", d.head.t);
+    DEFAULT("reweight-schedule", "%s", comine_reweight_schedule_name(d.select.schedule));
     DEFAULT("s", "%g", d.head.s);
     DEFAULT("m", "%g", d.head.m);
     DEFAULT("fallback", "%s", fallback_names[d.head.fallback]);
@@ -137,6 +138,9 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"dm", ARG_FLOAT, NULL, NULL, "margin re-weighting: extra margin", NULL, 0, 1.5},
         {"w", ARG_FLOAT, NULL, NULL, "weight re-weighting: factor (>= 1)", NULL, 1, 1000},
         {"t", ARG_FLOAT, NULL, NULL, "mv re-weighting: t (>= 1)", NULL, 1, 10},
+        {"reweight-schedule", ARG_CHOICE, NULL, NULL, "comining: when the re-weighting applies: from the start, from "
+         "epoch tk on, or growing with the drop rate (dm, w - 1, t - 1 scaled by min(epoch / tk, 1))",
+         "always|from-tk|ramp"},
         {"s", ARG_FLOAT, NULL, NULL, "ArcFace scale", NULL, 1, 1024},
         {"m", ARG_FLOAT, NULL, NULL, "ArcFace additive angular margin", NULL, 0, 1.5},
         {"fallback", ARG_CHOICE, NULL, NULL, "ArcFace past th + m > pi", "easy|insightface"},
@@ -182,10 +186,11 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
     };
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
                    &a->dropout, &a->epochs, &a->batch, &a->lr, &a->schedule, &a->warmup, &a->milestones, &a->gamma,
-                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->reweight, &a->dm, &a->w, &a->t, &a->s,
-                   &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
+                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->reweight, &a->dm, &a->w, &a->t,
+                   &a->rw_schedule, &a->s, &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
                    &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
-                   &a->val, &a->val_root, &a->val_every, &a->merge_duplicates, &a->merge_threshold, &a->subcenters, &a->log_every, &a->quiet, &a->inject_nan, &a->bn_groups,
+                   &a->val, &a->val_root, &a->val_every, &a->merge_duplicates, &a->merge_threshold, &a->subcenters,
+                   &a->log_every, &a->quiet, &a->inject_nan, &a->bn_groups,
                    &a->json, &a->init, &a->init2, NULL, NULL, NULL, NULL, NULL};
     _Static_assert(sizeof dst / sizeof dst[0] == sizeof opts / sizeof opts[0] - 1, "one destination per option");
     for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) opts[i].dst = dst[i];
@@ -263,6 +268,7 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->out = a->out;
     comine_mode_parse(a->mode, &cfg->select.mode);
     comine_reweight_parse(a->reweight, &cfg->select.reweight);
+    comine_reweight_schedule_parse(a->rw_schedule, &cfg->select.schedule);
     cfg->select.w = (float)a->w;
     cfg->head.s = (float)a->s;
     cfg->head.m = (float)a->m;

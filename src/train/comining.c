@@ -23,6 +23,13 @@ float comine_drop_rate(int epoch, float tau, int tk)
     return (float)(tau * (f < 1.0 ? f : 1.0));
 }
 
+float comine_reweight_share(comine_reweight_schedule s, int epoch, int tk)
+{
+    if (s == COMINE_RW_ALWAYS || tk <= 0) return 1.0f;
+    if (s == COMINE_RW_FROM_TK) return epoch >= tk ? 1.0f : 0.0f;
+    return comine_drop_rate(epoch, 1.0f, tk);
+}
+
 int comine_keep_count(int n, float drop_rate)
 {
     COMINE_ASSERT(n >= 1);
@@ -42,6 +49,7 @@ bool comine_mode_detects(comine_mode mode)
 
 static const char *const mode_names[] = {"arcface", "self", "nld", "coteach", "comining", "oracle"};
 static const char *const reweight_names[] = {"margin", "weight", "mv"};
+static const char *const schedule_names[] = {"always", "from-tk", "ramp"};
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 bool comine_collapsed(double mean_target_cos, double mean_negative_cos)
@@ -201,4 +209,19 @@ void comine_select(comine_selection *sel, const float *loss_a, const float *loss
     default: COMINE_ASSERT(!"unknown mode");
     }
     if (!comine_mode_detects(cfg->mode)) memset(noisy, 0, (size_t)n);
+}
+
+const char *comine_reweight_schedule_name(comine_reweight_schedule s)
+{
+    return (int)s >= 0 && (int)s < COUNT(schedule_names) ? schedule_names[s] : "unknown";
+}
+
+bool comine_reweight_schedule_parse(const char *s, comine_reweight_schedule *out)
+{
+    for (int i = 0; s && i < COUNT(schedule_names); i++)
+        if (!strcmp(s, schedule_names[i])) {
+            *out = (comine_reweight_schedule)i;
+            return true;
+        }
+    return false;
 }

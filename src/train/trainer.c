@@ -208,8 +208,16 @@ static comine_status train_batch(trainer *t, const comine_batch *b, float drop_r
     const bool writer = comine_dist_rank() == 0;
     if (in.poison_loss && writer)
         comine_warn("epoch %d step %d: --inject-nan: the loss is set to NaN", t->epoch + 1, b->step + 1);
+    comine_select_cfg select = cfg->select;
+    comine_arcface_cfg head = cfg->head;
+    const float share = comine_reweight_share(select.schedule, t->epoch, cfg->tk);
+    if (share < 1.0f) {
+        head.dm *= share;
+        head.t = 1.0f + (head.t - 1.0f) * share;
+        select.w = 1.0f + (select.w - 1.0f) * share;
+    }
     comine_step_result res;
-    comine_train_step(&res, &t->peers, &in, &cfg->select, &cfg->head);
+    comine_train_step(&res, &t->peers, &in, &select, &head);
     if (!res.applied) {
         t->acc.skipped_steps += 1;
         t->bad_in_a_row++;
