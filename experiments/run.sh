@@ -356,12 +356,11 @@ stage_subcenter() {
   awk -F'\t' '
     { k = $1; sub(/_s[0-9]+$/, "", k); n[k]++; a[k] += $5; a2[k] += $5 * $5; ab[k] += ($7 == "-" ? $5 : $7)
       f[k] += ($11 == "-" ? 0 : $11); hasf[k] = ($11 != "-") }
-    END { print "| run | seeds | DevTest peer A (mean +- sd over seeds) | A+B | detection F1 |"
-          print "|---|---|---|---|---|"
-          for (k in n) { m = a[k] / n[k]; v = n[k] > 1 ? (a2[k] - n[k] * m * m) / (n[k] - 1) : 0
+    END { for (k in n) { m = a[k] / n[k]; v = n[k] > 1 ? (a2[k] - n[k] * m * m) / (n[k] - 1) : 0
                          printf "| %s | %d | %.1f +- %.1f | %.1f | %s |\n", k, n[k], 100 * m, 100 * sqrt(v > 0 ? v : 0),
                                 100 * ab[k] / n[k], hasf[k] ? sprintf("%.3f", f[k] / n[k]) : "-" } }' \
-    "$res/subcenter.tsv" | sort > "$res/subcenter.md"
+    "$res/subcenter.tsv" | sort | { echo "| run | seeds | DevTest peer A (mean +- sd over seeds) | A+B | detection F1 |"
+                                     echo "|---|---|---|---|---|"; cat; } > "$res/subcenter.md"
   cat "$res/subcenter.md"
 }
 
