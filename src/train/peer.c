@@ -39,13 +39,21 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
     p->head_weight = comine_backend_alloc(be, kd);
     if (!sampled) p->head_grad = comine_backend_alloc(be, kd);
     p->head_momentum = comine_backend_alloc(be, kd);
-    /* ArcFace weights ~ normal(0, 0.01), as insightface's PyTorch head */
-    float *w = comine_malloc(kd * sizeof(float));
+    /* ArcFace weights ~ normal(0, 0.01), as insightface's PyTorch head; uploaded a piece at a
+     * time (no second copy of a head of 10^6 rows) */
+    enum { INIT_CHUNK = 1 << 18 };
+    float *w = comine_malloc((kd < INIT_CHUNK ? kd : INIT_CHUNK) * sizeof(float));
     comine_rng r;
     comine_rng_seed(&r, peer_seed, COMINE_STREAM_INIT + 1000);
-    for (size_t i = 0; i < (size_t)class_lo * D; i++) comine_rng_normal(&r); /* the rows before the shard */
-    for (size_t i = 0; i < kd; i++) w[i] = 0.01f * comine_rng_normal(&r);
-    comine_backend_upload(be, p->head_weight, w, kd);
+    for (size_t i = 0; i < (size_t)class_lo * D; i++) { /* the rows before the shard: a normal is two draws */
+        comine_rng_u64(&r);
+        comine_rng_u64(&r);
+    }
+    for (size_t at = 0; at < kd; at += INIT_CHUNK) {
+        size_t len = kd - at < INIT_CHUNK ? kd - at : INIT_CHUNK;
+        for (size_t i = 0; i < len; i++) w[i] = 0.01f * comine_rng_normal(&r);
+        comine_backend_upload(be, p->head_weight + at, w, len);
+    }
     free(w);
     p->emb = comine_backend_alloc(be, (size_t)B * D);
     p->demb = comine_backend_alloc(be, (size_t)B * D);
