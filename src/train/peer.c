@@ -84,13 +84,14 @@ void comine_peer_sample(comine_peer *p, const int *classes, int n)
     COMINE_ASSERT(p->sampled && n >= 0 && n <= p->shard_classes);
     const comine_backend *be = p->be;
     const int D = p->head.D;
-    if (n > p->block_cap) {
+    if (n > p->block_cap || !p->block_weight) { /* at least one row: never a NULL block */
+        const int cap = n > 1 ? n : 1;
         float **bufs[] = {&p->block_weight, &p->block_grad, &p->block_momentum};
         for (int i = 0; i < 3; i++) {
             comine_backend_free(be, *bufs[i]);
-            *bufs[i] = comine_backend_alloc(be, (size_t)n * D);
+            *bufs[i] = comine_backend_alloc(be, (size_t)cap * D);
         }
-        p->block_cap = n;
+        p->block_cap = cap;
     }
     p->block_rows = n;
     p->block_classes = classes;

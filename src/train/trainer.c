@@ -313,6 +313,7 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     size_t len = (size_t)snprintf(line, sizeof line, "{\"epoch\": %d", t->epoch);
     json_num(line, sizeof line, &len, "ranks", comine_dist_size());
     json_num(line, sizeof line, &len, "classes", t->K);
+    if (cfg->sample_rate < 1.0f) json_num(line, sizeof line, &len, "sample_rate", cfg->sample_rate);
     json_num(line, sizeof line, &len, "lr", lr);
     json_num(line, sizeof line, &len, "drop_rate", drop_rate);
     json_num(line, sizeof line, &len, "loss_a", a->loss[0] / nb);
