@@ -523,6 +523,20 @@ static void cpu_sgd_step(float *params, float *momentum_buf, const float *grads,
     }
 }
 
+/* cpu_sgd_step on each row (D < 32768: one thread per row), the rows spread over the threads. */
+static void cpu_sgd_step_rows(float *params, float *momentum_buf, const float *grads, const int *rows, int n_rows,
+                              int row0, int D, float lr, float momentum, float weight_decay)
+{
+    size_t omp_work = (size_t)n_rows * D;
+    (void)omp_work;
+    OMP_PARALLEL_FOR
+    for (int i = 0; i < n_rows; i++) {
+        size_t at = (size_t)(rows[i] - row0) * D;
+        cpu_sgd_step(params + at, momentum_buf ? momentum_buf + at : NULL, grads + (size_t)i * D, (size_t)D, lr,
+                     momentum, weight_decay);
+    }
+}
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 static const comine_backend cpu_backend = {
@@ -573,6 +587,7 @@ static const comine_backend cpu_backend = {
     .subcenter_max = comine_cpu_subcenter_max,
     .subcenter_scatter = comine_cpu_subcenter_scatter,
     .sgd_step = cpu_sgd_step,
+    .sgd_step_rows = cpu_sgd_step_rows,
 };
 
 const comine_backend *comine_backend_cpu(void) { return &cpu_backend; }

@@ -86,8 +86,8 @@ void comine_peer_sample(comine_peer *p, const int *classes, int n)
     const int D = p->head.D;
     if (n > p->block_cap || !p->block_weight) { /* at least one row: never a NULL block */
         const int cap = n > 1 ? n : 1;
-        float **bufs[] = {&p->block_weight, &p->block_grad, &p->block_momentum};
-        for (int i = 0; i < 3; i++) {
+        float **bufs[] = {&p->block_weight, &p->block_grad};
+        for (int i = 0; i < 2; i++) {
             comine_backend_free(be, *bufs[i]);
             *bufs[i] = comine_backend_alloc(be, (size_t)cap * D);
         }
@@ -105,7 +105,7 @@ void comine_peer_free(const comine_backend *be, comine_peer *p)
     comine_arcface_free(&p->head);
     float *bufs[] = {p->momentum,  p->head_weight,  p->head_grad,    p->head_momentum, p->emb,
                      p->demb,      p->bn_backup,    p->emb_all,      p->demb_all,      p->block_weight,
-                     p->block_grad, p->block_momentum};
+                     p->block_grad};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) comine_backend_free(be, bufs[i]);
     free(p->loss);
     free(p->train_loss);
@@ -189,10 +189,7 @@ void comine_peer_update(comine_peer *p, const comine_backend *be, float lr, floa
                         weight_decay);
         return;
     }
-    /* the same SGD, row for row, on the sampled rows: their momentum in, both out */
-    const int n = p->block_rows, D = p->head.D;
-    comine_pfc_gather(p->block_momentum, p->head_momentum, p->block_classes, n, p->class_lo, D);
-    comine_sgd_step(be, p->block_weight, p->block_momentum, p->block_grad, (size_t)n * D, lr, momentum, weight_decay);
-    comine_pfc_scatter(p->head_weight, p->block_weight, p->block_classes, n, p->class_lo, D);
-    comine_pfc_scatter(p->head_momentum, p->block_momentum, p->block_classes, n, p->class_lo, D);
+    /* the same SGD, in place, on the sampled rows only */
+    comine_sgd_step_rows(be, p->head_weight, p->head_momentum, p->block_grad, p->block_classes, p->block_rows,
+                         p->class_lo, p->head.D, lr, momentum, weight_decay);
 }

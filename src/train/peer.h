@@ -28,7 +28,7 @@ typedef struct comine_peer {
     bool sampled;
     int block_rows, block_cap;
     const int *block_classes;          /* (block_rows) their classes, ascending (the draw's memory) */
-    float *block_weight, *block_grad, *block_momentum; /* (block_cap, D) */
+    float *block_weight, *block_grad;  /* (block_cap, D): the rows' weights (a copy) and gradients */
     /* sharded head: the global batch's embeddings, their gradients and the rows' statistics */
     float *emb_all, *demb_all;         /* (B, D) */
     float *target_cos, *max_cos;       /* (B) */
@@ -72,8 +72,8 @@ void comine_peer_average_bn(comine_peer *p);
 bool comine_peer_grads_finite(const comine_peer *p, const comine_backend *be);
 /* Undo the forward's running-stat update (a skipped step). */
 void comine_peer_restore_bn(comine_peer *p);
-/* SGD on the backbone and the head (sampled: the block's rows only, weights and momentum
- * scattered back; the other rows and their momentum are untouched, as Partial FC). */
+/* SGD on the backbone and the head (sampled: the drawn rows only, in place, from the block's
+ * gradients; the other rows and their momentum are untouched, as Partial FC). */
 void comine_peer_update(comine_peer *p, const comine_backend *be, float lr, float momentum, float weight_decay);
 
 #endif
