@@ -14,7 +14,9 @@
  * The sampled classes are listed ascending, so that a shard's classes [lo, hi) are one run
  * [pos_lo, pos_hi) of positions, and the sampled head is loss.h's class-sharded head over
  * the positions: labels become positions, shard r's c0 is its pos_lo.  The rows of the
- * sampled classes are gathered into a compact block for the step and scattered back. */
+ * sampled classes are gathered into a compact block for the step; the trainer's SGD then steps
+ * those rows in place (optim.h's comine_sgd_step_rows), and comine_pfc_scatter writes a block
+ * back where a caller needs it. */
 #ifndef COMINE_PARTIAL_FC_H
 #define COMINE_PARTIAL_FC_H
 
