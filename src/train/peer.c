@@ -84,14 +84,17 @@ void comine_peer_sample(comine_peer *p, const int *classes, int n)
     COMINE_ASSERT(p->sampled && n >= 0 && n <= p->shard_classes);
     const comine_backend *be = p->be;
     const int D = p->head.D;
-    if (n > p->block_cap || !p->block_weight) { /* at least one row: never a NULL block */
-        const int cap = n > 1 ? n : 1;
+    if (n > p->block_cap || !p->block_weight) {
+        /* the rank's share of the draw moves from step to step: 1/32 more room saves regrowing
+         * the block and the head's buffers at every new maximum (at least one row: never NULL) */
+        const int cap = n + n / 32 > 1 ? n + n / 32 : 1;
         float **bufs[] = {&p->block_weight, &p->block_grad};
         for (int i = 0; i < 2; i++) {
             comine_backend_free(be, *bufs[i]);
             *bufs[i] = comine_backend_alloc(be, (size_t)cap * D);
         }
         p->block_cap = cap;
+        comine_arcface_set_classes(&p->head, cap); /* the head's class-sized buffers to the same room */
     }
     p->block_rows = n;
     p->block_classes = classes;
