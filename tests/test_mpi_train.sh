@@ -10,7 +10,12 @@
 #     float tolerance (and the one-process run with whole-batch batch norm, for scale);
 #  3. a short comining run: noise.csv flags >= 99% identical; metrics.jsonl says "ranks": 2;
 #  4. one rank killed with SIGKILL: the job exits non-zero within seconds; `--resume` under
-#     mpiexec finishes the run, to the same models as the run that was never killed.
+#     mpiexec finishes the run, to the same models as the run that was never killed;
+#  5. Partial FC (--sample-rate 0.5, 48 classes, batch 16: 24 classes a step): 2 ranks end a
+#     3-step run with the weights of the one-process run with --bn-groups 2 and the same rate
+#     (tolerance as 2), and the same set sizes step by step: both draw the same classes; a
+#     2-epoch run of it killed (SIGKILL to one rank) after its first epoch and resumed under
+#     mpiexec ends with the uninterrupted run's bytes.
 # usage: bash test_mpi_train.sh <comine binary> <source dir>
 # Skips (77) without mpiexec (COMINE_MPIEXEC, set by CTest when comine is built with MPI).
 set -u
@@ -102,6 +107,42 @@ check "... within 10 seconds" test "$(echo "$t < 10" | bc)" = 1
 check "--resume under mpiexec finishes the run" test $? -eq 0 -a -s "$RUN/peer_b.model"
 for f in peer_a.model peer_b.model noise.csv; do
     check "the resumed run ends with the uninterrupted run's $f" cmp -s "$RUN/$f" "$TMP/mpi3/$f"
+done
+
+# 5: Partial FC, 2 ranks against one process
+"$BIN" synth --out "$TMP/D48" --ids 48 --per-id 1 --size 32 >/dev/null 2>&1 || { echo "FAIL synth"; exit 1; }
+PFC=(--data "$TMP/D48" --net iresnet18 --width 0.125 --input 32 --batch 16 --threads 1 --decode-threads 1 --seed 5
+     --epochs 1 --tk 0 --log-every 1 --sample-rate 0.5)
+"$BIN" train "${PFC[@]}" --bn-groups 2 --out "$TMP/pfc1" >"$TMP/pfc1.log" 2>&1
+"${MPI[@]}" "$BIN" train "${PFC[@]}" --out "$TMP/pfc2" >"$TMP/pfc2.log" 2>&1
+"$BIN" train "${PFC[@]}" --sample-rate 1 --bn-groups 2 --out "$TMP/pfc_full" >/dev/null 2>&1
+check "--sample-rate 0.5, 2 ranks: the run finishes" test -s "$TMP/pfc2/peer_b.model"
+check "--sample-rate 0.5: the same set sizes C XA XB N on every step as one process" \
+    test "$(sets "$TMP/pfc2.log")" = "$(sets "$TMP/pfc1.log")" -a "$(sets "$TMP/pfc2.log" | wc -l)" = 3
+for k in a b; do
+    e=$($PY "$TMP/cmp.py" "$TMP/pfc2/peer_$k.model" "$TMP/pfc1/peer_$k.model" 2>&1)
+    s=$($PY "$TMP/cmp.py" "$TMP/pfc_full/peer_$k.model" "$TMP/pfc1/peer_$k.model" 2>&1)
+    echo "     --sample-rate 0.5, peer $k after 3 steps: max |w2 - w1| / (1e-4 + |w1|) = $e vs one process; $s for rate 1"
+    check "--sample-rate 0.5, peer $k: 2 ranks end with the one-process weights (5e-3)" \
+        $PY -c "import sys; sys.exit(0 if float('$e') < 5e-3 else 1)"
+done
+PFC2=(--data "$TMP/D48" --net iresnet18 --width 0.125 --input 32 --batch 16 --threads 1 --decode-threads 1 --seed 5
+      --epochs 2 --tk 0 --sample-rate 0.5 --checkpoint-every 1)
+"${MPI[@]}" "$BIN" train "${PFC2[@]}" --out "$TMP/pfc_whole" >/dev/null 2>&1
+RUN=$TMP/pfc_killed
+"${MPI[@]}" "$BIN" train "${PFC2[@]}" --out "$RUN" >/dev/null 2>&1 &
+job=$!
+for _ in $(seq 400); do [ -s "$RUN/metrics.jsonl" ] && break; sleep 0.05; done
+for p in $(pgrep -P $job); do
+    if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q ' train '; then kill -9 "$p"; break; fi
+done
+wait $job
+"${MPI[@]}" "$BIN" train --resume "$RUN" >"$TMP/pfc_resume.log" 2>&1
+check "--sample-rate 0.5, 2 ranks: --resume after a kill finishes" test $? -eq 0 -a -s "$RUN/peer_b.model"
+echo "     $(grep -m1 -o 'resuming.*' "$TMP/pfc_resume.log")"
+for f in peer_a.model peer_b.model noise.csv; do
+    check "--sample-rate 0.5, 2 ranks: the resumed run ends with the uninterrupted run's $f" \
+        cmp -s "$RUN/$f" "$TMP/pfc_whole/$f"
 done
 
 [ $fail -eq 0 ] || { echo "$fail check(s) failed"; tail -20 "$TMP/resume.log"; exit 1; }

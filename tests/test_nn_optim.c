@@ -1,7 +1,9 @@
 /* test_nn_optim.c: optim.h against PyTorch (tests/fixtures/nn_optim.bin, made by
  * tests/ref/gen_nn.py): three SGD steps with momentum and weight decay, and the
  * learning-rate schedules (constant, step, cosine, each with a linear warm-up) at
- * integer epochs; plus fractional epochs inside the warm-up and past the end. */
+ * integer epochs; plus fractional epochs inside the warm-up and past the end.  The row-wise
+ * step of Partial FC (comine_sgd_step_rows) against the flat step on the same rows: the same
+ * bytes there, the other rows and their momentum untouched. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,36 @@ int main(void)
         comine_sgd_step(be, p, buf, p0->data, 0, 0.1f, 0.9f, 5e-4f); /* n = 0 is valid */
         comine_backend_free(be, p);
         comine_backend_free(be, buf);
+    }
+
+    /* the row-wise step: rows 1, 4, 5 of a (7, 3) block with row0 = 10 (classes 11, 14, 15) */
+    {
+        enum { R = 7, D = 3, NR = 3 };
+        const int rows[NR] = {11, 14, 15};
+        float w[R * D], m[R * D], g[NR * D], w_ref[R * D], m_ref[R * D];
+        for (int i = 0; i < R * D; i++) {
+            w[i] = w_ref[i] = 0.1f * (float)(i - 9);
+            m[i] = m_ref[i] = 0.01f * (float)(i % 5);
+        }
+        for (int i = 0; i < NR * D; i++) g[i] = 0.05f * (float)(i + 1) - 0.3f;
+        float w0[R * D], m0[R * D];
+        memcpy(w0, w, sizeof w);
+        memcpy(m0, m, sizeof m);
+        comine_sgd_step_rows(be, w, m, g, rows, NR, 10, D, 0.1f, 0.9f, 5e-4f);
+        for (int i = 0; i < NR; i++)
+            comine_sgd_step(be, w_ref + (rows[i] - 10) * D, m_ref + (rows[i] - 10) * D, g + i * D, D, 0.1f, 0.9f,
+                            5e-4f);
+        int mark = fx_fail_count;
+        FX_EXPECT(!memcmp(w, w_ref, sizeof w) && !memcmp(m, m_ref, sizeof m),
+                  "sgd_step_rows: the flat step's bytes on the rows");
+        bool others = true;
+        for (int r = 0; r < R; r++)
+            if (r != 1 && r != 4 && r != 5) others &= !memcmp(w + r * D, w0 + r * D, D * sizeof(float)) &&
+                                                      !memcmp(m + r * D, m0 + r * D, D * sizeof(float));
+        FX_EXPECT(others, "sgd_step_rows: the other rows and their momentum untouched");
+        FX_EXPECT(memcmp(w + D, w0 + D, D * sizeof(float)) != 0, "sgd_step_rows: a chosen row moved");
+        FX_SUMMARY(mark, "sgd_step_rows: rows 11, 14, 15 of a block from row 10 step as the flat step; the rest "
+                         "untouched\n");
     }
 
     comine_lr_schedule s = {.kind = COMINE_LR_CONSTANT, .base_lr = 0.1};

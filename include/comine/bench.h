@@ -31,6 +31,7 @@ typedef struct comine_bench_cfg {
     int threads;    /* compute threads (0 = the default) */
     const char *device; /* backend device (NULL = the best available; backend.h) */
     uint64_t seed;
+    float sample_rate;  /* Partial FC (partial_fc.h): (0, 1], 1 = every class */
 } comine_bench_cfg;
 
 typedef struct comine_bench_result {

@@ -99,7 +99,8 @@ void comine_progress_log_close(void);
 typedef struct comine_rng { uint64_t s[4]; } comine_rng;
 enum {
     COMINE_STREAM_INIT = 1, COMINE_STREAM_SHUFFLE, COMINE_STREAM_AUGMENT, COMINE_STREAM_DROPOUT,
-    COMINE_STREAM_NOISE, COMINE_STREAM_SYNTH, COMINE_STREAM_EVAL
+    COMINE_STREAM_NOISE, COMINE_STREAM_SYNTH, COMINE_STREAM_EVAL,
+    COMINE_STREAM_PFC = 64 /* Partial FC's class draws (partial_fc.h); apart from dropout's 4 + 16 k */
 };
 void comine_rng_seed(comine_rng *r, uint64_t seed, uint64_t stream);
 uint64_t comine_rng_u64(comine_rng *r);

@@ -44,6 +44,7 @@ void comine_arcface_cfg_default(comine_arcface_cfg *cfg);
 typedef struct comine_arcface {
     const comine_backend *be;
     int D, K, max_N;
+    int max_K;         /* classes the K-sized buffers hold (comine_arcface_set_classes) */
     int S;             /* sub-centres per class: weights have K S rows */
     int N;             /* rows of the last forward */
     /* host memory, written by loss, per sample: */
@@ -81,6 +82,10 @@ void comine_arcface_init(comine_arcface *h, const comine_backend *be, int D, int
 comine_status comine_arcface_init_subcenters(comine_arcface *h, const comine_backend *be, int D, int K, int S,
                                              int max_N);
 void comine_arcface_free(comine_arcface *h);
+/* Partial FC (partial_fc.h): make the head one of K >= 0 classes for the next forward (S = 1);
+ * the class-sized buffers grow when K is above max_K (their contents are per step) and never
+ * shrink.  K = 0 (a shard with no sampled class): the shard calls below see no class. */
+void comine_arcface_set_classes(comine_arcface *h, int K);
 
 /* emb is (N, D), weight is (K S, D), both device memory: normalise both, cosines (N, K)
  * (with S > 1 the max over each class's sub-centres) saved in h.  labels, form, loss and sample weights below are host memory. */

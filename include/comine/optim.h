@@ -12,6 +12,11 @@
  *   g = grad + weight_decay * p;  buf = momentum * buf + g  (buf starts at 0);  p -= lr * buf */
 void comine_sgd_step(const comine_backend *be, float *params, float *momentum_buf, const float *grads,
                      size_t n, float lr, float momentum, float weight_decay);
+/* The same step on some rows of (., D) params and momentum_buf (Partial FC: the rows a step drew):
+ * row rows[i] - row0 steps with the gradient row i of grads (n_rows, D); the other rows and their
+ * momentum are untouched.  The same numbers as comine_sgd_step on those rows.  CPU backend. */
+void comine_sgd_step_rows(const comine_backend *be, float *params, float *momentum_buf, const float *grads,
+                          const int *rows, int n_rows, int row0, int D, float lr, float momentum, float weight_decay);
 
 typedef enum { COMINE_LR_CONSTANT, COMINE_LR_STEP, COMINE_LR_COSINE } comine_lr_kind;
 

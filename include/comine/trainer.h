@@ -66,6 +66,9 @@ typedef struct comine_train_cfg {
     /* Ghost batch norm (one process, cpu): each 1/bn_groups of the batch normalised on its own,
      * the one-process reference of a run of bn_groups ranks (step.h); 1 = off. */
     int bn_groups;
+    /* Partial FC (partial_fc.h): each step's softmax over the batch's classes and this fraction
+     * of the others, in (0, 1]; 1 = every class (the plain head).  Recorded in the checkpoint. */
+    float sample_rate;
 } comine_train_cfg;
 
 /* The defaults of `comine train` (its --help shows these): iresnet18@112, comining with the

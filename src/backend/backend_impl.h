@@ -147,6 +147,10 @@ struct comine_backend {
     /* SGD with momentum and weight decay (optim.h) */
     void (*sgd_step)(float *params, float *momentum_buf, const float *grads, size_t n, float lr, float momentum,
                      float weight_decay);
+    /* the same SGD on some rows of (., D) params and momentum_buf: row rows[i] - row0 with the
+     * gradient row i of grads (n_rows, D) compact (Partial FC; NULL where not implemented) */
+    void (*sgd_step_rows)(float *params, float *momentum_buf, const float *grads, const int *rows, int n_rows,
+                          int row0, int D, float lr, float momentum, float weight_decay);
 };
 
 #endif

@@ -523,6 +523,33 @@ static void cpu_sgd_step(float *params, float *momentum_buf, const float *grads,
     }
 }
 
+/* cpu_sgd_step's arithmetic on some rows, the rows spread over the threads (test_nn_optim
+ * checks that both give the same bytes). */
+static void cpu_sgd_step_rows(float *params, float *momentum_buf, const float *grads, const int *rows, int n_rows,
+                              int row0, int D, float lr, float momentum, float weight_decay)
+{
+    size_t omp_work = (size_t)n_rows * D;
+    (void)omp_work;
+    const bool with_momentum = momentum_buf && momentum != 0.0f;
+    OMP_PARALLEL_FOR
+    for (int r = 0; r < n_rows; r++) {
+        size_t at = (size_t)(rows[r] - row0) * D;
+        float *p = params + at;
+        const float *gr = grads + (size_t)r * D;
+        if (with_momentum) {
+            float *buf = momentum_buf + at;
+            for (int i = 0; i < D; i++) {
+                float g = gr[i] + weight_decay * p[i];
+                float v = momentum * buf[i] + g;
+                buf[i] = v;
+                p[i] -= lr * v;
+            }
+        } else {
+            for (int i = 0; i < D; i++) p[i] -= lr * (gr[i] + weight_decay * p[i]);
+        }
+    }
+}
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 static const comine_backend cpu_backend = {
@@ -573,6 +600,7 @@ static const comine_backend cpu_backend = {
     .subcenter_max = comine_cpu_subcenter_max,
     .subcenter_scatter = comine_cpu_subcenter_scatter,
     .sgd_step = cpu_sgd_step,
+    .sgd_step_rows = cpu_sgd_step_rows,
 };
 
 const comine_backend *comine_backend_cpu(void) { return &cpu_backend; }

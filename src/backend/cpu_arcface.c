@@ -393,7 +393,7 @@ void comine_arcface_shard_backward(comine_arcface *h, float *demb, float *dweigh
     int na = 0;
     for (int i = 0; i < N; i++)
         if (sample_weight[i] != 0.0f) h->active[na++] = i;
-    if (na == 0) return;
+    if (na == 0 || K == 0) return; /* K = 0: a Partial FC shard with no sampled class */
 #ifdef COMINE_HAVE_OPENMP
 #pragma omp parallel for schedule(static)
 #endif

@@ -15,7 +15,7 @@ const char comine_cmd_bench_summary[] = "measure training and inference speed on
 int comine_cmd_bench(int argc, char **argv)
 {
     const char *net, *mode, *device;
-    double width;
+    double width, sample_rate;
     int input, batch, classes, steps, warmup, threads, sgemm_n;
     bool json;
     cli_opt opts[] = {
@@ -24,6 +24,8 @@ int comine_cmd_bench(int argc, char **argv)
         {"input", ARG_INT, &input, "112", "input size S (images S x S)", NULL, 16, 448, false},
         {"batch", ARG_INT, &batch, "32", "images per step", NULL, 1, 4096, false},
         {"classes", ARG_INT, &classes, "10575", "ArcFace classes", NULL, 2, 10000000, false},
+        {"sample-rate", ARG_FLOAT, &sample_rate, "1", "Partial FC: each step's softmax over the batch's classes and "
+         "this fraction of the others, in (0, 1] (1 = every class)", NULL, 0, 0, false},
         {"mode", ARG_CHOICE, &mode, "arcface", "arcface: one network; comining: two peers and the selection",
          "arcface|comining", 0, 0, false},
         {"steps", ARG_INT, &steps, "10", "timed steps (training, then inference batches)", NULL, 1, 100000, false},
@@ -51,6 +53,10 @@ int comine_cmd_bench(int argc, char **argv)
     if (st != COMINE_OK) return cli_error("bench", "options --net/--width/--input: %s", comine_last_error());
     cfg.batch = batch;
     cfg.classes = classes;
+    if (!(sample_rate > 0 && sample_rate <= 1))
+        return cli_error("bench", "option --sample-rate: %g is not in (0, 1] (the fraction of the classes in each "
+                                  "step's softmax)", sample_rate);
+    cfg.sample_rate = (float)sample_rate;
     cfg.comining = !strcmp(mode, "comining");
     cfg.steps = steps;
     cfg.warmup = warmup;
@@ -75,17 +81,18 @@ int comine_cmd_bench(int argc, char **argv)
                "\"train_step_s\": %.6f, \"train_step_min_s\": %.6f, \"train_step_max_s\": %.6f, "
                "\"train_step_cpu_s\": %.6f, "
                "\"infer_batch_s\": %.6f, \"train_images_per_s\": %.3f, \"infer_images_per_s\": %.3f, "
-               "\"gflops\": %.3f, \"infer_gflops\": %.3f, \"peak_rss_mb\": %.1f",
+               "\"gflops\": %.3f, \"infer_gflops\": %.3f, \"peak_rss_mb\": %.1f, \"sample_rate\": %g",
                cfg.arch.name, (double)cfg.arch.width, cfg.arch.input, batch, classes, mode, r.backend, r.threads,
                steps, r.num_params, r.flops_per_image * 1e-9, r.train_step_s, r.train_step_min_s, r.train_step_max_s,
                r.train_step_cpu_s, r.infer_batch_s, r.train_images_per_s, r.infer_images_per_s, r.gflops,
-               r.infer_gflops, r.peak_rss_mb);
+               r.infer_gflops, r.peak_rss_mb, sample_rate);
         if (sgemm_n > 0) printf(", \"sgemm_gflops\": %.3f", sgemm);
         printf(", \"ranks\": %d, \"bytes_sent_per_step\": %.0f}\n", r.ranks, r.bytes_sent_per_step);
         return 0;
     }
-    printf("%s width %g, %dx%d, batch %d, %d classes, mode %s, %s, %d thread(s)\n", cfg.arch.name,
-           (double)cfg.arch.width, cfg.arch.input, cfg.arch.input, batch, classes, mode, r.backend, r.threads);
+    printf("%s width %g, %dx%d, batch %d, %d classes (sample rate %g), mode %s, %s, %d thread(s)\n", cfg.arch.name,
+           (double)cfg.arch.width, cfg.arch.input, cfg.arch.input, batch, classes, sample_rate, mode, r.backend,
+           r.threads);
     printf("parameters (one network): %zu, forward %.3f GFLOP/image\n", r.num_params, r.flops_per_image * 1e-9);
     printf("training:  %8.1f images/s  (step %.1f ms median, %.1f..%.1f over %d steps)  %.1f GFLOP/s\n",
            r.train_images_per_s, 1e3 * r.train_step_s, 1e3 * r.train_step_min_s, 1e3 * r.train_step_max_s, steps,

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#ifndef COMINE_HAVE_OPENMP
+#include <dlfcn.h>
+#endif
 #ifdef COMINE_HAVE_OPENMP
 #include <omp.h>
 #endif
@@ -156,12 +159,23 @@ int comine_num_threads(void)
 #endif
 }
 
+/* Without OpenMP of its own, comine's kernels run on one thread, but the libraries it calls
+ * may still run on an OpenMP runtime (Debian's oneDNN does, on libgomp): its thread count is
+ * set through that runtime when one is loaded, so that --threads N holds for them too. */
 void comine_set_num_threads(int n)
 {
+    if (n <= 0) return;
 #ifdef COMINE_HAVE_OPENMP
-    if (n > 0) omp_set_num_threads(n);
+    omp_set_num_threads(n);
 #else
-    (void)n;
+    static void (*set)(int);
+    static bool looked;
+    if (!looked) {
+        void *self = dlopen(NULL, RTLD_LAZY); /* the program and the libraries loaded with it */
+        if (self) *(void **)&set = dlsym(self, "omp_set_num_threads");
+        looked = true;
+    }
+    if (set) set(n);
 #endif
 }
 

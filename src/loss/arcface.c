@@ -56,6 +56,7 @@ comine_status comine_arcface_init_subcenters(comine_arcface *h, const comine_bac
     h->be = be;
     h->D = D;
     h->K = K;
+    h->max_K = K;
     h->S = S;
     h->max_N = max_N;
     const size_t rows = (size_t)K * S; /* weight rows */
@@ -118,10 +119,30 @@ void comine_arcface_free(comine_arcface *h)
     memset(h, 0, sizeof *h);
 }
 
+void comine_arcface_set_classes(comine_arcface *h, int K)
+{
+    COMINE_ASSERT(K >= 0 && h->S == 1);
+    if (K > h->max_K) {
+        const comine_backend *be = h->be;
+        float **bufs[] = {&h->w_norm, &h->w_inv_norm, &h->col_coef, &h->w_hat, &h->cos, &h->dcos};
+        const size_t sizes[] = {1, 1, 1, (size_t)h->D, (size_t)h->max_N, (size_t)h->max_N};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+            comine_backend_free(be, *bufs[i]);
+            *bufs[i] = comine_backend_alloc(be, sizes[i] * (size_t)K);
+        }
+        h->max_K = K;
+    }
+    h->K = K;
+}
+
 void comine_arcface_forward(comine_arcface *h, const float *emb, const float *weight, int N)
 {
     COMINE_ASSERT(N >= 1 && N <= h->max_N);
     h->be->l2_normalize_rows(h->emb_hat, h->emb_norm, NULL, emb, N, h->D);
+    if (h->K == 0) { /* a shard of Partial FC with no sampled class */
+        h->N = N;
+        return;
+    }
     if (h->S > 1) {
         /* cos_sub (N, K S) = emb_hat @ w_hat (K S, D)^T; cos (N, K) the max of each class */
         const int rows = h->K * h->S;

@@ -14,6 +14,14 @@ void comine_sgd_step(const comine_backend *be, float *params, float *momentum_bu
     be->sgd_step(params, momentum_buf, grads, n, lr, momentum, weight_decay);
 }
 
+void comine_sgd_step_rows(const comine_backend *be, float *params, float *momentum_buf, const float *grads,
+                          const int *rows, int n_rows, int row0, int D, float lr, float momentum, float weight_decay)
+{
+    COMINE_ASSERT(be->sgd_step_rows != NULL && n_rows >= 0 && D >= 1);
+    if (n_rows == 0) return;
+    be->sgd_step_rows(params, momentum_buf, grads, rows, n_rows, row0, D, lr, momentum, weight_decay);
+}
+
 double comine_lr_at(const comine_lr_schedule *s, double epoch)
 {
     if (epoch < 0) epoch = 0;

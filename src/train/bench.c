@@ -31,6 +31,7 @@ void comine_bench_cfg_default(comine_bench_cfg *cfg)
     cfg->steps = 10;
     cfg->warmup = 2;
     cfg->seed = 1;
+    cfg->sample_rate = 1.0f;
 }
 
 /* CPU seconds of the whole process (all threads): a figure that load on the machine
@@ -74,7 +75,8 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     const int B = cfg->batch, K = cfg->classes, S = cfg->arch.input, n_peers = cfg->comining ? 2 : 1;
 
     comine_peers peers;
-    st = comine_peers_create(&peers, be, &cfg->arch, n_peers, cfg->classes, cfg->batch, cfg->seed);
+    st = comine_peers_create_sampled(&peers, be, &cfg->arch, n_peers, cfg->classes, 1, cfg->batch, cfg->seed,
+                                     cfg->sample_rate);
     if (st != COMINE_OK) return st;
     /* synthetic batch: normalised pixels in [-1, 1), uniform labels */
     size_t n_pix = (size_t)B * S * S * 3;
@@ -93,9 +95,13 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     comine_step_result step;
 
     double *times = comine_malloc(2 * (size_t)cfg->steps * sizeof(double)), *cpu = times + cfg->steps;
-    for (int s = 0; s < cfg->warmup; s++) comine_train_step(&step, &peers, &in, &sel, &head_cfg);
+    for (int s = 0; s < cfg->warmup; s++) {
+        in.step = s;
+        comine_train_step(&step, &peers, &in, &sel, &head_cfg);
+    }
     double bytes0 = comine_dist_bytes_sent();
     for (int s = 0; s < cfg->steps; s++) {
+        in.step = cfg->warmup + s;
         double t0 = comine_now(), c0 = cpu_seconds();
         comine_train_step(&step, &peers, &in, &sel, &head_cfg);
         times[s] = comine_now() - t0;
@@ -121,7 +127,8 @@ comine_status comine_bench_run(const comine_bench_cfg *cfg, comine_bench_result 
     double D = cfg->arch.emb_dim;
     res->num_params = comine_model_num_params(A->model);
     res->flops_per_image = comine_model_flops(A->model);
-    res->train_flops_per_step = n_peers * (3.0 * res->flops_per_image * B + 6.0 * B * (double)K * D);
+    const double K_step = peers.sampled ? peers.pfc.count : K; /* Partial FC: the head's classes of a step */
+    res->train_flops_per_step = n_peers * (3.0 * res->flops_per_image * B + 6.0 * B * K_step * D);
     res->train_images_per_s = B / res->train_step_s;
     res->infer_images_per_s = B / res->infer_batch_s;
     res->gflops = res->train_flops_per_step / res->train_step_s * 1e-9;

@@ -2,8 +2,8 @@
  * exactly where it stopped.
  *
  * Layout (little-endian; every size explicit):
- *   "CMCK" u32 version=2
- *   u32 n_peers, u32 K, u32 D, u32 S, u64 samples, u64 seed, i32 epoch, i32 step, i32 bad_in_a_row
+ *   "CMCK" u32 version=2 (3 with Partial FC)
+ *   u32 n_peers, u32 K, u32 D, u32 S, [version 3: f32 sample_rate], u64 samples, u64 seed, i32 epoch, i32 step, i32 bad_in_a_row
  *   f64 x EPOCH_ACC_FIELDS   the running epoch's accumulators
  *   per peer: model record (model.h), f32 momentum[num_params], f32 head_weight[K S D],
  *             f32 head_momentum[K S D], u64 dropout_rng[4]
@@ -13,6 +13,9 @@
  * is read back, so a torn or corrupted file is refused and the previous state stays.
  * S is the heads' sub-centres per class (Sub-center ArcFace; 1: plain); version 1 files have no
  * S field and are read as S = 1.  A resume with another S is refused.
+ * A run of Partial FC (--sample-rate R < 1) writes version 3, which records R; versions 1 and
+ * 2 are read as R = 1 (a run of R = 1 still writes version 2, byte for byte as before).  A
+ * resume with another R is refused (the draws of the steps to come depend on it).
  *
  * Several ranks (dist.h): one file, the same layout, whatever P.  Every rank holds the same
  * backbones and trainer state; with the class-sharded head each rank holds its rows of the
@@ -30,6 +33,7 @@
 #define CKPT_MAGIC "CMCK"
 #define CKPT_VERSION 2u
 #define CKPT_VERSION_NO_S 1u /* before the S field: S = 1 */
+#define CKPT_VERSION_PFC 3u  /* with the sample rate (Partial FC) */
 
 /* ---- writing --------------------------------------------------------------------------- */
 
@@ -142,9 +146,11 @@ comine_status comine_checkpoint_save(const trainer *t, const char *path)
     comine_status st = comine_atomic_open(&af, path);
     if (st != COMINE_OK) return st;
     FILE *fp = af.fp;
-    bool ok = put(fp, CKPT_MAGIC, 4) && put_u32(fp, CKPT_VERSION) && put_u32(fp, (uint32_t)t->peers.n) &&
-              put_u32(fp, (uint32_t)t->K) && put_u32(fp, (uint32_t)t->D) &&
+    const bool pfc = t->cfg->sample_rate < 1.0f;
+    bool ok = put(fp, CKPT_MAGIC, 4) && put_u32(fp, pfc ? CKPT_VERSION_PFC : CKPT_VERSION) &&
+              put_u32(fp, (uint32_t)t->peers.n) && put_u32(fp, (uint32_t)t->K) && put_u32(fp, (uint32_t)t->D) &&
               put_u32(fp, (uint32_t)(t->peers.peer[0].head.S > 1 ? t->peers.peer[0].head.S : 1)) &&
+              (!pfc || put_floats(fp, &t->cfg->sample_rate, 1)) &&
               put_u64(fp, (uint64_t)t->ds->n) &&
               put_u64(fp, t->cfg->seed) && put_u32(fp, (uint32_t)t->epoch) && put_u32(fp, (uint32_t)t->step) &&
               put_u32(fp, (uint32_t)t->bad_in_a_row) && put_acc(fp, &t->acc);
@@ -272,11 +278,23 @@ comine_status comine_checkpoint_load(trainer *t, const char *path)
     uint32_t version = get_u32(&r);
     uint32_t n_peers = get_u32(&r), K = get_u32(&r), D = get_u32(&r);
     uint32_t S = version == CKPT_VERSION_NO_S ? 1u : get_u32(&r);
+    float rate = 1.0f;
+    if (version == CKPT_VERSION_PFC) {
+        uint32_t bits = get_u32(&r);
+        memcpy(&rate, &bits, sizeof rate);
+    }
     uint64_t n = get_u64(&r), seed = get_u64(&r);
     int32_t epoch = (int32_t)get_u32(&r), step = (int32_t)get_u32(&r), bad = (int32_t)get_u32(&r);
-    if (!r.ok || (version != CKPT_VERSION && version != CKPT_VERSION_NO_S)) {
+    if (!r.ok || (version != CKPT_VERSION && version != CKPT_VERSION_NO_S && version != CKPT_VERSION_PFC)) {
         free(data);
         return comine_fail(COMINE_ERR_FORMAT, "%s: unsupported checkpoint version %u", path, version);
+    }
+    if (rate != t->cfg->sample_rate) {
+        free(data);
+        return comine_fail(COMINE_ERR_FORMAT,
+                           "%s: the checkpoint's run has --sample-rate %g, this run %g (the sample rate must be the "
+                           "run's)",
+                           path, (double)rate, (double)t->cfg->sample_rate);
     }
     const int run_S = t->peers.peer[0].head.S > 1 ? t->peers.peer[0].head.S : 1;
     if ((int)n_peers == t->peers.n && (int)K == t->K && S != (uint32_t)run_S) {

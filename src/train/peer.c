@@ -6,15 +6,18 @@
 
 #include "comine/dist.h"
 #include "comine/optim.h"
+#include "comine/partial_fc.h"
 
 comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int S,
-                                 int B, uint64_t seed, int k, int class_lo, int head_classes)
+                                 int B, uint64_t seed, int k, int class_lo, int head_classes, bool sampled)
 {
     COMINE_ASSERT(class_lo >= 0 && head_classes >= 1 && class_lo + head_classes <= K);
     COMINE_ASSERT(S >= 1 && (S == 1 || head_classes == K));
+    COMINE_ASSERT(!sampled || (S == 1 && be == comine_backend_cpu()));
     memset(p, 0, sizeof *p);
     p->be = be;
-    comine_status st = comine_arcface_init_subcenters(&p->head, be, arch->emb_dim, head_classes, S, B);
+    /* sampled: the head's class-sized buffers hold the step's sampled rows only, grown on demand */
+    comine_status st = comine_arcface_init_subcenters(&p->head, be, arch->emb_dim, sampled ? 1 : head_classes, S, B);
     if (st != COMINE_OK) return st;
     st = comine_model_create(&p->model, arch, be, B);
     if (st != COMINE_OK) {
@@ -30,17 +33,27 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
     p->class_lo = class_lo;
     p->classes = K;
     p->sharded = head_classes < K;
+    p->shard_classes = head_classes;
+    p->sampled = sampled;
     size_t kd = (size_t)head_classes * S * D;
     p->head_weight = comine_backend_alloc(be, kd);
-    p->head_grad = comine_backend_alloc(be, kd);
+    if (!sampled) p->head_grad = comine_backend_alloc(be, kd);
     p->head_momentum = comine_backend_alloc(be, kd);
-    /* ArcFace weights ~ normal(0, 0.01), as insightface's PyTorch head */
-    float *w = comine_malloc(kd * sizeof(float));
+    /* ArcFace weights ~ normal(0, 0.01), as insightface's PyTorch head; uploaded a piece at a
+     * time (no second copy of a head of 10^6 rows) */
+    enum { INIT_CHUNK = 1 << 18 };
+    float *w = comine_malloc((kd < INIT_CHUNK ? kd : INIT_CHUNK) * sizeof(float));
     comine_rng r;
     comine_rng_seed(&r, peer_seed, COMINE_STREAM_INIT + 1000);
-    for (size_t i = 0; i < (size_t)class_lo * D; i++) comine_rng_normal(&r); /* the rows before the shard */
-    for (size_t i = 0; i < kd; i++) w[i] = 0.01f * comine_rng_normal(&r);
-    comine_backend_upload(be, p->head_weight, w, kd);
+    for (size_t i = 0; i < (size_t)class_lo * D; i++) { /* the rows before the shard: a normal is two draws */
+        comine_rng_u64(&r);
+        comine_rng_u64(&r);
+    }
+    for (size_t at = 0; at < kd; at += INIT_CHUNK) {
+        size_t len = kd - at < INIT_CHUNK ? kd - at : INIT_CHUNK;
+        for (size_t i = 0; i < len; i++) w[i] = 0.01f * comine_rng_normal(&r);
+        comine_backend_upload(be, p->head_weight + at, w, len);
+    }
     free(w);
     p->emb = comine_backend_alloc(be, (size_t)B * D);
     p->demb = comine_backend_alloc(be, (size_t)B * D);
@@ -49,7 +62,7 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
     p->form = comine_calloc(B, 1);
     p->weight = comine_calloc(B, sizeof(float));
     comine_rng_seed(&p->dropout_rng, peer_seed, COMINE_STREAM_DROPOUT + 16 * (uint64_t)k);
-    if (p->sharded) {
+    if (p->sharded || sampled) {
         p->emb_all = comine_backend_alloc(be, (size_t)B * D);
         p->demb_all = comine_backend_alloc(be, (size_t)B * D);
         p->target_cos = comine_calloc(B, sizeof(float));
@@ -63,15 +76,39 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
 
 size_t comine_peer_head_floats(const comine_peer *p)
 {
-    return (size_t)p->head.K * p->head.S * p->head.D;
+    return (size_t)p->shard_classes * p->head.S * p->head.D;
+}
+
+void comine_peer_sample(comine_peer *p, const int *classes, int n)
+{
+    COMINE_ASSERT(p->sampled && n >= 0 && n <= p->shard_classes);
+    const comine_backend *be = p->be;
+    const int D = p->head.D;
+    if (n > p->block_cap || !p->block_weight) {
+        /* the rank's share of the draw moves from step to step: 1/32 more room saves regrowing
+         * the block and the head's buffers at every new maximum (at least one row: never NULL) */
+        const int cap = n + n / 32 > 1 ? n + n / 32 : 1;
+        float **bufs[] = {&p->block_weight, &p->block_grad};
+        for (int i = 0; i < 2; i++) {
+            comine_backend_free(be, *bufs[i]);
+            *bufs[i] = comine_backend_alloc(be, (size_t)cap * D);
+        }
+        p->block_cap = cap;
+        comine_arcface_set_classes(&p->head, cap); /* the head's class-sized buffers to the same room */
+    }
+    p->block_rows = n;
+    p->block_classes = classes;
+    comine_pfc_gather(p->block_weight, p->head_weight, classes, n, p->class_lo, D);
+    comine_arcface_set_classes(&p->head, n);
 }
 
 void comine_peer_free(const comine_backend *be, comine_peer *p)
 {
     if (p->model) comine_model_free(p->model);
     comine_arcface_free(&p->head);
-    float *bufs[] = {p->momentum, p->head_weight, p->head_grad, p->head_momentum, p->emb,
-                     p->demb,     p->bn_backup,   p->emb_all,   p->demb_all};
+    float *bufs[] = {p->momentum,  p->head_weight,  p->head_grad,    p->head_momentum, p->emb,
+                     p->demb,      p->bn_backup,    p->emb_all,      p->demb_all,      p->block_weight,
+                     p->block_grad};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) comine_backend_free(be, bufs[i]);
     free(p->loss);
     free(p->train_loss);
@@ -121,7 +158,7 @@ void comine_peer_allreduce_grads(comine_peer *p)
 {
     if (comine_dist_size() == 1) return;
     comine_dist_allreduce_sum_f32(comine_model_grads(p->model), comine_model_num_params(p->model));
-    if (!p->sharded) comine_dist_allreduce_sum_f32(p->head_grad, comine_peer_head_floats(p));
+    if (!p->sharded && !p->sampled) comine_dist_allreduce_sum_f32(p->head_grad, comine_peer_head_floats(p));
 }
 
 void comine_peer_average_bn(comine_peer *p)
@@ -136,8 +173,9 @@ void comine_peer_average_bn(comine_peer *p)
 
 bool comine_peer_grads_finite(const comine_peer *p, const comine_backend *be)
 {
-    return comine_backend_all_finite(be, comine_model_grads(p->model), comine_model_num_params(p->model)) &&
-           comine_backend_all_finite(be, p->head_grad, comine_peer_head_floats(p));
+    const bool head = p->sampled ? comine_backend_all_finite(be, p->block_grad, (size_t)p->block_rows * p->head.D)
+                                 : comine_backend_all_finite(be, p->head_grad, comine_peer_head_floats(p));
+    return comine_backend_all_finite(be, comine_model_grads(p->model), comine_model_num_params(p->model)) && head;
 }
 
 void comine_peer_restore_bn(comine_peer *p)
@@ -149,6 +187,12 @@ void comine_peer_update(comine_peer *p, const comine_backend *be, float lr, floa
 {
     comine_sgd_step(be, comine_model_params(p->model), p->momentum, comine_model_grads(p->model),
                     comine_model_num_params(p->model), lr, momentum, weight_decay);
-    comine_sgd_step(be, p->head_weight, p->head_momentum, p->head_grad, comine_peer_head_floats(p), lr, momentum,
-                    weight_decay);
+    if (!p->sampled) {
+        comine_sgd_step(be, p->head_weight, p->head_momentum, p->head_grad, comine_peer_head_floats(p), lr, momentum,
+                        weight_decay);
+        return;
+    }
+    /* the same SGD, in place, on the sampled rows only */
+    comine_sgd_step_rows(be, p->head_weight, p->head_momentum, p->block_grad, p->block_classes, p->block_rows,
+                         p->class_lo, p->head.D, lr, momentum, weight_decay);
 }

@@ -19,10 +19,16 @@ typedef struct comine_peer {
     comine_arcface head;    /* the whole head, or this rank's shard: head.K classes from class_lo, head.S
                                sub-centres each (S > 1: whole heads only) */
     float *head_weight;     /* (head.K head.S, D) */
-    float *head_grad;       /* (head.K head.S, D) */
+    float *head_grad;       /* (head.K head.S, D); NULL when sampled (the block's instead) */
     float *head_momentum;   /* (head.K head.S, D) */
     int class_lo, classes;  /* the first class held and the head's classes (all ranks) */
-    bool sharded;           /* head.K < classes: the class-sharded head of loss.h over the ranks */
+    bool sharded;           /* the rows held are fewer than classes: the class-sharded head of loss.h over the ranks */
+    int shard_classes;      /* the rows held: classes [class_lo, class_lo + shard_classes) */
+    /* Partial FC (partial_fc.h): the step's sampled rows of the shard, gathered; head.K = block_rows */
+    bool sampled;
+    int block_rows, block_cap;
+    const int *block_classes;          /* (block_rows) their classes, ascending (the draw's memory) */
+    float *block_weight, *block_grad;  /* (block_cap, D): the rows' weights (a copy) and gradients */
     /* sharded head: the global batch's embeddings, their gradients and the rows' statistics */
     float *emb_all, *demb_all;         /* (B, D) */
     float *target_cos, *max_cos;       /* (B) */
@@ -43,8 +49,11 @@ typedef struct comine_peer {
  * S > 1 the K S rows are drawn as the K rows of S = 1 (the first K of them are the S = 1 head's
  * rows) and the head must be whole. */
 comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int S,
-                                 int B, uint64_t seed, int k, int class_lo, int head_classes);
-/* Floats of the peer's head weights (its rows times D). */
+                                 int B, uint64_t seed, int k, int class_lo, int head_classes, bool sampled);
+/* Partial FC: the step's rows are the classes (n, ascending, within the shard): their weights
+ * gathered into block_weight, the head made one of n classes (CPU backend). */
+void comine_peer_sample(comine_peer *p, const int *classes, int n);
+/* Floats of the peer's head weights (its rows times D; all rows held, sampled or not). */
 size_t comine_peer_head_floats(const comine_peer *p);
 void comine_peer_free(const comine_backend *be, comine_peer *p);
 /* Training forward of n images (N, S, S, 3; device memory): saves the BN running stats,
@@ -63,7 +72,8 @@ void comine_peer_average_bn(comine_peer *p);
 bool comine_peer_grads_finite(const comine_peer *p, const comine_backend *be);
 /* Undo the forward's running-stat update (a skipped step). */
 void comine_peer_restore_bn(comine_peer *p);
-/* SGD on the backbone and the head. */
+/* SGD on the backbone and the head (sampled: the drawn rows only, in place, from the block's
+ * gradients; the other rows and their momentum are untouched, as Partial FC). */
 void comine_peer_update(comine_peer *p, const comine_backend *be, float lr, float momentum, float weight_decay);
 
 #endif

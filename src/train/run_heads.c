@@ -1,7 +1,7 @@
 /* run_heads.c: read each peer's ArcFace head weights (K x D) out of a run's checkpoint.bin,
  * read-only, following the layout documented at the top of checkpoint.c:
- *   "CMCK" u32 version=2 (version 1: no S field, S = 1)
- *   u32 n_peers, u32 K, u32 D, u32 S, u64 samples, u64 seed, i32 epoch, i32 step, i32 bad_in_a_row
+ *   "CMCK" u32 version=2 (version 1: no S field, S = 1; version 3: the sample rate after S)
+ *   u32 n_peers, u32 K, u32 D, u32 S, [f32 sample_rate], u64 samples, u64 seed, i32 epoch, i32 step, i32 bad_in_a_row
  *   f64 x 21   the running epoch's accumulators
  *   per peer: model record (model.h), f32 momentum[num_params], f32 head_weight[K S D],
  *             f32 head_momentum[K S D], u64 dropout_rng[4]
@@ -29,6 +29,7 @@
 #define HEADS_MAGIC "CMCK"
 #define HEADS_VERSION 2u
 #define HEADS_VERSION_NO_S 1u /* no S field: S = 1 */
+#define HEADS_VERSION_PFC 3u  /* a Partial FC run's: f32 sample rate after S */
 #define HEADS_MAX_S 1024
 #define HEADS_ACC_FIELDS 21 /* f64 accumulators of the running epoch */
 
@@ -135,16 +136,17 @@ comine_status comine_run_heads_load(comine_run_heads *h, const char *path)
         return comine_fail(COMINE_ERR_FORMAT, "%s: checksum mismatch: the checkpoint is truncated or corrupted", path);
     }
     comine_status st = COMINE_OK;
-    uint32_t version = 0, n_peers = 0, K = 0, D = 0, S = 1, epoch = 0, step = 0, bad = 0;
+    uint32_t version = 0, n_peers = 0, K = 0, D = 0, S = 1, rate_bits = 0, epoch = 0, step = 0, bad = 0;
     uint64_t samples = 0, seed = 0;
     bool ok = fseeko(fp, 4, SEEK_SET) == 0 && read_u32(fp, &version);
-    if (!ok || (version != HEADS_VERSION && version != HEADS_VERSION_NO_S)) {
+    if (!ok || (version != HEADS_VERSION && version != HEADS_VERSION_NO_S && version != HEADS_VERSION_PFC)) {
         fclose(fp);
         return comine_fail(COMINE_ERR_FORMAT, "%s: unsupported checkpoint version %u (this reader knows %u)", path,
-                           version, HEADS_VERSION);
+                           version, HEADS_VERSION_PFC);
     }
     ok = read_u32(fp, &n_peers) && read_u32(fp, &K) && read_u32(fp, &D) &&
-         (version == HEADS_VERSION_NO_S || read_u32(fp, &S)) && read_u64(fp, &samples) && read_u64(fp, &seed) &&
+         (version == HEADS_VERSION_NO_S || read_u32(fp, &S)) &&
+         (version != HEADS_VERSION_PFC || read_u32(fp, &rate_bits)) && read_u64(fp, &samples) && read_u64(fp, &seed) &&
          read_u32(fp, &epoch) && read_u32(fp, &step) && read_u32(fp, &bad);
     if (!ok || n_peers < 1 || n_peers > 2 || K < 1 || D < 1 || S < 1 || K > (1u << 30) || D > (1u << 20) ||
         S > HEADS_MAX_S || (uint64_t)K * S * D * 8 > size) {

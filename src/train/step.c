@@ -16,10 +16,29 @@ comine_status comine_peers_create(comine_peers *ps, const comine_backend *be, co
 comine_status comine_peers_create_subcenters(comine_peers *ps, const comine_backend *be, const comine_arch *arch,
                                              int n_peers, int K, int S, int B, uint64_t seed)
 {
+    return comine_peers_create_sampled(ps, be, arch, n_peers, K, S, B, seed, 1.0f);
+}
+
+comine_status comine_peers_create_sampled(comine_peers *ps, const comine_backend *be, const comine_arch *arch,
+                                          int n_peers, int K, int S, int B, uint64_t seed, float sample_rate)
+{
     COMINE_ASSERT(n_peers == 1 || n_peers == 2);
     COMINE_ASSERT(B >= 1);
     if (S < 1) S = 1;
     memset(ps, 0, sizeof *ps);
+    if (!(sample_rate > 0.0f && sample_rate <= 1.0f))
+        return comine_fail(COMINE_ERR_ARG, "--sample-rate %g: must be in (0, 1] (the fraction of the classes in "
+                                           "each step's softmax; 1 = every class)", (double)sample_rate);
+    const bool sampled = sample_rate < 1.0f;
+    if (sampled && S > 1)
+        return comine_fail(COMINE_ERR_ARG, "--sample-rate %g: not with --subcenters %d (Partial FC samples plain "
+                                           "ArcFace heads only)", (double)sample_rate, S);
+    if (sampled && be != comine_backend_cpu())
+        return comine_fail(COMINE_ERR_ARG, "--sample-rate %g: the sampled head runs on the cpu backend only (this "
+                                           "run: %s)", (double)sample_rate, comine_backend_name(be));
+    if (sampled && K < comine_dist_size())
+        return comine_fail(COMINE_ERR_ARG, "--sample-rate %g: %d classes over %d ranks (Partial FC needs a class "
+                                           "per rank at least)", (double)sample_rate, K, comine_dist_size());
     if (S > 1 && comine_dist_size() > 1)
         return comine_fail(COMINE_ERR_ARG, "--subcenters %d: sub-center ArcFace runs in one process only (this run "
                                            "has %d ranks; the class-sharded head has one centre per class)",
@@ -32,7 +51,7 @@ comine_status comine_peers_create_subcenters(comine_peers *ps, const comine_back
     if (P > 1 && K >= P) comine_dist_slice(K, comine_dist_rank(), P, &class_lo, &class_hi);
     for (int k = 0; k < n_peers; k++) {
         comine_status st =
-            comine_peer_create(&ps->peer[k], be, arch, K, S, B, seed, k, class_lo, class_hi - class_lo);
+            comine_peer_create(&ps->peer[k], be, arch, K, S, B, seed, k, class_lo, class_hi - class_lo, sampled);
         if (st != COMINE_OK) {
             comine_peers_free(ps);
             return st;
@@ -55,6 +74,10 @@ comine_status comine_peers_create_subcenters(comine_peers *ps, const comine_back
         ps->form_all[k] = comine_calloc((size_t)B, 1);
         ps->weight_all[k] = comine_calloc((size_t)B, sizeof(float));
     }
+    if (sampled) {
+        COMINE_ASSERT(comine_pfc_init(&ps->pfc, K, sample_rate, seed, B) == COMINE_OK);
+        ps->sampled = true;
+    }
     return COMINE_OK;
 }
 
@@ -74,6 +97,7 @@ void comine_peers_free(comine_peers *ps)
         free(ps->form_all[k]);
         free(ps->weight_all[k]);
     }
+    if (ps->sampled) comine_pfc_free(&ps->pfc);
     memset(ps, 0, sizeof *ps);
 }
 
@@ -212,16 +236,17 @@ static void select_and_slice_plans(comine_step_result *res, comine_peers *ps, co
 
 /* The rows' statistics of peer p's sharded head over the ranks, under the forms `form`
  * (NULL: plain ArcFace): cos th_y, each row's largest logit and cosine, the sums of the
- * negatives' exponentials and cosines. */
-static void sharded_rows(comine_peer *p, const int *labels, const uint8_t *form, int n, const comine_arcface_cfg *head)
+ * negatives' exponentials and cosines.  The shard's first class is c0 (Partial FC: labels and
+ * c0 are positions in the step's draw). */
+static void sharded_rows(comine_peer *p, const int *labels, const uint8_t *form, int n, int c0,
+                         const comine_arcface_cfg *head)
 {
-    comine_arcface_shard_target(&p->head, p->target_cos, labels, p->class_lo, n);
+    comine_arcface_shard_target(&p->head, p->target_cos, labels, c0, n);
     comine_dist_allreduce_sum_f32(p->target_cos, (size_t)n);
-    comine_arcface_shard_max(&p->head, p->zmax, p->max_cos, p->target_cos, labels, form, p->class_lo, n, head);
+    comine_arcface_shard_max(&p->head, p->zmax, p->max_cos, p->target_cos, labels, form, c0, n, head);
     comine_dist_allreduce_max_f64(p->zmax, (size_t)n);
     comine_dist_allreduce_max_f32(p->max_cos, (size_t)n);
-    comine_arcface_shard_sum(&p->head, p->neg_sum, p->neg_cos, p->zmax, p->target_cos, labels, form, p->class_lo, n,
-                             head);
+    comine_arcface_shard_sum(&p->head, p->neg_sum, p->neg_cos, p->zmax, p->target_cos, labels, form, c0, n, head);
     comine_dist_allreduce_sum_f64(p->neg_sum, (size_t)n);
     comine_dist_allreduce_sum_f64(p->neg_cos, (size_t)n);
 }
@@ -244,8 +269,60 @@ static void finish_step(comine_step_result *res, comine_peers *ps, const comine_
     res->applied = true;
 }
 
-/* The step with the class-sharded head (P > 1): the backbone runs on the rank's slice, the
- * head on the all-gathered embeddings of the whole batch, each rank its classes; the per-sample
+/* The backbone forward of peer k in the sharded step: the rank's slice, the embeddings of the
+ * whole batch all-gathered into emb_all.  Ghost batch norm (one process): each of the G slices
+ * from the same running statistics, their mean kept in bn_ghost. */
+static void backbone_forward(comine_peers *ps, int k, const comine_step_input *in, int lo, int n_local,
+                             const int *row_counts)
+{
+    comine_peer *p = &ps->peer[k];
+    const int D = p->head.D, G = ps->bn_groups;
+    float *buf = comine_model_buffers(p->model);
+    const size_t nb = comine_model_num_buffers(p->model);
+    if (n_local > 0) comine_backend_copy(ps->be, p->bn_backup, buf, nb);
+    if (G > 1) {
+        float *mean = ps->bn_ghost + (size_t)k * nb;
+        memset(mean, 0, nb * sizeof(float));
+        for (int g = 0; g < G; g++) {
+            int glo, ghi;
+            comine_dist_slice(in->n, g, G, &glo, &ghi);
+            memcpy(buf, p->bn_backup, nb * sizeof(float));
+            if (ghi > glo)
+                comine_model_forward(p->model, p->emb_all + (size_t)glo * D, in->images + (size_t)glo * ps->image_floats,
+                                     ghi - glo, true, &p->dropout_rng);
+            for (size_t i = 0; i < nb; i++) mean[i] += buf[i];
+        }
+        for (size_t i = 0; i < nb; i++) mean[i] /= (float)G;
+        return;
+    }
+    if (n_local > 0)
+        comine_model_forward(p->model, p->emb, in->images + (size_t)lo * ps->image_floats, n_local, true,
+                             &p->dropout_rng);
+    comine_dist_allgatherv(p->emb_all, p->emb, row_counts, sizeof(float));
+}
+
+/* The backbone backward of peer p from demb_all: the rank's slice; ghost batch norm: each
+ * slice forwarded again (the same batch statistics) and back-propagated, gradients summed. */
+static void backbone_backward(comine_peers *ps, comine_peer *p, const comine_step_input *in, int lo, int n_local)
+{
+    const int D = p->head.D, G = ps->bn_groups;
+    if (G == 1) {
+        if (n_local > 0) comine_model_backward(p->model, p->demb_all + (size_t)lo * D, n_local);
+        return;
+    }
+    for (int g = 0; g < G; g++) {
+        int glo, ghi;
+        comine_dist_slice(in->n, g, G, &glo, &ghi);
+        if (ghi == glo) continue;
+        comine_model_forward(p->model, p->emb, in->images + (size_t)glo * ps->image_floats, ghi - glo, true,
+                             &p->dropout_rng);
+        comine_model_backward(p->model, p->demb_all + (size_t)glo * D, ghi - glo);
+    }
+}
+
+/* The step with the class-sharded head (P > 1, or Partial FC with any P): the backbone runs on
+ * the rank's slice, the head on the all-gathered embeddings of the whole batch, each rank its
+ * classes (Partial FC: its classes of the step's draw, gathered into the block); the per-sample
  * losses come out the same on every rank (no gather), the embedding gradients are summed over
  * the ranks and each rank back-propagates its rows. */
 static void train_step_sharded(comine_step_result *res, comine_peers *ps, const comine_step_input *in,
@@ -259,17 +336,23 @@ static void train_step_sharded(comine_step_result *res, comine_peers *ps, const 
     }
     comine_dist_slice(n, ps->rank, P, &lo, &hi);
     const int n_local = hi - lo;
+    /* the head's classes this step: the shard's, or its part of the draw (labels as positions) */
+    const int *labels = in->labels;
+    int c0 = ps->peer[0].class_lo, n_classes = ps->peer[0].classes;
+    if (ps->sampled) {
+        const comine_peer *p0 = &ps->peer[0];
+        int pos_hi;
+        comine_pfc_draw(&ps->pfc, in->labels, n, (uint64_t)in->step);
+        comine_pfc_range(&ps->pfc, p0->class_lo, p0->class_lo + p0->shard_classes, &c0, &pos_hi);
+        for (int k = 0; k < ps->n; k++) comine_peer_sample(&ps->peer[k], ps->pfc.classes + c0, pos_hi - c0);
+        labels = ps->pfc.labels;
+        n_classes = ps->pfc.count;
+    }
     for (int k = 0; k < ps->n; k++) {
         comine_peer *p = &ps->peer[k];
-        if (n_local > 0) {
-            comine_backend_copy(ps->be, p->bn_backup, comine_model_buffers(p->model),
-                                comine_model_num_buffers(p->model));
-            comine_model_forward(p->model, p->emb, in->images + (size_t)lo * ps->image_floats, n_local, true,
-                                 &p->dropout_rng);
-        }
-        comine_dist_allgatherv(p->emb_all, p->emb, row_counts, sizeof(float));
-        comine_arcface_forward(&p->head, p->emb_all, p->head_weight, n);
-        sharded_rows(p, in->labels, NULL, n, head);
+        backbone_forward(ps, k, in, lo, n_local, row_counts);
+        comine_arcface_forward(&p->head, p->emb_all, ps->sampled ? p->block_weight : p->head_weight, n);
+        sharded_rows(p, labels, NULL, n, c0, head);
         comine_arcface_shard_loss(&p->head, ps->loss_all[k], p->target_cos, p->zmax, p->neg_sum, p->max_cos, NULL, n,
                                   head);
         memcpy(ps->cos_target_all[k], p->target_cos, (size_t)n * sizeof(float));
@@ -277,7 +360,7 @@ static void train_step_sharded(comine_step_result *res, comine_peers *ps, const 
         double target = 0, negative = 0;
         for (int i = 0; i < n; i++) {
             target += p->target_cos[i];
-            if (p->classes > 1) negative += p->neg_cos[i] / (p->classes - 1);
+            if (n_classes > 1) negative += p->neg_cos[i] / (n_classes - 1);
         }
         res->cos_target[k] = target / n;
         res->cos_negative[k] = negative / n;
@@ -286,7 +369,7 @@ static void train_step_sharded(comine_step_result *res, comine_peers *ps, const 
     bool finite = true;
     for (int k = 0; k < ps->n; k++) {
         comine_peer *p = &ps->peer[k];
-        sharded_rows(p, in->labels, ps->form_all[k], n, head);
+        sharded_rows(p, labels, ps->form_all[k], n, c0, head);
         comine_arcface_shard_loss(&p->head, p->train_loss, p->target_cos, p->zmax, p->neg_sum, p->max_cos,
                                   ps->form_all[k], n, head);
         double objective = 0;
@@ -297,18 +380,26 @@ static void train_step_sharded(comine_step_result *res, comine_peers *ps, const 
     }
     for (int k = 0; k < ps->n && finite; k++) {
         comine_peer *p = &ps->peer[k];
+        float *dweight = ps->sampled ? p->block_grad : p->head_grad;
         comine_model_zero_grad(p->model);
-        comine_backend_zero(ps->be, p->head_grad, (size_t)p->head.K * D);
+        comine_backend_zero(ps->be, dweight, (size_t)p->head.K * D);
         comine_backend_zero(ps->be, p->demb_all, (size_t)n * D);
-        comine_arcface_shard_backward(&p->head, p->demb_all, p->head_grad, p->head_weight, in->labels, ps->form_all[k],
-                                      ps->weight_all[k], p->target_cos, p->zmax, p->neg_sum, p->class_lo, n, head);
+        comine_arcface_shard_backward(&p->head, p->demb_all, dweight, ps->sampled ? p->block_weight : p->head_weight,
+                                      labels, ps->form_all[k], ps->weight_all[k], p->target_cos, p->zmax, p->neg_sum,
+                                      c0, n, head);
         comine_dist_allreduce_sum_f32(p->demb_all, (size_t)n * D);
-        if (n_local > 0) comine_model_backward(p->model, p->demb_all + (size_t)lo * D, n_local);
+        backbone_backward(ps, p, in, lo, n_local);
         comine_peer_allreduce_grads(p); /* the backbone's; each rank keeps its head rows' */
         int bad = !comine_peer_grads_finite(p, ps->be);
         comine_dist_allreduce_max_i32(&bad, 1);
         finite = !bad;
     }
+    if (ps->bn_groups > 1) /* ghost batch norm: the running statistics are the slices' mean */
+        for (int k = 0; k < ps->n; k++) {
+            comine_peer *p = &ps->peer[k];
+            const size_t nb = comine_model_num_buffers(p->model);
+            memcpy(comine_model_buffers(p->model), ps->bn_ghost + (size_t)k * nb, nb * sizeof(float));
+        }
     finish_step(res, ps, in, finite, n_local);
 }
 
@@ -318,6 +409,10 @@ void comine_train_step(comine_step_result *res, comine_peers *ps, const comine_s
     const int n = in->n, P = ps->ranks;
     COMINE_ASSERT(n >= 1 && n <= ps->max_batch);
     memset(res, 0, sizeof *res);
+    if (ps->sampled) {
+        train_step_sharded(res, ps, in, select, head);
+        return;
+    }
     if (ps->bn_groups > 1) {
         train_step_ghost(res, ps, in, select, head);
         return;

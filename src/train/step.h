@@ -19,7 +19,11 @@
  * With K >= P classes the heads are sharded by class (loss.h): rank r holds classes
  * [r K / P, (r + 1) K / P) of both heads, the embeddings of the batch are all-gathered, the
  * losses come out of the shards' combined row statistics (the same on every rank) and the
- * embedding gradients are summed back.  With P = 1 the step is the serial one, bit for bit. */
+ * embedding gradients are summed back.  With P = 1 the step is the serial one, bit for bit.
+ * Partial FC (comine_peers_create_sampled, rate < 1): the step draws its classes (partial_fc.h)
+ * and runs the class-sharded head over them, for any P (P = 1: one shard; ghost batch norm as
+ * above): each rank gathers its sampled rows into a block, the block's gradients update those
+ * rows and their momentum only. */
 #ifndef COMINE_TRAIN_STEP_H
 #define COMINE_TRAIN_STEP_H
 
@@ -28,6 +32,7 @@
 
 #include "comine/comining.h"
 #include "comine/loss.h"
+#include "comine/partial_fc.h"
 #include "train/peer.h"
 
 typedef struct comine_peers {
@@ -49,6 +54,10 @@ typedef struct comine_peers {
     uint8_t *correct_all[2];
     uint8_t *form_all[2];
     float *weight_all[2];
+    /* Partial FC (partial_fc.h; sample rate < 1): each step draws its classes, the same for both
+     * peers and on every rank; the head runs as the class-sharded one over the draw (any P) */
+    bool sampled;
+    comine_pfc pfc;
 } comine_peers;
 
 /* n_peers networks of `arch` (peer k seeded from (seed, k)), K classes, global batches of at
@@ -60,6 +69,12 @@ comine_status comine_peers_create(comine_peers *ps, const comine_backend *be, co
  * head has one centre per class) or on a backend without sub-centre kernels. */
 comine_status comine_peers_create_subcenters(comine_peers *ps, const comine_backend *be, const comine_arch *arch,
                                              int n_peers, int K, int S, int B, uint64_t seed);
+/* The same with Partial FC: each step's softmax over the batch's classes and a fraction
+ * sample_rate of the others (partial_fc.h; 1 = every class: comine_peers_create_subcenters,
+ * the same numbers).  COMINE_ERR_ARG for a rate outside (0, 1], for rate < 1 with S > 1,
+ * on a backend other than the CPU's, or with fewer classes than ranks. */
+comine_status comine_peers_create_sampled(comine_peers *ps, const comine_backend *be, const comine_arch *arch,
+                                          int n_peers, int K, int S, int B, uint64_t seed, float sample_rate);
 void comine_peers_free(comine_peers *ps);
 /* Ghost batch norm, the one-process reference of a G-rank run (CPU backend, one rank): the
  * batch is cut into the G slices that G ranks would own; each slice is normalised with its
@@ -76,6 +91,7 @@ typedef struct comine_step_input {
     float drop_rate;             /* r(e) of the epoch (comine_drop_rate) */
     float lr, momentum, weight_decay;
     bool poison_loss;            /* testing aid: every objective is NaN, so the step must be skipped */
+    int64_t step;                /* the run's global step: Partial FC's draw is a function of (seed, step) */
 } comine_step_input;
 
 typedef struct comine_step_result {

@@ -57,6 +57,7 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
     cfg->max_bad_steps = 20;
     cfg->bn_groups = 1;
     cfg->merge_threshold = NAN;
+    cfg->sample_rate = 1.0f;
 }
 
 /* ---- set-up and tear-down ------------------------------------------------------------ */
@@ -97,6 +98,9 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     if (cfg->merge_duplicates && cfg->head.subcenters > 1)
         return comine_fail(COMINE_ERR_ARG, "--merge-duplicates: not with --subcenters %d (the merge keeps one centre "
                                            "per class)", cfg->head.subcenters);
+    if (cfg->merge_duplicates && cfg->sample_rate < 1.0f)
+        return comine_fail(COMINE_ERR_ARG, "--merge-duplicates: not with --sample-rate %g (the merge rebuilds a whole "
+                                           "head)", (double)cfg->sample_rate);
     if (cfg->merge_duplicates && cfg->resume && (st = comine_trainer_merge_restore(t)) != COMINE_OK) return st;
     t->K = t->ds->num_classes;
     t->D = cfg->arch.emb_dim;
@@ -120,8 +124,8 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     if (st != COMINE_OK) return st;
     t->steps_per_epoch = comine_loader_steps_per_epoch(t->loader);
 
-    st = comine_peers_create_subcenters(&t->peers, t->be, &cfg->arch, comine_mode_two_peers(cfg->select.mode) ? 2 : 1,
-                                        t->K, cfg->head.subcenters, t->B, cfg->seed);
+    st = comine_peers_create_sampled(&t->peers, t->be, &cfg->arch, comine_mode_two_peers(cfg->select.mode) ? 2 : 1,
+                                     t->K, cfg->head.subcenters, t->B, cfg->seed, cfg->sample_rate);
     if (st != COMINE_OK) return st;
     if (cfg->init[0] && !cfg->resume && (st = comine_trainer_init_backbones(t)) != COMINE_OK) return st;
     if (cfg->bn_groups > 1) {
@@ -204,6 +208,7 @@ static comine_status train_batch(trainer *t, const comine_batch *b, float drop_r
         .weight_decay = (float)cfg->weight_decay,
         .poison_loss = cfg->inject_nan_step > 0 && global_step >= cfg->inject_nan_step &&
                        global_step < cfg->inject_nan_step + cfg->inject_nan_count,
+        .step = global_step,
     };
     const bool writer = comine_dist_rank() == 0;
     if (in.poison_loss && writer)
@@ -316,6 +321,7 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
     size_t len = (size_t)snprintf(line, sizeof line, "{\"epoch\": %d", t->epoch);
     json_num(line, sizeof line, &len, "ranks", comine_dist_size());
     json_num(line, sizeof line, &len, "classes", t->K);
+    if (cfg->sample_rate < 1.0f) json_num(line, sizeof line, &len, "sample_rate", cfg->sample_rate);
     json_num(line, sizeof line, &len, "lr", lr);
     json_num(line, sizeof line, &len, "drop_rate", drop_rate);
     json_num(line, sizeof line, &len, "loss_a", a->loss[0] / nb);

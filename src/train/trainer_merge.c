@@ -37,6 +37,7 @@ static void resize_head(comine_peer *p, const comine_backend *be, int K_new, con
     comine_backend_upload(be, p->head_weight, weight, kd);
     comine_backend_upload(be, p->head_momentum, momentum, kd);
     p->classes = K_new;
+    p->shard_classes = K_new;
     p->class_lo = 0;
 }
 
