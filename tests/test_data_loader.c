@@ -161,6 +161,43 @@ int main(void)
     FX_EXPECT(once == ds->n - 4, "each good sample once per epoch (%d)", once);
     free(seen);
 
+    /* Parts (one per rank): part q of 3 reads positions [q m / 3, (q + 1) m / 3) of every batch of
+     * m; the parts' batches one after the other are the whole loader's batch, bad images
+     * skipped by the part that met them. */
+    {
+        run part[3];
+        int bad_parts = 0, bad_q;
+        for (int q = 0; q < 3; q++) {
+            comine_loader_opts op = o;
+            op.part = q;
+            op.parts = 3;
+            part[q] = collect(ds, op, 0, 0, &bad_q);
+            bad_parts += bad_q;
+        }
+        bool same = part[0].batches == r1.batches && part[1].batches == r1.batches && part[2].batches == r1.batches;
+        int at[3] = {0, 0, 0}, whole = 0;
+        for (int j = 0; same && j < r1.batches; j++) {
+            int n = 0;
+            for (int q = 0; q < 3 && same; q++) {
+                int m = part[q].sizes[j];
+                same = !memcmp(part[q].indices + at[q], r1.indices + whole + n, sizeof(int) * m) &&
+                       !memcmp(part[q].images + per * at[q], r1.images + per * (whole + n), sizeof(float) * per * m);
+                at[q] += m;
+                n += m;
+            }
+            same = same && n == r1.sizes[j];
+            whole += n;
+        }
+        FX_EXPECT(same && whole == r1.total && bad_parts == 4,
+                  "3 parts: each batch is the parts' rows one after the other (%d samples, %d bad)", whole, bad_parts);
+        comine_loader_opts op = o;
+        op.part = 3;
+        op.parts = 3;
+        comine_loader *l = NULL;
+        FX_EXPECT(comine_loader_create(&l, ds, &op) != COMINE_OK && l == NULL, "part 3 of 3 refused");
+        for (int q = 0; q < 3; q++) run_free(&part[q]);
+    }
+
     /* Another epoch: another order; resume at step 2 gives the tail of the same epoch. */
     o.threads = 2;
     o.queue_depth = 2;

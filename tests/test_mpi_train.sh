@@ -145,5 +145,24 @@ for f in peer_a.model peer_b.model noise.csv; do
         cmp -s "$RUN/$f" "$TMP/pfc_whole/$f"
 done
 
+# the backbone's gradients all-reduced in buckets during the backward: 4096-float buckets (76
+# of them) give the bytes of one bucket (two ranks: each sum is a + b, whatever the cut)
+COMINE_BUCKET_FLOATS=4096 "${MPI[@]}" "$BIN" train "${STEP3[@]}" --out "$TMP/mpi_buckets" >/dev/null 2>&1
+for f in peer_a.model peer_b.model noise.csv; do
+    check "2 ranks, 4096-float buckets: the same $f as one bucket" cmp -s "$TMP/mpi_buckets/$f" "$TMP/mpi/$f"
+done
+
+# 6: each rank reads only its part of every batch: a bad image is met (and reported) by one rank
+"$BIN" synth --out "$TMP/Dbad" --ids 8 --per-id 8 --size 32 >/dev/null 2>&1 || { echo "FAIL synth"; exit 1; }
+bad=$(find "$TMP/Dbad" -type f -name '*.png' | sort | sed -n 5p)
+printf 'not a png' >"$bad"
+BAD=(--data "$TMP/Dbad" "${COMMON[@]}" --epochs 1 --tk 0)
+"${MPI[@]}" "$BIN" train "${BAD[@]}" --out "$TMP/bad2" >"$TMP/bad2.log" 2>&1
+check "a bad image, 2 ranks: the run finishes" test $? -eq 0 -a -s "$TMP/bad2/peer_b.model"
+check "a bad image, 2 ranks: reported once, by the rank that read it ($(grep -c 'skipping bad image' "$TMP/bad2.log") lines)" \
+    test "$(grep -c 'skipping bad image' "$TMP/bad2.log")" = 1
+check "a bad image, 2 ranks: the 63 good samples trained once, the bad one never (noise.csv's rounds)" \
+    test "$(awk -F, 'NR > 1 && $5 == 1' "$TMP/bad2/noise.csv" | wc -l),$(grep -F "$bad" "$TMP/bad2/noise.csv" | cut -d, -f5)" = "63,0"
+
 [ $fail -eq 0 ] || { echo "$fail check(s) failed"; tail -20 "$TMP/resume.log"; exit 1; }
 exit 0

@@ -162,6 +162,8 @@ typedef struct comine_loader_opts {
     bool drop_last;      /* drop the last incomplete batch */
     bool cache;          /* keep decoded images in memory after the first epoch */
     comine_on_bad on_bad;
+    int part, parts;     /* read only part `part` of `parts` of every batch: its positions
+                          * [part m / parts, (part + 1) m / parts) of m (default 0 of 1: all) */
 } comine_loader_opts;
 
 typedef struct comine_batch {

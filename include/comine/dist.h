@@ -37,6 +37,18 @@ void comine_dist_allreduce_sum_f64(double *x, size_t n);
 void comine_dist_allreduce_max_f32(float *x, size_t n);
 void comine_dist_allreduce_max_f64(double *x, size_t n);
 void comine_dist_allreduce_max_i32(int *x, size_t n);
+/* An all-reduce (sum, in place) of x (n floats) in buckets of `bucket` floats, started from
+ * the end of x as the caller declares its values final (ready: [from, n) is final), each
+ * bucket a non-blocking all-reduce that runs while the caller computes the rest (a model's
+ * backward: comine_model_backward_notify); finish starts what is left and waits for all.
+ * Every rank makes the same calls of begin and finish; ready may differ (a rank with no rows
+ * calls none).  The result is that of comine_dist_allreduce_sum_f32 cut at the same buckets. */
+typedef struct comine_dist_buckets comine_dist_buckets;
+comine_dist_buckets *comine_dist_buckets_create(size_t bucket);
+void comine_dist_buckets_free(comine_dist_buckets *b);
+void comine_dist_buckets_begin(comine_dist_buckets *b, float *x, size_t n);
+void comine_dist_buckets_ready(comine_dist_buckets *b, size_t from);
+void comine_dist_buckets_finish(comine_dist_buckets *b);
 /* Gather of rank-ordered slices: rank r gives counts[r] elements of elem_size bytes from
  * `in`; out (sum of counts) receives them in rank order on every rank.  in may lie inside
  * out at its own offset (then it is not copied). */

@@ -94,6 +94,11 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
 void comine_model_set_fold_bn(comine_model *m, bool fold);
 /* After a training forward of the same N: accumulates into the gradient buffer. */
 void comine_model_backward(comine_model *m, const float *demb, int N);
+/* The same, calling ready(ctx, from) as the backward goes down the network: the gradients
+ * [from, num_params) are then final (the last call has from = 0), so that their all-reduce
+ * can start while the backward of the layers below still runs. */
+typedef void (*comine_grads_ready_fn)(void *ctx, size_t from);
+void comine_model_backward_notify(comine_model *m, const float *demb, int N, comine_grads_ready_fn ready, void *ctx);
 void comine_model_zero_grad(comine_model *m);
 
 /* Model files: magic, version, architecture, tensor table, parameters, BN buffers, CRC-32.

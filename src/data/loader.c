@@ -56,6 +56,8 @@ void comine_loader_opts_default(comine_loader_opts *o)
     o->shuffle = true;
     o->flip = true;
     o->on_bad = COMINE_ON_BAD_SKIP;
+    o->part = 0;
+    o->parts = 1;
 }
 
 static uint64_t mix64(uint64_t z)
@@ -161,6 +163,11 @@ static void fill_batch(comine_loader *l, slot *s, int step, int epoch, int gen, 
     const size_t per = (size_t)in * in * 3;
     int first = step * l->o.batch, last = first + l->o.batch;
     if (last > l->ds->n) last = l->ds->n;
+    if (l->o.parts > 1) { /* this part's positions only */
+        const int m = last - first;
+        last = first + (int)((long long)m * (l->o.part + 1) / l->o.parts);
+        first += (int)((long long)m * l->o.part / l->o.parts);
+    }
     b->n = 0;
     b->step = step;
     s->status = COMINE_OK;
@@ -236,6 +243,8 @@ comine_status comine_loader_create(comine_loader **out, const comine_dataset *ds
     if (o->threads < 1 || o->threads > 256) return comine_fail(COMINE_ERR_ARG, "loader: threads %d out of range 1..256", o->threads);
     if (o->queue_depth < 0) return comine_fail(COMINE_ERR_ARG, "loader: queue depth must be >= 0");
     if (!(o->jitter >= 0 && o->jitter <= 0.5f)) return comine_fail(COMINE_ERR_ARG, "loader: jitter %g out of range 0..0.5", o->jitter);
+    if (o->parts > 1 && (o->part < 0 || o->part >= o->parts))
+        return comine_fail(COMINE_ERR_ARG, "loader: part %d of %d out of range", o->part, o->parts);
     if (o->drop_last && ds->n < o->batch)
         return comine_fail(COMINE_ERR_ARG, "loader: %d samples make no full batch of %d (drop_last)", ds->n, o->batch);
     comine_loader *l = comine_calloc(1, sizeof *l);

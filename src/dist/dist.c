@@ -257,3 +257,76 @@ void comine_dist_barrier(void)
     if (g_size > 1) MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
 #endif
 }
+
+/* ---- bucketed all-reduce ------------------------------------------------------------------ */
+
+struct comine_dist_buckets {
+    size_t bucket;      /* floats per bucket (<= MPI_CHUNK) */
+    float *x;
+    size_t n;
+    size_t started;     /* buckets started, counted from the end of x */
+    size_t count, cap;  /* buckets of x; requests held */
+#ifdef COMINE_HAVE_MPI
+    MPI_Request *req;
+#endif
+};
+
+comine_dist_buckets *comine_dist_buckets_create(size_t bucket)
+{
+    comine_dist_buckets *b = comine_calloc(1, sizeof *b);
+    b->bucket = bucket < 1 ? 1 : bucket > ((size_t)1 << 28) ? (size_t)1 << 28 : bucket;
+    return b;
+}
+
+void comine_dist_buckets_free(comine_dist_buckets *b)
+{
+    if (!b) return;
+#ifdef COMINE_HAVE_MPI
+    free(b->req);
+#endif
+    free(b);
+}
+
+void comine_dist_buckets_begin(comine_dist_buckets *b, float *x, size_t n)
+{
+    COMINE_ASSERT(b->x == NULL || b->started == b->count); /* the last one finished */
+    b->x = x;
+    b->n = n;
+    b->started = 0;
+    b->count = (n + b->bucket - 1) / b->bucket;
+#ifdef COMINE_HAVE_MPI
+    if (b->count > b->cap) {
+        b->cap = b->count;
+        b->req = comine_realloc(b->req, b->cap * sizeof *b->req);
+    }
+#endif
+}
+
+void comine_dist_buckets_ready(comine_dist_buckets *b, size_t from)
+{
+    if (g_size == 1 || !g_mpi) {
+        b->started = b->count;
+        return;
+    }
+#ifdef COMINE_HAVE_MPI
+    while (b->started < b->count) {
+        size_t hi = b->n - b->started * b->bucket, lo = hi > b->bucket ? hi - b->bucket : 0;
+        if (lo < from) break;
+        g_bytes_sent += (double)(hi - lo) * sizeof(float);
+        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, b->x + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                                 &b->req[b->started]));
+        b->started++;
+    }
+    /* let the started ones progress (Open MPI moves them inside MPI calls) */
+    int done = 0;
+    if (b->started > 0) MPI_CHECK(MPI_Testall((int)b->started, b->req, &done, MPI_STATUSES_IGNORE));
+#endif
+}
+
+void comine_dist_buckets_finish(comine_dist_buckets *b)
+{
+    comine_dist_buckets_ready(b, 0);
+#ifdef COMINE_HAVE_MPI
+    if (g_size > 1 && g_mpi && b->count > 0) MPI_CHECK(MPI_Waitall((int)b->count, b->req, MPI_STATUSES_IGNORE));
+#endif
+}

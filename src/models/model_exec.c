@@ -14,6 +14,7 @@
 #include "comine/model.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,7 +173,34 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
     m->last_training = training;
 }
 
+/* The gradient offset from which every parameter's gradient is final once ops i.. have run
+ * their backward: the lowest offset of their parameters, when every parameter of the ops
+ * before i lies below it (the tables are built in forward order); else none yet. */
+static size_t grads_final_from(const comine_model *m, int i)
+{
+    size_t lo = SIZE_MAX, below = 0;
+    for (int j = 0; j < m->n_ops; j++) {
+        const model_op *op = &m->ops[j];
+        int t[2] = {op->kind == MODEL_OP_BN && op->fixed_gamma ? -1 : op->w, op->b};
+        if (op->kind == MODEL_OP_ADD || op->kind == MODEL_OP_DROPOUT) continue;
+        for (int k = 0; k < 2; k++) {
+            if (t[k] < 0) continue;
+            const size_t off = m->params_table.info[t[k]].offset, end = off + m->params_table.info[t[k]].size;
+            if (j >= i && off < lo) lo = off;
+            if (j < i && end > below) below = end;
+        }
+    }
+    const size_t n = m->params_table.total;
+    if (lo == SIZE_MAX) lo = n;
+    return below <= lo ? lo : n;
+}
+
 void comine_model_backward(comine_model *m, const float *demb, int N)
+{
+    comine_model_backward_notify(m, demb, N, NULL, NULL);
+}
+
+void comine_model_backward_notify(comine_model *m, const float *demb, int N, comine_grads_ready_fn ready, void *ctx)
 {
     COMINE_ASSERT(m->last_training && m->last_N == N);
     const comine_backend *be = m->be;
@@ -235,5 +263,7 @@ void comine_model_backward(comine_model *m, const float *demb, int N)
                                    op->IN, op->OUT);
             break;
         }
+        if (ready && (op->w >= 0 || op->b >= 0)) ready(ctx, grads_final_from(m, i));
     }
+    if (ready) ready(ctx, 0);
 }

@@ -8,6 +8,23 @@
 #include "comine/optim.h"
 #include "comine/partial_fc.h"
 
+/* The all-reduce's bucket: COMINE_PEER_BUCKET floats, or $COMINE_BUCKET_FLOATS. */
+static size_t peer_bucket(void)
+{
+    const char *v = getenv("COMINE_BUCKET_FLOATS");
+    if (!v || !*v) return COMINE_PEER_BUCKET;
+    char *end = NULL;
+    unsigned long long b = strtoull(v, &end, 10);
+    if (*end || b < 1 || b > ((size_t)1 << 28)) {
+        static bool warned;
+        if (!warned && comine_dist_rank() == 0)
+            comine_warn("COMINE_BUCKET_FLOATS=%s: not a count of floats in 1..2^28: %zu used", v, COMINE_PEER_BUCKET);
+        warned = true;
+        return COMINE_PEER_BUCKET;
+    }
+    return (size_t)b;
+}
+
 comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const comine_arch *arch, int K, int S,
                                  int B, uint64_t seed, int k, int class_lo, int head_classes, bool sampled)
 {
@@ -71,6 +88,7 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
         p->neg_sum = comine_calloc(B, sizeof(double));
         p->neg_cos = comine_calloc(B, sizeof(double));
     }
+    if (comine_dist_size() > 1) p->buckets = comine_dist_buckets_create(peer_bucket());
     return COMINE_OK;
 }
 
@@ -105,6 +123,7 @@ void comine_peer_sample(comine_peer *p, const int *classes, int n)
 void comine_peer_free(const comine_backend *be, comine_peer *p)
 {
     if (p->model) comine_model_free(p->model);
+    comine_dist_buckets_free(p->buckets);
     comine_arcface_free(&p->head);
     float *bufs[] = {p->momentum,  p->head_weight,  p->head_grad,    p->head_momentum, p->emb,
                      p->demb,      p->bn_backup,    p->emb_all,      p->demb_all,      p->block_weight,
@@ -149,7 +168,21 @@ void comine_peer_backward(comine_peer *p, const comine_backend *be, const int *l
     comine_backend_zero(be, p->demb, (size_t)n * p->head.D);
     comine_arcface_backward(&p->head, p->demb, p->head_grad, p->emb, p->head_weight, labels, p->form, p->weight, n,
                             cfg);
-    comine_model_backward(p->model, p->demb, n);
+    comine_peer_model_backward(p, p->demb, n);
+}
+
+static void grads_ready(void *ctx, size_t from) { comine_dist_buckets_ready(ctx, from); }
+
+void comine_peer_model_backward(comine_peer *p, const float *demb, int n)
+{
+    if (!p->buckets) {
+        comine_model_backward(p->model, demb, n);
+        return;
+    }
+    COMINE_ASSERT(!p->reducing);
+    comine_dist_buckets_begin(p->buckets, comine_model_grads(p->model), comine_model_num_params(p->model));
+    p->reducing = true;
+    comine_model_backward_notify(p->model, demb, n, grads_ready, p->buckets);
 }
 
 /* Multi-process runs use the CPU backend (trainer.c refuses others): device memory is host
@@ -157,7 +190,10 @@ void comine_peer_backward(comine_peer *p, const comine_backend *be, const int *l
 void comine_peer_allreduce_grads(comine_peer *p)
 {
     if (comine_dist_size() == 1) return;
-    comine_dist_allreduce_sum_f32(comine_model_grads(p->model), comine_model_num_params(p->model));
+    if (!p->reducing) /* no backward on this rank (no rows): the same buckets, from here */
+        comine_dist_buckets_begin(p->buckets, comine_model_grads(p->model), comine_model_num_params(p->model));
+    comine_dist_buckets_finish(p->buckets);
+    p->reducing = false;
     if (!p->sharded && !p->sampled) comine_dist_allreduce_sum_f32(p->head_grad, comine_peer_head_floats(p));
 }
 

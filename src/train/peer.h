@@ -40,6 +40,9 @@ typedef struct comine_peer {
     float *weight;          /* (B) host */
     float *bn_backup;       /* (num_buffers) running stats before the step (restored on a skipped step) */
     comine_rng dropout_rng;
+    /* several ranks: the backbone's gradients all-reduced in buckets during the backward */
+    struct comine_dist_buckets *buckets;
+    bool reducing;          /* a backward has started them (comine_peer_model_backward) */
 } comine_peer;
 
 /* Peer k of a run seeded `seed`: its own initial weights (insightface's init, ArcFace
@@ -56,6 +59,12 @@ void comine_peer_sample(comine_peer *p, const int *classes, int n);
 /* Floats of the peer's head weights (its rows times D; all rows held, sampled or not). */
 size_t comine_peer_head_floats(const comine_peer *p);
 void comine_peer_free(const comine_backend *be, comine_peer *p);
+/* The backbone's backward of n rows from demb (p->model's last training forward); with
+ * several ranks the all-reduce of its gradients starts in buckets of COMINE_PEER_BUCKET floats
+ * (or $COMINE_BUCKET_FLOATS) as the backward leaves them final, and comine_peer_allreduce_grads
+ * finishes it. */
+#define COMINE_PEER_BUCKET ((size_t)1 << 20)
+void comine_peer_model_backward(comine_peer *p, const float *demb, int n);
 /* Training forward of n images (N, S, S, 3; device memory): saves the BN running stats,
  * then embeddings, cosines and the plain per-sample losses (p->loss, host). */
 void comine_peer_forward(comine_peer *p, const float *images, const int *labels, int n, const comine_arcface_cfg *cfg);

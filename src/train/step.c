@@ -126,6 +126,25 @@ static void cos_means(comine_step_result *res, comine_peers *ps, int k, const in
     res->cos_negative[k] = sums[1] / n;
 }
 
+/* Rank r's rows [lo, hi) of the global batch: the ranks' counts in->rank_rows where the
+ * loader cut the batch itself, else the even split. */
+static void rank_slice(const comine_step_input *in, int r, int P, int *lo, int *hi)
+{
+    if (!in->rank_rows) {
+        comine_dist_slice(in->n, r, P, lo, hi);
+        return;
+    }
+    *lo = 0;
+    for (int q = 0; q < r; q++) *lo += in->rank_rows[q];
+    *hi = *lo + in->rank_rows[r];
+}
+
+/* The images of the rows [lo, ...) of this rank (in->images holds only them with rank_rows). */
+static const float *rank_images(const comine_peers *ps, const comine_step_input *in, int lo)
+{
+    return in->images + (in->rank_rows ? 0 : (size_t)lo * ps->image_floats);
+}
+
 void comine_peers_set_bn_groups(comine_peers *ps, int G)
 {
     COMINE_ASSERT(G >= 1 && ps->ranks == 1);
@@ -227,7 +246,7 @@ static void select_and_slice_plans(comine_step_result *res, comine_peers *ps, co
                   ps->select_scratch);
     res->sets = sel.sets;
     int lo, hi;
-    comine_dist_slice(in->n, ps->rank, ps->ranks, &lo, &hi);
+    rank_slice(in, ps->rank, ps->ranks, &lo, &hi);
     for (int k = 0; k < ps->n; k++) {
         memcpy(ps->peer[k].form, ps->form_all[k] + lo, (size_t)(hi - lo));
         memcpy(ps->peer[k].weight, ps->weight_all[k] + lo, (size_t)(hi - lo) * sizeof(float));
@@ -296,8 +315,7 @@ static void backbone_forward(comine_peers *ps, int k, const comine_step_input *i
         return;
     }
     if (n_local > 0)
-        comine_model_forward(p->model, p->emb, in->images + (size_t)lo * ps->image_floats, n_local, true,
-                             &p->dropout_rng);
+        comine_model_forward(p->model, p->emb, rank_images(ps, in, lo), n_local, true, &p->dropout_rng);
     comine_dist_allgatherv(p->emb_all, p->emb, row_counts, sizeof(float));
 }
 
@@ -307,7 +325,7 @@ static void backbone_backward(comine_peers *ps, comine_peer *p, const comine_ste
 {
     const int D = p->head.D, G = ps->bn_groups;
     if (G == 1) {
-        if (n_local > 0) comine_model_backward(p->model, p->demb_all + (size_t)lo * D, n_local);
+        if (n_local > 0) comine_peer_model_backward(p, p->demb_all + (size_t)lo * D, n_local);
         return;
     }
     for (int g = 0; g < G; g++) {
@@ -331,10 +349,10 @@ static void train_step_sharded(comine_step_result *res, comine_peers *ps, const 
     const int n = in->n, P = ps->ranks, D = ps->peer[0].head.D;
     int lo, hi, row_counts[P];
     for (int r = 0; r < P; r++) {
-        comine_dist_slice(n, r, P, &lo, &hi);
+        rank_slice(in, r, P, &lo, &hi);
         row_counts[r] = (hi - lo) * D;
     }
-    comine_dist_slice(n, ps->rank, P, &lo, &hi);
+    rank_slice(in, ps->rank, P, &lo, &hi);
     const int n_local = hi - lo;
     /* the head's classes this step: the shard's, or its part of the draw (labels as positions) */
     const int *labels = in->labels;
@@ -425,16 +443,16 @@ void comine_train_step(comine_step_result *res, comine_peers *ps, const comine_s
     /* this rank's slice of the global batch */
     int lo, hi, counts[P];
     for (int r = 0; r < P; r++) {
-        comine_dist_slice(n, r, P, &lo, &hi);
+        rank_slice(in, r, P, &lo, &hi);
         counts[r] = hi - lo;
     }
-    comine_dist_slice(n, ps->rank, P, &lo, &hi);
+    rank_slice(in, ps->rank, P, &lo, &hi);
     const int n_local = hi - lo;
     const int *labels = in->labels + lo;
 
     /* 1. both peers forward the same images: per-sample plain ArcFace losses, gathered */
     if (n_local > 0) {
-        const float *images = comine_backend_stage_input(ps->be, ps->images, in->images + (size_t)lo * ps->image_floats,
+        const float *images = comine_backend_stage_input(ps->be, ps->images, rank_images(ps, in, lo),
                                                          (size_t)n_local * ps->image_floats);
         for (int k = 0; k < ps->n; k++) comine_peer_forward(&ps->peer[k], images, labels, n_local, head);
     }

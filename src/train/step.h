@@ -8,8 +8,9 @@
  * cos_target_all, correct_all) and from the result (sets, objectives, mean cosines, the
  * noise votes in ps->noisy).
  *
- * Data parallel (dist.h, P ranks): every rank holds both peers whole and receives the whole
- * global batch; rank r forwards and backwards only its slice [r n / P, (r + 1) n / P).  The
+ * Data parallel (dist.h, P ranks): every rank holds both peers whole and knows the whole
+ * global batch's labels; rank r forwards and backwards only its rows (the slice
+ * [r n / P, (r + 1) n / P), or those comine_step_input.rank_rows gives it).  The
  * per-sample losses of both peers are all-gathered, comine_select runs on the whole batch
  * identically on every rank, each rank applies its slice of the plan, and the gradients
  * (backbone; the head's too when it is whole) are summed over the ranks, which gives the
@@ -82,9 +83,13 @@ void comine_peers_free(comine_peers *ps);
  * everything else is the one-process step.  Costs a second forward per step.  G = 1: off. */
 void comine_peers_set_bn_groups(comine_peers *ps, int G);
 
-/* One step's input: the global batch.  images is (n, S, S, 3), labels and truth_noisy are (n). */
+/* One step's input: the global batch.  images is (n, S, S, 3), labels and truth_noisy are (n).
+ * With rank_rows (P counts that sum to n; the loader cut the batch, each rank reading its
+ * part), rank r owns rows [rank_rows[0] + ... + rank_rows[r - 1], + rank_rows[r]) and images
+ * holds only this rank's rows; without, the even split comine_dist_slice and the whole batch. */
 typedef struct comine_step_input {
     const float *images;
+    const int *rank_rows;
     const int *labels;
     const uint8_t *truth_noisy;  /* 1 = the label is known wrong; needed by mode oracle only, else may be NULL */
     int n;

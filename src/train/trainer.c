@@ -71,6 +71,7 @@ static void trainer_free(trainer *t)
     free(t->rounds);
     free(t->cos_snapshot);
     free(t->truth_noisy);
+    comine_trainer_batch_free(t);
 }
 
 /* --init: a peer's backbone from a model file of the same architecture (its head stays new). */
@@ -120,6 +121,8 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     lo.drop_last = t->ds->n > cfg->batch;
     lo.cache = cfg->cache;
     lo.on_bad = cfg->on_bad;
+    lo.part = comine_dist_rank();
+    lo.parts = comine_dist_size();
     st = comine_loader_create(&t->loader, t->ds, &lo);
     if (st != COMINE_OK) return st;
     t->steps_per_epoch = comine_loader_steps_per_epoch(t->loader);
@@ -139,6 +142,7 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     t->cos_snapshot = comine_calloc((size_t)t->ds->n * 2, sizeof(float));
     for (size_t i = 0; i < (size_t)t->ds->n * 2; i++) t->cos_snapshot[i] = NAN;
     t->truth_noisy = comine_calloc(t->B, 1);
+    comine_trainer_batch_init(t);
     t->tau = cfg->tau_auto ? 0.0f : cfg->tau;
     t->tau_estimate = NAN;
     return COMINE_OK;
@@ -203,7 +207,7 @@ static comine_status train_batch(trainer *t, const comine_batch *b, float drop_r
     for (int i = 0; i < b->n; i++) t->truth_noisy[i] = comine_truth_noisy(b->truth[i]);
     int64_t global_step = (int64_t)t->epoch * t->steps_per_epoch + b->step + 1;
     comine_step_input in = {
-        .images = b->images, .labels = b->labels, .truth_noisy = t->truth_noisy, .n = b->n,
+        .images = b->images, .rank_rows = t->rank_rows, .labels = b->labels, .truth_noisy = t->truth_noisy, .n = b->n,
         .drop_rate = drop_rate, .lr = (float)lr, .momentum = (float)cfg->momentum,
         .weight_decay = (float)cfg->weight_decay,
         .poison_loss = cfg->inject_nan_step > 0 && global_step >= cfg->inject_nan_step &&
@@ -423,19 +427,20 @@ static comine_status run_epochs(trainer *t, comine_valrun *val, comine_train_sum
         comine_loader_start_epoch(t->loader, t->epoch, t->step);
         double lr = cfg->lr.base_lr;
         for (;;) {
-            comine_batch *b = NULL;
+            comine_batch *part = NULL, whole;
             double t0 = comine_now();
-            comine_status st = comine_loader_next(t->loader, &b);
+            comine_status st = comine_loader_next(t->loader, &part);
             if (st != COMINE_OK) return st;
-            if (!b) break;
-            if (b->n == 0) { /* every image of the batch was bad (skipped and listed) */
-                comine_loader_release(t->loader, b);
+            if (!part) break;
+            comine_trainer_gather_batch(t, part, &whole);
+            if (whole.n == 0) { /* every image of the batch was bad (skipped and listed) */
+                comine_loader_release(t->loader, part);
                 t->step++;
                 continue;
             }
             lr = comine_lr_at(&t->lr, t->epoch + (double)t->step / t->steps_per_epoch);
-            st = train_batch(t, b, drop_rate, lr);
-            comine_loader_release(t->loader, b);
+            st = train_batch(t, &whole, drop_rate, lr);
+            comine_loader_release(t->loader, part);
             if (st != COMINE_OK) return st;
             t->step++;
             steps_done_here++;

@@ -29,6 +29,9 @@ typedef struct trainer {
     float *cos_snapshot;    /* (n, 2) cos(theta_y) under A and B in the last epoch */
     /* per batch */
     uint8_t *truth_noisy;
+    int *rank_rows;         /* (P) each rank's rows of the batch (trainer_batch.c) */
+    int *batch_labels, *batch_indices; /* (B) the whole batch, gathered over the ranks */
+    int8_t *batch_truth;
     /* position */
     int epoch, step;        /* the next step to run */
     epoch_acc acc;
@@ -53,6 +56,13 @@ comine_status comine_trainer_merge_restore(trainer *t);
 /* trainer_init.c: --init: each peer's backbone from cfg->init[0] (peer B from cfg->init[1] when
  * given), refused naming the file when the model's network differs from the run's. */
 comine_status comine_trainer_init_backbones(trainer *t);
+
+/* trainer_batch.c: each rank's loader reads its part of every batch (loader opts part/parts);
+ * comine_trainer_gather_batch makes *whole the global batch: labels, indices and truth of
+ * every rank's rows (gathered), the images of this rank's (part's), t->rank_rows set. */
+void comine_trainer_batch_init(trainer *t);
+void comine_trainer_batch_free(trainer *t);
+void comine_trainer_gather_batch(trainer *t, const comine_batch *part, comine_batch *whole);
 
 /* checkpoint.c */
 comine_status comine_checkpoint_save(const trainer *t, const char *path);
