@@ -34,6 +34,9 @@ endif()
 if(COMINE_OMP_LIBS)
   list(APPEND COMINE_STATIC_DEPS ${OpenMP_C_LIBRARIES})
 endif()
+if(COMINE_CUDA_FOUND)  # the CUDA backend (cuda.cmake): its runtime, cuBLAS, cuDNN, and C++'s (nvcc's objects)
+  list(APPEND COMINE_STATIC_DEPS ${CUDA_cudart_LIBRARY} ${CUDA_cublas_LIBRARY} ${CUDNN_LIBRARY} -lstdc++)
+endif()
 list(FILTER COMINE_STATIC_DEPS EXCLUDE REGEX "libpthread\\.a$")  # glibc's: -pthread below
 list(APPEND COMINE_STATIC_DEPS ${MATH_LIBRARY} -pthread)
 list(REMOVE_DUPLICATES COMINE_STATIC_DEPS)
@@ -59,11 +62,14 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(COMINE_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
-# the prefix is the one given at install time (cmake --install --prefix P), not at configure time
+# the prefix is the one given at install time (cmake --install --prefix P), not at configure
+# time: a token in the prefix line only (Libs.private may name libraries under the configure
+# prefix, e.g. /usr/local/cuda, which stay where they are)
+set(COMINE_PC_PREFIX "@COMINE_INSTALL_PREFIX@")
 configure_file(${CMAKE_SOURCE_DIR}/cmake/comine.pc.in ${CMAKE_BINARY_DIR}/comine.pc.in.configured @ONLY)
 install(CODE "
   file(READ \"${CMAKE_BINARY_DIR}/comine.pc.in.configured\" pc)
-  string(REPLACE \"${CMAKE_INSTALL_PREFIX}\" \"\${CMAKE_INSTALL_PREFIX}\" pc \"\${pc}\")
+  string(REPLACE \"@COMINE_INSTALL_PREFIX@\" \"\${CMAKE_INSTALL_PREFIX}\" pc \"\${pc}\")
   file(WRITE \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig/comine.pc\" \"\${pc}\")
   message(STATUS \"Installing: \$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig/comine.pc\")")
 
