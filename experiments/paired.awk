@@ -4,7 +4,7 @@
 #   awk -F'\t' -v a=comining -v b=coteach -f experiments/paired.awk results/all.tsv
 #
 # A run is named [SETTING_]nNOISE_MODE_sSEED (SETTING: "m02" for the margin study, none for the
-# main table).  For each (setting, noise) and each figure (peer A's and the pair A+B's
+# main table); MODE is taken from the name (a variant such as "ramp" is a mode of its own here).  For each (setting, noise) and each figure (peer A's and the pair A+B's
 # verification accuracy, detection F1), the runs of modes a and b with the same seed form a pair
 # (the same noisy set, the same seed); per pair d = a - b.  Output, one Markdown row each:
 # seeds, mean d, its 95% interval (Student t, n - 1 degrees of freedom), a's wins and losses,
@@ -43,12 +43,13 @@ $1 ~ /_s[0-9]+$/ {
     if (!match(name, /n[0-9]+_[a-z]+_s[0-9]+$/)) next
     setting = substr(name, 1, RSTART - 1); sub(/_$/, "", setting)
     if (setting == "") setting = "main"
-    if ($3 != a && $3 != b) next
+    mode = substr(name, RSTART, RLENGTH); sub(/^n[0-9]+_/, "", mode); sub(/_s[0-9]+$/, "", mode)
+    if (mode != a && mode != b) next
     key = setting SUBSEP $2
     if (!(key in seen)) { seen[key] = 1; order[++K] = key }
     for (i = 1; i <= nf; i++) {
         v = $(col[fig[i]])
-        if (v != "-" && v != "") val[key, $3, $4, fig[i]] = v * scale[fig[i]]
+        if (v != "-" && v != "") val[key, mode, $4, fig[i]] = v * scale[fig[i]]
     }
     seeds[key, $4] = 1
 }

@@ -25,6 +25,14 @@
 #          m 0.2, seed 1: dm 0.1 / 0.2 / 0.3, the re-weighting from epoch Tk on or ramped with the
 #          drop rate (--reweight-schedule), `weight` always and ramped, coteach as the baseline
 #          (results/reweight.md; not run by default)
+#   ramp   the validation's best re-weighting (--reweight-schedule ramp) confirmed on pairsDevTest:
+#          comining with it at m 0.2, 20% and 40% noise, over --paired-seeds, paired with the
+#          paired stage's comining (default schedule) and coteach runs (results/ramp.md; not
+#          run by default)
+#   scale  the multi-process and Partial FC settings against one process on pairsDevTest (40%
+#          noise, m 0.2, comining): 2 ranks x 1 thread (mpiexec; the --paired-seeds' first two)
+#          and --sample-rate 0.1 (the first three), paired with the paired stage's runs of the
+#          same seeds (results/scale.md; not run by default)
 #   subcenter  Sub-center ArcFace (--subcenters 3, the paper's K) at 40% noise, m 0.2, every seed:
 #          arcface and comining with it, against the margin stage's arcface and comining and the
 #          oracle (results/subcenter.md; not run by default)
@@ -71,7 +79,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    data|main|val|margin|paired|finetune|dup|reweight|subcenter|table) stages+=("$1"); shift ;;
+    data|main|val|margin|paired|finetune|dup|reweight|ramp|scale|subcenter|table) stages+=("$1"); shift ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -140,17 +148,22 @@ stage_data() {
 run_one() {
   local name=$1 list=$2 vpairs=$3 vroot=$4 noise=$5 mode=$6 seed=$7
   shift 7
+  # --ranks P (first, optional): train under mpiexec with P ranks of one thread each
+  local launch=()
+  if [ "${1:-}" = --ranks ]; then
+    launch=(mpiexec -np "$2" --oversubscribe --bind-to none); shift 2
+  fi
   local dir=$work/runs/$name
   [ -s "$dir/result.tsv" ] && return 0
   local logf=$work/runs/$name.log
   if [ ! -f "$dir/trained" ]; then
     if [ -f "$dir/checkpoint.bin" ]; then
       log "resume $name"
-      "$bin" train --resume "$dir" >> "$logf" 2>&1 || { log "FAILED $name (see $logf)"; return 1; }
+      "${launch[@]}" "$bin" train --resume "$dir" >> "$logf" 2>&1 || { log "FAILED $name (see $logf)"; return 1; }
     else
       log "start  $name"
       rm -rf "$dir"
-      "$bin" train --data "$list" --out "$dir" --mode "$mode" --seed "$seed" "${common[@]}" "$@" > "$logf" 2>&1 ||
+      "${launch[@]}" "$bin" train --data "$list" --out "$dir" --mode "$mode" --seed "$seed" "${common[@]}" "$@" > "$logf" 2>&1 ||
         { log "FAILED $name (see $logf)"; return 1; }
     fi
     touch "$dir/trained"
@@ -265,6 +278,50 @@ stage_paired() {
     done
   done
   drain
+}
+
+# The re-weighting ramp (the validation study's best detection) on pairsDevTest: runs named
+# m02_nNOISE_ramp_sSEED so that paired.awk pairs them with the paired stage's comining and coteach
+# runs of the same seed (results/ramp.md)
+stage_ramp() {
+  local n s
+  for n in 20 40; do
+    for s in $paired_seeds; do
+      enqueue "m02_n${n}_ramp_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining "$s" \
+        --tau "$(tau_for "$n")" --m 0.2 --reweight-schedule ramp
+    done
+  done
+  drain || true
+  local res=$work/results
+  cat "$work"/runs/m02_n*_{ramp,comining,coteach}_s*/result.tsv 2>/dev/null | sort > "$res/ramp.tsv" || true
+  { echo "ramp against the default schedule:"; echo
+    awk -F'\t' -v a=ramp -v b=comining -f "$root/experiments/paired.awk" "$res/ramp.tsv"; echo
+    echo "ramp against coteach:"; echo
+    awk -F'\t' -v a=ramp -v b=coteach -f "$root/experiments/paired.awk" "$res/ramp.tsv"; } > "$res/ramp.md"
+  cat "$res/ramp.md"
+}
+
+# Data parallel and Partial FC against one process: runs named m02_n40_p2_sSEED (2 ranks x 1
+# thread, per-rank batch norm over 32 images) and m02_n40_pfc01_sSEED (--sample-rate 0.1: with 298
+# classes and batch 64 that is the batch's classes alone), paired with the paired stage's comining
+# runs of the same seeds (results/scale.md)
+stage_scale() {
+  local s k=0
+  for s in $paired_seeds; do
+    k=$((k + 1))
+    [ $k -le 3 ] && enqueue "m02_n40_pfc01_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 comining "$s" \
+      --tau 0.4 --m 0.2 --sample-rate 0.1
+    [ $k -le 2 ] && enqueue "m02_n40_p2_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 comining "$s" \
+      --ranks 2 --tau 0.4 --m 0.2
+  done
+  drain || true
+  local res=$work/results
+  cat "$work"/runs/m02_n40_{p2,pfc01,comining}_s*/result.tsv 2>/dev/null | sort > "$res/scale.tsv" || true
+  { echo "2 ranks x 1 thread against 1 process:"; echo
+    awk -F'\t' -v a=p2 -v b=comining -f "$root/experiments/paired.awk" "$res/scale.tsv"; echo
+    echo "--sample-rate 0.1 against every class:"; echo
+    awk -F'\t' -v a=pfc01 -v b=comining -f "$root/experiments/paired.awk" "$res/scale.tsv"; } > "$res/scale.md"
+  cat "$res/scale.md"
 }
 
 # The recipe "clean a new data set with a pre-trained model": the training people split in two

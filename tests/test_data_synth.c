@@ -194,7 +194,25 @@ int main(void)
     bad = so;
     bad.jpeg_quality = 0;
     FX_EXPECT(comine_synth_write(d3, &bad) == COMINE_ERR_ARG, "JPEG quality 0 accepted");
-    FX_SUMMARY(mark, "errors: ids 0, size 8, JPEG quality 0 rejected (%s)\n", comine_last_error());
+    bad = so;
+    bad.first_id = 99999;
+    FX_EXPECT(comine_synth_write(d3, &bad) == COMINE_ERR_ARG, "identities 99999 .. 100000 accepted");
+    bad.first_id = -1;
+    FX_EXPECT(comine_synth_write(d3, &bad) == COMINE_ERR_ARG, "first identity -1 accepted");
+    FX_SUMMARY(mark, "errors: ids 0, size 8, JPEG quality 0, names past id99999 rejected (%s)\n", comine_last_error());
+
+    /* the last name, id99999, is written */
+    mark = fx_fail_count;
+    comine_synth_opts last = so;
+    last.first_id = 99999;
+    last.ids = 1;
+    last.per_id = 1;
+    st = comine_synth_write(d3, &last);
+    FX_EXPECT(st == COMINE_OK, "synth write id99999: %s", comine_last_error());
+    j = comine_path_join(d3, "id99999/0000.jpg");
+    FX_EXPECT(comine_path_exists(j), "%s missing", j);
+    free(j);
+    FX_SUMMARY(mark, "the last identity name id99999 written\n");
 
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

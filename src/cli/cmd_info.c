@@ -1,10 +1,11 @@
-/* cmd_info.c: `comine info`: version, backend, threads, the libraries in use and the GPUs
- * (when comine is built with CUDA). */
+/* cmd_info.c: `comine info`: version, backend, threads, the libraries in use, whether MPI is
+ * built in, and the GPUs (when comine is built with CUDA). */
 #include <stdio.h>
 
 #include "cli/args.h"
 #include "comine/backend.h"
 #include "comine/core.h"
+#include "comine/dist.h"
 #include "comine/version.h"
 #ifdef COMINE_HAVE_CUDA
 #include "backend/cuda/cuda.h"
@@ -29,6 +30,7 @@ int comine_cmd_info(int argc, char **argv)
 #else
     printf("openmp: no\n");
 #endif
+    printf("mpi: %s\n", comine_dist_built_with_mpi() ? "yes (train and bench under mpirun/srun)" : "no (built without MPI)");
 #ifdef COMINE_HAVE_CUDA
     char why[256] = "", line[256];
     int n = comine_cuda_device_count(why, sizeof why);

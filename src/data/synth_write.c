@@ -74,9 +74,10 @@ comine_status comine_synth_write(const char *out_dir, const comine_synth_opts *o
     if (o->size < 16 || o->size > 1024) return comine_fail(COMINE_ERR_ARG, "synth: size %d is outside [16, 1024]", o->size);
     if (o->format == COMINE_SYNTH_JPEG && (o->jpeg_quality < 1 || o->jpeg_quality > 100))
         return comine_fail(COMINE_ERR_ARG, "synth: JPEG quality %d is outside [1, 100]", o->jpeg_quality);
-    if (o->first_id < 0 || o->first_id > 99999 - o->ids)
-        return comine_fail(COMINE_ERR_ARG, "synth: identities %d .. %d are outside 0 .. 99999", o->first_id,
-                           o->first_id + o->ids - 1);
+    /* the names are id00000 .. id99999 */
+    if (o->first_id < 0 || o->ids > 100000 || o->first_id > 100000 - o->ids)
+        return comine_fail(COMINE_ERR_ARG, "synth: identities %ld .. %ld are outside 0 .. 99999", (long)o->first_id,
+                           (long)o->first_id + o->ids - 1);
     for (int id = o->first_id; id < o->first_id + o->ids; id++) {
         char name[16];
         comine_synth_identity_name(name, sizeof name, id);
