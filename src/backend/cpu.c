@@ -11,7 +11,7 @@
  * time (cpu_dispatch.h); selects load both operands (no load under a condition), so
  * that every version vectorises. */
 #include "backend/cpu.h"
-#include "backend/cpu_dispatch.h"
+#include "core/cpu_dispatch.h"
 
 #include <cblas.h>
 #include <math.h>

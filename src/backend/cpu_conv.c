@@ -24,7 +24,7 @@
  * cpu_conv_fused.c; the plan's structure is in cpu_conv_impl.h.
  * A plan is used by one thread at a time. */
 #include "backend/cpu_conv_impl.h"
-#include "backend/cpu_dispatch.h"
+#include "core/cpu_dispatch.h"
 
 #include <pthread.h>
 #include <stdint.h>

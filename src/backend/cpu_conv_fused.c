@@ -17,7 +17,7 @@
  * (test_models_ref, test_models_fold).  Training never takes this path: it is the eval
  * forward of folded convolutions (model_exec.c). */
 #include "backend/cpu_conv_impl.h"
-#include "backend/cpu_dispatch.h"
+#include "core/cpu_dispatch.h"
 
 #include <stdlib.h>
 #include <string.h>

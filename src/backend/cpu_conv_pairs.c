@@ -11,7 +11,7 @@
  * Optional epilogue, in order: PReLU with per-channel slopes, then a residual add.
  * Assumes NHWC activations and PyTorch's weight layout (OC, 2, KH, KW). */
 #include "backend/cpu.h"
-#include "backend/cpu_dispatch.h"
+#include "core/cpu_dispatch.h"
 
 #include <string.h>
 #ifdef COMINE_HAVE_OPENMP

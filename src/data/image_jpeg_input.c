@@ -6,15 +6,19 @@
  * libjpeg upsamples chroma rows of two samples or fewer by replication instead: those images,
  * other layouts and other sizes are left to the general path.  Each stage runs over a band of
  * rows as one long row (the rows of a face crop are too short for the vector loops to pay off
- * one by one), and a band's buffers stay in the first-level cache.  Assumes image.c's
- * per-thread decoder (image_impl.h); keeps its own per-thread scratch. */
+ * one by one), and a band's buffers stay in the first-level cache.  The integer stages have
+ * per-CPU versions (COMINE_CPU_CLONES) and the float stores an AVX-512, an AVX2 and a plain
+ * version chosen at run time (core/cpu_dispatch.h), so a portable build runs them as a
+ * native one; every version writes the same bytes and floats.  Assumes image.c's per-thread
+ * decoder (image_impl.h); keeps its own per-thread scratch. */
+#include "core/cpu_dispatch.h"
 #include "image_impl.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__AVX2__) || defined(__AVX512F__)
+#ifdef COMINE_CPU_X86
 #include <immintrin.h>
 #endif
 
@@ -58,6 +62,7 @@ static uint8_t *thread_scratch(size_t bytes)
  * 1/4 of row r - 1, row 2r + 1 3/4 of row r and 1/4 of row r + 1, the edge rows standing in for
  * the missing ones.  in is (ch, cw); sums is (2 * (r1 - r0), cw); halves is (2, r1 - r0, cw)
  * scratch: the upper and lower sums run as long vector loops, then their rows interleave. */
+COMINE_CPU_CLONES
 static void upsample_v2_sums(int16_t *restrict sums, int16_t *restrict halves, const uint8_t *restrict in, int cw,
                              int ch, int r0, int r1)
 {
@@ -79,6 +84,7 @@ static void upsample_v2_sums(int16_t *restrict sums, int16_t *restrict halves, c
  * libjpeg's alternating rounding (+8 left, +7 right), the edge column standing in for the
  * missing one.  sums is (rows, cw); out is (rows, 2 * cw).  One pass over all rows as one
  * long row, then the first and last column of every row are redone. */
+COMINE_CPU_CLONES
 static void upsample_h2_sums(uint8_t *restrict out, const int16_t *restrict sums, int cw, int rows)
 {
     const size_t n = (size_t)rows * cw;
@@ -98,6 +104,7 @@ static void upsample_h2_sums(uint8_t *restrict out, const int16_t *restrict sums
 
 /* h2v1: 3/4 of the nearer sample and 1/4 of the next one across, / 4 with alternating rounding
  * (+1 left, +2 right).  in is (rows, cw); out is (rows, 2 * cw); the same one-pass scheme. */
+COMINE_CPU_CLONES
 static void upsample_h2v1(uint8_t *restrict out, const uint8_t *restrict in, int cw, int rows)
 {
     const size_t n = (size_t)rows * cw;
@@ -133,6 +140,7 @@ static inline int16_t mul_high(int16_t x, int16_t c)
  * R and B in 16-bit lanes, exactly: FIX(1.402) = 65536 + 26345 and FIX(1.772) = 131072 - 14942
  * take out whole multiples of Cr and Cb, and (c x + 32768) >> 16 = ((c 2x >> 16) + 1) >> 1.
  * All planes are (n). */
+COMINE_CPU_CLONES
 static void ycc_to_rgb(uint8_t *restrict red, uint8_t *restrict green, uint8_t *restrict blue,
                        const uint8_t *restrict luma, const uint8_t *restrict cb, const uint8_t *restrict cr, size_t n)
 {
@@ -148,46 +156,77 @@ static void ycc_to_rgb(uint8_t *restrict red, uint8_t *restrict green, uint8_t *
     }
 }
 
-/* (x - 127.5) / 128 of n bytes, as comine_image_box_to_input writes it.  Where the target has
+/* (x - 127.5) / 128 of n bytes, as comine_image_box_to_input writes it.  Where the CPU has
  * them the floats go out with non-temporal stores: the loader writes batches far larger than
  * the caches, and streaming spares reading every line of them before overwriting it (the
- * caller ends the image with store_fence). */
-static void bytes_to_input(float *restrict out, const uint8_t *restrict in, size_t n)
+ * caller ends the image with store_fence).  One multiply and one subtract per float in every
+ * version: the same floats. */
+static void bytes_to_input_c(float *restrict out, const uint8_t *restrict in, size_t n)
+{
+    const float inv = 1.0f / 128.0f, off = 127.5f * inv;
+    for (size_t i = 0; i < n; i++) out[i] = (float)in[i] * inv - off;
+}
+
+#ifdef COMINE_CPU_X86
+__attribute__((target("avx512f"))) static void bytes_to_input_avx512(float *restrict out, const uint8_t *restrict in,
+                                                                     size_t n)
 {
     const float inv = 1.0f / 128.0f, off = 127.5f * inv;
     size_t i = 0;
-#if defined(__AVX512F__)
     for (; i < n && ((uintptr_t)(out + i) & 63); i++) out[i] = (float)in[i] * inv - off;
     const __m512 scale = _mm512_set1_ps(inv), shift = _mm512_set1_ps(off);
     for (; i + 16 <= n; i += 16) {
         const __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(in + i))));
         _mm512_stream_ps(out + i, _mm512_sub_ps(_mm512_mul_ps(x, scale), shift));
     }
-#elif defined(__AVX2__)
+    for (; i < n; i++) out[i] = (float)in[i] * inv - off;
+}
+
+__attribute__((target("avx2"))) static void bytes_to_input_avx2(float *restrict out, const uint8_t *restrict in,
+                                                                size_t n)
+{
+    const float inv = 1.0f / 128.0f, off = 127.5f * inv;
+    size_t i = 0;
     for (; i < n && ((uintptr_t)(out + i) & 31); i++) out[i] = (float)in[i] * inv - off;
     const __m256 scale = _mm256_set1_ps(inv), shift = _mm256_set1_ps(off);
     for (; i + 8 <= n; i += 8) {
         const __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(in + i))));
         _mm256_stream_ps(out + i, _mm256_sub_ps(_mm256_mul_ps(x, scale), shift));
     }
-#endif
     for (; i < n; i++) out[i] = (float)in[i] * inv - off;
+}
+#endif
+
+typedef void bytes_to_input_fn(float *restrict out, const uint8_t *restrict in, size_t n);
+
+static bytes_to_input_fn *bytes_to_input_for_cpu(void)
+{
+#ifdef COMINE_CPU_X86
+    int level = comine_cpu_x86_level();
+    if (level >= 4) return bytes_to_input_avx512;
+    if (level >= 3) return bytes_to_input_avx2;
+#endif
+    return bytes_to_input_c;
 }
 
 /* Orders the non-temporal stores of bytes_to_input before whatever follows (the hand-over of
  * the batch to another thread). */
 static void store_fence(void)
 {
-#if defined(__AVX2__) || defined(__AVX512F__)
+#ifdef COMINE_CPU_X86
     _mm_sfence();
 #endif
 }
 
 /* Planes (h, stride) to the input (h, w, 3), mirrored when flip, (x - 127.5) / 128 as
  * comine_image_box_to_input writes it.  rgb is (h, w, 3) scratch. */
+COMINE_CPU_CLONES
 static void planes_to_input(float *restrict out, uint8_t *restrict rgb, const uint8_t *red, const uint8_t *green,
                             const uint8_t *blue, int w, int h, size_t stride, bool flip)
 {
+    static bytes_to_input_fn *_Atomic chosen;
+    bytes_to_input_fn *bytes_to_input = chosen;
+    if (!bytes_to_input) chosen = bytes_to_input = bytes_to_input_for_cpu();
     const size_t row = (size_t)w * 3;
     if (stride == (size_t)w) {
         /* Without padding the planes interleave as one long row.  Read backwards, that row is

@@ -1,5 +1,6 @@
-/* cpu_dispatch.h: per-CPU versions of the CPU backend's own kernels, so that a portable
- * build (baseline x86-64, no -march=native) runs them as fast as a native one.
+/* cpu_dispatch.h: per-CPU versions of comine's own kernels (the CPU backend's, the JPEG
+ * loader's), so that a portable build (baseline x86-64, no -march=native) runs them as fast
+ * as a native one.
  *
  * COMINE_CPU_CLONES before a function asks GCC for three versions of it, compiled for
  * x86-64-v4 (AVX-512), x86-64-v3 (AVX2, FMA) and the build's own target, and for one
@@ -13,7 +14,8 @@
  * compilers, a build that already targets AVX2 or better (-march=native on a recent
  * CPU), and sanitizer builds (an ifunc resolver runs before the sanitizer's runtime).
  *
- * comine_cpu_x86_level() is for the kernels written with intrinsics (cpu_conv_pairs.c):
+ * comine_cpu_x86_level() is for the kernels written with intrinsics (cpu_conv_pairs.c,
+ * image_jpeg_input.c):
  * 4 where the CPU and the OS run AVX-512F, 3 where they run AVX2 and FMA, else 1. */
 #ifndef COMINE_CPU_DISPATCH_H
 #define COMINE_CPU_DISPATCH_H
