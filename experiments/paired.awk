@@ -40,7 +40,7 @@ BEGIN {
 }
 $1 ~ /_s[0-9]+$/ {
     name = $1
-    if (!match(name, /n[0-9]+_[a-z]+_s[0-9]+$/)) next
+    if (!match(name, /n[0-9]+_[a-z0-9]+_s[0-9]+$/)) next
     setting = substr(name, 1, RSTART - 1); sub(/_$/, "", setting)
     if (setting == "") setting = "main"
     mode = substr(name, RSTART, RLENGTH); sub(/^n[0-9]+_/, "", mode); sub(/_s[0-9]+$/, "", mode)
