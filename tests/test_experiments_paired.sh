@@ -39,6 +39,15 @@ check "the m02 setting: the one seed with both modes, no interval" \
     grep -qF "| m02 | 40% | peer A accuracy | 1 | +2.00 | - | 1 / 0 | 1.000 |" "$TMP/paired.md"
 check "8 lines (2 of header, 3 main, 3 m02), arcface nowhere" \
     test "$(wc -l < "$TMP/paired.md")" = 8 -a -z "$(grep arcface "$TMP/paired.md")"
+# a variant named in the run (m02_n40_p2_sS, comining in the mode column) is a mode of its own
+{
+    cat "$TMP/all.tsv"
+    printf 'm02_n40_p2_s1\t40\tcomining\t1\t0.83\t0.01\t0.82\t0.01\t0.9\t0.8\t0.85\t100\n'
+} > "$TMP/p2.tsv"
+awk -F'\t' -v a=p2 -v b=comining -f "$SRC/experiments/paired.awk" "$TMP/p2.tsv" > "$TMP/p2.md"
+cat "$TMP/p2.md"
+check "the mode comes from the run's name (p2 - comining: +3.00 on seed 1)" \
+    grep -qF "| m02 | 40% | peer A accuracy | 1 | +3.00 | - | 1 / 0 | 1.000 |" "$TMP/p2.md"
 awk -F'\t' -f "$SRC/experiments/paired.awk" "$TMP/all.tsv" > /dev/null 2>&1
 check "without the two modes it refuses (exit 2)" test $? = 2
 echo "test_experiments_paired: $([ $fail = 0 ] && echo "all passed" || echo "$fail FAILED")"
