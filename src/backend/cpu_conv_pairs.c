@@ -130,13 +130,101 @@ typedef void pairs_row_fn(const pairs_job *j, int r);
 
 static void pairs_row_c(const pairs_job *j, int r) { pairs_row(j, r, pair_taps_c); }
 #ifdef COMINE_CPU_X86
-__attribute__((target("avx512f"))) static void pairs_row_avx512(const pairs_job *j, int r)
-{
-    pairs_row(j, r, pair_taps_avx512);
-}
 __attribute__((target("avx2,fma"))) static void pairs_row_avx2(const pairs_job *j, int r)
 {
     pairs_row(j, r, pair_taps_avx2);
+}
+
+/* The AVX-512 row: two output pixels at a time, the accumulators of NV 16-channel vectors
+ * of both kept in registers over the taps (each weight vector loaded once for the two
+ * pixels), then PReLU and the residual as in pairs_row.  The same multiply-adds in the same
+ * order as pair_taps_avx512, so the same floats. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+pairs_block_avx512(const pairs_job *j, int n, int oh, int ow, int np, int c0, const int NV)
+{
+    const comine_conv_geom *g = j->g;
+    const int C = g->C, OC = g->OC;
+    __m512 a0[8], a1[8];
+    for (int v = 0; v < NV; v++) {
+        a0[v] = j->bias ? _mm512_loadu_ps(j->bias + c0 + 16 * v) : _mm512_setzero_ps();
+        a1[v] = a0[v];
+    }
+    for (int kh = 0; kh < g->KH; kh++) {
+        int ih = oh * g->stride - g->pad + kh;
+        if (ih < 0 || ih >= g->H) continue;
+        const float *row = j->in + ((size_t)n * g->H + ih) * g->W * C + c0;
+        for (int kw = 0; kw < g->KW; kw++) {
+            int iw0 = ow * g->stride - g->pad + kw, iw1 = iw0 + g->stride;
+            bool in0 = iw0 >= 0 && iw0 < g->W, in1 = np == 2 && iw1 >= 0 && iw1 < g->W;
+            const float *wa = j->wt + (size_t)(kh * g->KW + kw) * 2 * OC + c0, *wb = wa + OC;
+            const float *x0 = row + (size_t)iw0 * C, *x1 = row + (size_t)iw1 * C;
+            if (in0 && in1) {
+                for (int v = 0; v < NV; v++) {
+                    __m512 va = _mm512_loadu_ps(wa + 16 * v), vb = _mm512_loadu_ps(wb + 16 * v);
+                    __m512 u = _mm512_loadu_ps(x0 + 16 * v), w = _mm512_loadu_ps(x1 + 16 * v);
+                    a0[v] = _mm512_fmadd_ps(va, _mm512_moveldup_ps(u), a0[v]);
+                    a0[v] = _mm512_fmadd_ps(vb, _mm512_movehdup_ps(u), a0[v]);
+                    a1[v] = _mm512_fmadd_ps(va, _mm512_moveldup_ps(w), a1[v]);
+                    a1[v] = _mm512_fmadd_ps(vb, _mm512_movehdup_ps(w), a1[v]);
+                }
+            } else if (in0) {
+                for (int v = 0; v < NV; v++) {
+                    __m512 u = _mm512_loadu_ps(x0 + 16 * v);
+                    a0[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wa + 16 * v), _mm512_moveldup_ps(u), a0[v]);
+                    a0[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wb + 16 * v), _mm512_movehdup_ps(u), a0[v]);
+                }
+            } else if (in1) {
+                for (int v = 0; v < NV; v++) {
+                    __m512 w = _mm512_loadu_ps(x1 + 16 * v);
+                    a1[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wa + 16 * v), _mm512_moveldup_ps(w), a1[v]);
+                    a1[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wb + 16 * v), _mm512_movehdup_ps(w), a1[v]);
+                }
+            }
+        }
+    }
+    for (int p = 0; p < np; p++) {
+        const size_t o_off = (((size_t)n * g->OH + oh) * g->OW + ow + p) * OC + c0;
+        float acc[128];
+        if (p == 0)
+            for (int v = 0; v < NV; v++) _mm512_storeu_ps(acc + 16 * v, a0[v]);
+        else
+            for (int v = 0; v < NV; v++) _mm512_storeu_ps(acc + 16 * v, a1[v]);
+        const int nc = 16 * NV;
+        if (j->alpha)
+            for (int c = 0; c < nc; c++) {
+                float x = acc[c], al = j->alpha[c0 + c], pos = x > 0.0f ? x : 0.0f, neg = x > 0.0f ? 0.0f : x;
+                acc[c] = pos + al * neg;
+            }
+        float *y = j->out + o_off;
+        if (j->residual)
+            for (int c = 0; c < nc; c++) y[c] = acc[c] + j->residual[o_off + c];
+        else memcpy(y, acc, (size_t)nc * sizeof(float));
+    }
+}
+
+__attribute__((target("avx512f"))) static void pairs_row_avx512(const pairs_job *j, int r)
+{
+    const comine_conv_geom *g = j->g;
+    if (g->OC % 16) {
+        pairs_row(j, r, pair_taps_avx512);
+        return;
+    }
+    int n = r / g->OH, oh = r % g->OH;
+    for (int ow = 0; ow < g->OW; ow += 2) {
+        int np = g->OW - ow < 2 ? 1 : 2;
+        for (int c0 = 0; c0 < g->OC; c0 += 128) {
+            switch ((g->OC - c0 < 128 ? g->OC - c0 : 128) / 16) {
+            case 1: pairs_block_avx512(j, n, oh, ow, np, c0, 1); break;
+            case 2: pairs_block_avx512(j, n, oh, ow, np, c0, 2); break;
+            case 3: pairs_block_avx512(j, n, oh, ow, np, c0, 3); break;
+            case 4: pairs_block_avx512(j, n, oh, ow, np, c0, 4); break;
+            case 5: pairs_block_avx512(j, n, oh, ow, np, c0, 5); break;
+            case 6: pairs_block_avx512(j, n, oh, ow, np, c0, 6); break;
+            case 7: pairs_block_avx512(j, n, oh, ow, np, c0, 7); break;
+            default: pairs_block_avx512(j, n, oh, ow, np, c0, 8); break;
+            }
+        }
+    }
 }
 #endif
 
