@@ -11,8 +11,10 @@
  * contraction (-std=c11 implies -ffp-contract=off) and without reassociation: every
  * version computes the same floats.
  * It expands to nothing where it cannot work or is not needed: other CPUs and
- * compilers, a build that already targets AVX2 or better (-march=native on a recent
- * CPU), and sanitizer builds (an ifunc resolver runs before the sanitizer's runtime).
+ * compilers (clang 14 clones a function but not its outlined OpenMP regions, which keep
+ * the baseline target: docs/PERFORMANCE.md), a build that already targets AVX2 or better
+ * (-march=native on a recent CPU), and sanitizer builds (an ifunc resolver runs before the
+ * sanitizer's runtime).
  *
  * comine_cpu_x86_level() is for the kernels written with intrinsics (cpu_conv_pairs.c,
  * image_jpeg_input.c):
