@@ -3,8 +3,9 @@
 # comine's synthetic faces (JPEG, LFW naming: images/Name/Name_000n.jpg, a people file and an
 # `N` pairs file).  Checks the data stage's noisy lists (line counts, flip and outlier flags),
 # runs of the main, validation and margin stages (result.tsv fields, accuracies in [0, 1]), the
-# tables, that a second invocation trains nothing, and that a run killed (SIGTERM to run.sh's
-# process group) after its first epoch is resumed from its checkpoint by the next invocation.
+# tables, that a second invocation trains nothing, that a run killed (SIGTERM to run.sh's
+# process group) after its first epoch is resumed from its checkpoint by the next invocation,
+# and the vote stage's table.
 # The PNG checks are skipped when comine is built without PLplot, and the whole test without
 # setsid, ps or GNU tar: it then exits 77 (CTest: skipped) when nothing failed.
 # usage: bash test_experiments_e2e.sh <comine binary> <source dir>
@@ -79,6 +80,7 @@ check "train_n0.txt: 220 lines, all clean" test "$(noise_counts "$W/data/train_n
 check "train_n20.txt: 22 flips, 22 outliers" test "$(noise_counts "$W/data/train_n20.txt")" = "220 176 22 22"
 check "train_n40.txt: 44 flips, 44 outliers" test "$(noise_counts "$W/data/train_n40.txt")" = "220 132 44 44"
 check "fit_n40.txt: 20 people x 6, 24 flips, 24 outliers" test "$(noise_counts "$W/data/fit_n40.txt")" = "120 72 24 24"
+check "fit_n20.txt: 20 people x 6, 12 flips, 12 outliers" test "$(noise_counts "$W/data/fit_n20.txt")" = "120 96 12 12"
 check "val.txt: 4 held-out people x 25, clean" test "$(noise_counts "$W/data/val.txt")" = "100 100 0 0"
 check "people_val.txt: the 4 held-out people" \
     test "$(tr '\n' ' ' < "$W/data/people_val.txt")" = "$(printf '4 id00005\t25 id00011\t25 id00017\t25 id00023\t25 ')"
@@ -170,6 +172,15 @@ check "rerun after the kill: exit 0" test $rc -eq 0
 check "rerun after the kill: 'resume n40_oracle_s1'" grep -q 'resume n40_oracle_s1' "$TMP/resumed.log"
 check "rerun after the kill: result.tsv" result_ok n40_oracle_s1 oracle 1 0
 check "rerun after the kill: 3 epochs in metrics.jsonl" test "$(grep -c '"epoch"' "$O/metrics.jsonl")" -eq 3
+
+# ---- the vote stage: validation runs at 20% and 40%, the paired stage's comining runs -----
+run_sh --epochs 2 --paired-seeds 1 vote > "$TMP/vote.log" 2>&1
+rc=$?
+cat "$TMP/vote.log"
+check "vote stage: exit 0" test $rc -eq 0
+check "vote.md: 4 runs and the choice" bash -c \
+    "test \$(grep -Ec '^\| (val_n[24]0_comining_m02|m02_n[24]0_comining_s1) \|( [0-9.]+ / [0-9.]+ / [0-9.]+ \|){6}\$' '$R/vote.md') -eq 4 &&
+     grep -q 'chosen T = 0\.[2-7]' '$R/vote.md' && grep -q '^40% noise, 1 seeds: F1' '$R/vote.md'"
 
 if [ $fail -ne 0 ]; then echo "test_experiments_e2e: $fail check(s) FAILED"; exit 1; fi
 if [ $skipped -ne 0 ]; then echo "test_experiments_e2e: the checks that ran passed; the PNG checks skipped (see above)"; exit 77; fi
