@@ -34,8 +34,8 @@
 #          and --sample-rate 0.1 (the first three), paired with the paired stage's runs of the
 #          same seeds (results/scale.md; not run by default)
 #   subcenter  Sub-center ArcFace (--subcenters 3, the paper's K) at 40% noise, m 0.2, every seed:
-#          arcface and comining with it, against the margin stage's arcface and comining and the
-#          oracle (results/subcenter.md; not run by default)
+#          arcface and comining with it, also with --subcenter-drop (sc3d_), against the margin
+#          stage's arcface and comining and the oracle (results/subcenter.md; not run by default)
 #   vote   the noise report's vote threshold: chosen on the validation split (comining at m 0.2,
 #          20% and 40% noise), checked on the paired stage's comining runs (results/vote.md;
 #          not run by default)
@@ -408,13 +408,17 @@ stage_subcenter() {
     for mode in arcface comining; do
       enqueue "sc3_n40_${mode}_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 "$mode" "$s" --tau 0.4 --m 0.2 \
         --subcenters 3
+      # the second stage: the dominant sub-centres only, from half the run (arcface, which also
+      # leaves out the faces beyond 75 degrees) or from the end of the warm-up (comining, before its votes count)
+      enqueue "sc3d_n40_${mode}_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 "$mode" "$s" --tau 0.4 --m 0.2 \
+        --subcenters 3 --subcenter-drop "$([ "$mode" = arcface ] && echo 12 || echo 5)"
       enqueue "m02_n40_${mode}_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 "$mode" "$s" --tau 0.4 --m 0.2
     done
     enqueue "m02_n40_oracle_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 oracle "$s" --tau 0.4 --m 0.2
   done
   drain
   local res=$work/results
-  cat "$work"/runs/sc3_n40_*/result.tsv "$work"/runs/m02_n40_{arcface,comining,oracle}_s*/result.tsv 2>/dev/null |
+  cat "$work"/runs/sc3_n40_*/result.tsv "$work"/runs/sc3d_n40_*/result.tsv "$work"/runs/m02_n40_{arcface,comining,oracle}_s*/result.tsv 2>/dev/null |
     sort > "$res/subcenter.tsv" || true
   awk -F'\t' '
     { k = $1; sub(/_s[0-9]+$/, "", k); n[k]++; a[k] += $5; a2[k] += $5 * $5; ab[k] += ($7 == "-" ? $5 : $7)

@@ -5,6 +5,8 @@
  *   before, and the step says it was not applied.
  * - An applied step moves the parameters and the running statistics, its sets partition
  *   the batch and its objectives are finite; two peer sets built alike step alike.
+ * - Mode arcface with a mask of left-out samples (--subcenter-drop) steps bit for bit as mode
+ *   oracle with the mask as its truth, and not as the step without the mask.
  * - comine_train_cfg_default gives a working schedule: a run through the library API with
  *   only data, out and a small network set records, every epoch, the cosine learning rate of
  *   a schedule over the whole run (not the floor a zero length would give). */
@@ -150,6 +152,51 @@ static void test_step(void)
     comine_peers_free(&twin);
 }
 
+/* One arcface peer set stepped twice on the batch with `mask` as excluded (or as the oracle's
+ * truth when oracle); returns the snapshot. */
+static float *two_steps(const float *images, const int *labels, const uint8_t *mask, bool oracle, size_t *n)
+{
+    comine_arch arch;
+    comine_arch_default(&arch, "iresnet18");
+    arch.width = 0.125f;
+    arch.input = S;
+    comine_peers ps;
+    COMINE_ASSERT(comine_peers_create(&ps, comine_backend_cpu(), &arch, 1, K, B, 4) == COMINE_OK);
+    comine_select_cfg sel = {.mode = oracle ? COMINE_MODE_ORACLE : COMINE_MODE_ARCFACE};
+    comine_arcface_cfg head;
+    comine_arcface_cfg_default(&head);
+    comine_step_input in = {.images = images, .labels = labels, .n = B, .lr = 0.05f, .momentum = 0.9f,
+                            .weight_decay = 5e-4f, .truth_noisy = oracle ? mask : NULL,
+                            .excluded = oracle ? NULL : mask};
+    comine_step_result res;
+    for (int i = 0; i < 2; i++) comine_train_step(&res, &ps, &in, &sel, &head);
+    float *s = snapshot(&ps, n);
+    comine_peers_free(&ps);
+    return s;
+}
+
+static void test_excluded(void)
+{
+    size_t n_pix = (size_t)B * S * S * 3;
+    float *images = malloc(n_pix * sizeof(float));
+    int labels[B];
+    comine_rng rng;
+    comine_rng_seed(&rng, 6, COMINE_STREAM_SYNTH);
+    for (size_t i = 0; i < n_pix; i++) images[i] = 2.0f * comine_rng_uniform(&rng) - 1.0f;
+    for (int i = 0; i < B; i++) labels[i] = (int)comine_rng_below(&rng, K);
+    const uint8_t mask[B] = {0, 1, 0, 0, 1, 1, 0, 0};
+    size_t n1, n2, n3;
+    float *masked = two_steps(images, labels, mask, false, &n1), *oracle = two_steps(images, labels, mask, true, &n2);
+    float *plain = two_steps(images, labels, NULL, false, &n3);
+    check(n1 == n2 && memcmp(masked, oracle, n1 * sizeof(float)) == 0,
+          "arcface with left-out samples steps bit for bit as oracle with them as its truth");
+    check(n1 == n3 && memcmp(masked, plain, n1 * sizeof(float)) != 0, "... and not as arcface without the mask");
+    free(masked);
+    free(oracle);
+    free(plain);
+    free(images);
+}
+
 static void test_library_defaults(void)
 {
     char dir[] = "/tmp/comine_test_step_XXXXXX";
@@ -202,6 +249,7 @@ static void test_library_defaults(void)
 int main(void)
 {
     test_step();
+    test_excluded();
     test_library_defaults();
     printf("test_train_step: %d failure%s\n", failures, failures == 1 ? "" : "s");
     return failures ? 1 : 0;

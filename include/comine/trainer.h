@@ -39,6 +39,10 @@ typedef struct comine_train_cfg {
     int tk;                    /* warm-up epochs of the drop rate */
     bool merge_duplicates;     /* at the end of epoch tk - 1, merge the labels found to be one person */
     double merge_threshold;    /* their similarity threshold (NAN: dedup's automatic rule) */
+    int subcenter_drop;        /* with head.subcenters > 1: after this many epochs each head keeps each class's
+                                  dominant sub-centre, and mode arcface leaves out the samples farther than
+                                  subcenter_drop_angle from it (0: never) */
+    float subcenter_drop_angle; /* degrees (75) */
     float vote_threshold;      /* flagged when votes / rounds >= this (0.5) */
     uint64_t seed;
     const char *device;        /* backend device: "cpu", "cuda", "cuda:N" (NULL = the best available) */

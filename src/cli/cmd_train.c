@@ -19,9 +19,10 @@ typedef struct train_args {
     const char *data, *root, *out, *mode, *net, *reweight, *rw_schedule, *fallback, *schedule, *milestones, *on_bad;
     const char *val, *val_root, *resume, *inject_nan, *device, *init, *init2, *tau;
     double sample_rate;
+    double subcenter_drop_angle;
     double width, lr, dm, merge_threshold, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
-    int bn_groups, val_every, subcenters;
+    int bn_groups, val_every, subcenters, subcenter_drop;
     unsigned long long seed;
     bool flip, cache, quiet, json, merge_duplicates;
 } train_args;
@@ -61,7 +62,7 @@ static void set_default(cli_opt *opts, const char *name, char *text, const char 
 /* The defaults --help shows and the parser applies are the library's (comine_train_cfg_default). */
 static void library_defaults(cli_opt *opts)
 {
-    static char text[40][DEFAULT_TEXT];
+    static char text[48][DEFAULT_TEXT];
     int n = 0;
     comine_train_cfg d;
     comine_train_cfg_default(&d);
@@ -83,6 +84,8 @@ static void library_defaults(cli_opt *opts)
     DEFAULT("wd", "%g", d.weight_decay);
     DEFAULT("tau", "%g", d.tau);
     DEFAULT("subcenters", "%d", d.head.subcenters > 0 ? d.head.subcenters : 1);
+    DEFAULT("subcenter-drop", "%d", d.subcenter_drop);
+    DEFAULT("subcenter-drop-angle", "%g", (double)d.subcenter_drop_angle);
     DEFAULT("sample-rate", "%g", (double)d.sample_rate);
     DEFAULT("val-every", "%d", d.val_every);
     DEFAULT("tk", "%d", d.tk);
@@ -168,6 +171,11 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
          "person (default: the automatic rule of comine dedup)", NULL, -1, 1},
         {"subcenters", ARG_INT, NULL, NULL, "sub-center ArcFace: K sub-centres per class (1 = plain ArcFace)", NULL, 1,
          64},
+        {"subcenter-drop", ARG_INT, NULL, NULL, "--subcenters: after epoch E each head keeps each class's dominant "
+         "sub-centre; mode arcface also leaves out the samples farther than the angle from it (subcenter_dropped.csv; "
+         "0 = never)", NULL, 0, 1e6},
+        {"subcenter-drop-angle", ARG_FLOAT, NULL, NULL, "--subcenter-drop: the angle in degrees beyond which a sample "
+         "is left out", NULL, 0, 180},
         {"sample-rate", ARG_FLOAT, NULL, NULL, "Partial FC: each step's softmax over the batch's classes and this "
          "fraction R of the others, in (0, 1] (1 = every class)", NULL, 0, 0},
         {"log-every", ARG_INT, NULL, NULL, "steps between progress lines (0 = ten per epoch)", NULL, 0, 1e9},
@@ -194,7 +202,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
                    &a->rw_schedule, &a->s, &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
                    &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
                    &a->val, &a->val_root, &a->val_every, &a->merge_duplicates, &a->merge_threshold, &a->subcenters,
-                   &a->sample_rate, &a->log_every, &a->quiet, &a->inject_nan, &a->bn_groups,
+                   &a->subcenter_drop, &a->subcenter_drop_angle, &a->sample_rate, &a->log_every, &a->quiet, &a->inject_nan, &a->bn_groups,
                    &a->json, &a->init, &a->init2, NULL, NULL, NULL, NULL, NULL};
     _Static_assert(sizeof dst / sizeof dst[0] == sizeof opts / sizeof opts[0] - 1, "one destination per option");
     for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) opts[i].dst = dst[i];
@@ -300,6 +308,8 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     }
     cfg->tau = (float)tau;
     cfg->head.subcenters = a->subcenters;
+    cfg->subcenter_drop = a->subcenter_drop;
+    cfg->subcenter_drop_angle = (float)a->subcenter_drop_angle;
     if (!(a->sample_rate > 0 && a->sample_rate <= 1))
         return cli_error("train", "option --sample-rate: %g is not in (0, 1] (the fraction of the classes in each "
                                   "step's softmax)", a->sample_rate);

@@ -12,7 +12,8 @@
  * Written atomically (temporary file, fsync, rename); the CRC is verified before anything
  * is read back, so a torn or corrupted file is refused and the previous state stays.
  * S is the heads' sub-centres per class (Sub-center ArcFace; 1: plain); version 1 files have no
- * S field and are read as S = 1.  A resume with another S is refused.
+ * S field and are read as S = 1.  A resume with another S is refused, except S = 1 after
+ * --subcenter-drop (trainer_subcenter.c makes the heads plain before the file is read).
  * A run of Partial FC (--sample-rate R < 1) writes version 3, which records R; versions 1 and
  * 2 are read as R = 1 (a run of R = 1 still writes version 2, byte for byte as before).  A
  * resume with another R is refused (the draws of the steps to come depend on it).

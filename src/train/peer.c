@@ -120,6 +120,31 @@ void comine_peer_sample(comine_peer *p, const int *classes, int n)
     comine_arcface_set_classes(&p->head, n);
 }
 
+comine_status comine_peer_replace_head(comine_peer *p, int K, int S, const float *weight, const float *momentum)
+{
+    COMINE_ASSERT(!p->sharded && !p->sampled && K >= 1 && S >= 1);
+    const comine_backend *be = p->be;
+    const int D = p->head.D, B = p->head.max_N;
+    comine_arcface head;
+    comine_status st = comine_arcface_init_subcenters(&head, be, D, K, S, B);
+    if (st != COMINE_OK) return st;
+    comine_arcface_free(&p->head);
+    p->head = head;
+    comine_backend_free(be, p->head_weight);
+    comine_backend_free(be, p->head_grad);
+    comine_backend_free(be, p->head_momentum);
+    size_t kd = (size_t)K * S * D;
+    p->head_weight = comine_backend_alloc(be, kd);
+    p->head_grad = comine_backend_alloc(be, kd);
+    p->head_momentum = comine_backend_alloc(be, kd);
+    comine_backend_upload(be, p->head_weight, weight, kd);
+    comine_backend_upload(be, p->head_momentum, momentum, kd);
+    p->classes = K;
+    p->shard_classes = K;
+    p->class_lo = 0;
+    return COMINE_OK;
+}
+
 void comine_peer_free(const comine_backend *be, comine_peer *p)
 {
     if (p->model) comine_model_free(p->model);

@@ -56,6 +56,9 @@ comine_status comine_peer_create(comine_peer *p, const comine_backend *be, const
 /* Partial FC: the step's rows are the classes (n, ascending, within the shard): their weights
  * gathered into block_weight, the head made one of n classes (CPU backend). */
 void comine_peer_sample(comine_peer *p, const int *classes, int n);
+/* The whole head (not sharded, not sampled) replaced by one of K classes of S sub-centres
+ * holding weight and momentum ((K S, D), host); its gradient buffer is new. */
+comine_status comine_peer_replace_head(comine_peer *p, int K, int S, const float *weight, const float *momentum);
 /* Floats of the peer's head weights (its rows times D; all rows held, sampled or not). */
 size_t comine_peer_head_floats(const comine_peer *p);
 void comine_peer_free(const comine_backend *be, comine_peer *p);

@@ -242,7 +242,13 @@ static void select_and_slice_plans(comine_step_result *res, comine_peers *ps, co
     const bool two = ps->n == 2;
     comine_selection sel = {.plan_a = {ps->form_all[0], ps->weight_all[0]}, .noisy = ps->noisy};
     if (two) sel.plan_b = (comine_peer_plan){ps->form_all[1], ps->weight_all[1]};
-    comine_select(&sel, ps->loss_all[0], two ? ps->loss_all[1] : NULL, in->truth_noisy, in->n, in->drop_rate, select,
+    comine_select_cfg cfg = *select;
+    const uint8_t *flags = in->truth_noisy;
+    if (in->excluded && cfg.mode == COMINE_MODE_ARCFACE) { /* the oracle's selection, on the left-out samples */
+        cfg.mode = COMINE_MODE_ORACLE;
+        flags = in->excluded;
+    }
+    comine_select(&sel, ps->loss_all[0], two ? ps->loss_all[1] : NULL, flags, in->n, in->drop_rate, &cfg,
                   ps->select_scratch);
     res->sets = sel.sets;
     int lo, hi;

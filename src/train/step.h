@@ -92,6 +92,7 @@ typedef struct comine_step_input {
     const int *rank_rows;
     const int *labels;
     const uint8_t *truth_noisy;  /* 1 = the label is known wrong; needed by mode oracle only, else may be NULL */
+    const uint8_t *excluded;     /* mode arcface: 1 = not learned from (--subcenter-drop); may be NULL */
     int n;
     float drop_rate;             /* r(e) of the epoch (comine_drop_rate) */
     float lr, momentum, weight_decay;

@@ -58,6 +58,7 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
     cfg->bn_groups = 1;
     cfg->merge_threshold = NAN;
     cfg->sample_rate = 1.0f;
+    cfg->subcenter_drop_angle = 75.0f;
 }
 
 /* ---- set-up and tear-down ------------------------------------------------------------ */
@@ -71,6 +72,8 @@ static void trainer_free(trainer *t)
     free(t->rounds);
     free(t->cos_snapshot);
     free(t->truth_noisy);
+    free(t->excluded);
+    free(t->batch_excluded);
     comine_trainer_batch_free(t);
 }
 
@@ -103,6 +106,7 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
         return comine_fail(COMINE_ERR_ARG, "--merge-duplicates: not with --sample-rate %g (the merge rebuilds a whole "
                                            "head)", (double)cfg->sample_rate);
     if (cfg->merge_duplicates && cfg->resume && (st = comine_trainer_merge_restore(t)) != COMINE_OK) return st;
+    if ((st = comine_trainer_subcenter_check(cfg)) != COMINE_OK) return st;
     t->K = t->ds->num_classes;
     t->D = cfg->arch.emb_dim;
     t->B = cfg->batch;
@@ -142,6 +146,7 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     t->cos_snapshot = comine_calloc((size_t)t->ds->n * 2, sizeof(float));
     for (size_t i = 0; i < (size_t)t->ds->n * 2; i++) t->cos_snapshot[i] = NAN;
     t->truth_noisy = comine_calloc(t->B, 1);
+    t->batch_excluded = comine_calloc(t->B, 1);
     comine_trainer_batch_init(t);
     t->tau = cfg->tau_auto ? 0.0f : cfg->tau;
     t->tau_estimate = NAN;
@@ -205,9 +210,11 @@ static comine_status train_batch(trainer *t, const comine_batch *b, float drop_r
 {
     const comine_train_cfg *cfg = t->cfg;
     for (int i = 0; i < b->n; i++) t->truth_noisy[i] = comine_truth_noisy(b->truth[i]);
+    for (int i = 0; i < b->n && t->excluded; i++) t->batch_excluded[i] = t->excluded[b->indices[i]];
     int64_t global_step = (int64_t)t->epoch * t->steps_per_epoch + b->step + 1;
     comine_step_input in = {
-        .images = b->images, .rank_rows = t->rank_rows, .labels = b->labels, .truth_noisy = t->truth_noisy, .n = b->n,
+        .images = b->images, .rank_rows = t->rank_rows, .labels = b->labels, .truth_noisy = t->truth_noisy,
+        .excluded = t->excluded ? t->batch_excluded : NULL, .n = b->n,
         .drop_rate = drop_rate, .lr = (float)lr, .momentum = (float)cfg->momentum,
         .weight_decay = (float)cfg->weight_decay,
         .poison_loss = cfg->inject_nan_step > 0 && global_step >= cfg->inject_nan_step &&
@@ -219,6 +226,7 @@ static comine_status train_batch(trainer *t, const comine_batch *b, float drop_r
         comine_warn("epoch %d step %d: --inject-nan: the loss is set to NaN", t->epoch + 1, b->step + 1);
     comine_select_cfg select = cfg->select;
     comine_arcface_cfg head = cfg->head;
+    head.subcenters = t->peers.peer[0].head.S; /* 1 after --subcenter-drop */
     const float share = comine_reweight_share(select.schedule, t->epoch, cfg->tk);
     if (share < 1.0f) {
         head.dm *= share;
@@ -481,6 +489,8 @@ static comine_status run_epochs(trainer *t, comine_valrun *val, comine_train_sum
         comine_status st = end_of_epoch(t, drop_rate, lr, val, sum);
         if (st == COMINE_OK && cfg->merge_duplicates && t->epoch == (cfg->tk > 0 ? cfg->tk - 1 : 0))
             st = comine_trainer_merge(t);
+        if (st == COMINE_OK && cfg->subcenter_drop > 0 && t->epoch == cfg->subcenter_drop - 1)
+            st = comine_trainer_subcenter_drop(t);
         if (st != COMINE_OK) return st;
         /* the next epoch starts clean; the checkpoint says so */
         memset(&t->acc, 0, sizeof t->acc);
@@ -554,7 +564,10 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
         val.best[0] = val.best[1] = -1;
         if (st == COMINE_OK && writer) st = comine_valrun_trim(&val, 0);
     } else if (st == COMINE_OK && cfg->resume) {
-        st = comine_checkpoint_load(&t, ckpt);
+        const bool dropped = comine_trainer_subcenter_dropped(&t, ckpt);
+        if (dropped) st = comine_trainer_subcenter_plain_heads(&t);
+        if (st == COMINE_OK) st = comine_checkpoint_load(&t, ckpt);
+        if (st == COMINE_OK && dropped) st = comine_trainer_subcenter_restore(&t);
         if (st == COMINE_OK) {
             char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
             if (writer) st = comine_metrics_trim(metrics, t.epoch);

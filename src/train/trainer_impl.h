@@ -38,6 +38,8 @@ typedef struct trainer {
     int bad_in_a_row;
     float tau;              /* the drop rate's target: cfg->tau, or with --tau auto 0 until estimated */
     double tau_estimate;    /* --tau auto: the estimate (NAN before) */
+    uint8_t *excluded;      /* (n) --subcenter-drop in mode arcface: 1 = left out of training (NULL before) */
+    uint8_t *batch_excluded; /* (B) the batch's */
 } trainer;
 
 /* trainer_tau.c: --tau auto.  After the epoch COMINE_TAU_AUTO_EPOCHS - 1: estimate tau from the
@@ -52,6 +54,18 @@ comine_status comine_trainer_tau_restore(trainer *t);
  * the checkpoint was written after it. */
 comine_status comine_trainer_merge(trainer *t);
 comine_status comine_trainer_merge_restore(trainer *t);
+
+/* trainer_subcenter.c: --subcenter-drop.  comine_trainer_subcenter_drop after epoch
+ * cfg->subcenter_drop - 1: each peer's head keeps each class's dominant sub-centre (S becomes 1);
+ * in mode arcface t->excluded marks the samples farther than the angle from it (rank 0 writes
+ * RUN/subcenter_dropped.csv).  On --resume from a checkpoint written after the drop:
+ * comine_trainer_subcenter_plain_heads before the checkpoint is read (it holds plain heads),
+ * comine_trainer_subcenter_restore after (reads the list back). */
+comine_status comine_trainer_subcenter_check(const comine_train_cfg *cfg);
+comine_status comine_trainer_subcenter_drop(trainer *t);
+bool comine_trainer_subcenter_dropped(const trainer *t, const char *checkpoint);
+comine_status comine_trainer_subcenter_plain_heads(trainer *t);
+comine_status comine_trainer_subcenter_restore(trainer *t);
 
 /* trainer_init.c: --init: each peer's backbone from cfg->init[0] (peer B from cfg->init[1] when
  * given), refused naming the file when the model's network differs from the run's. */

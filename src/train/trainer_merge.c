@@ -20,27 +20,6 @@
 #define MERGE_TOP_K 5
 #define MERGE_K_SIGMA COMINE_DEDUP_K_SIGMA
 
-/* The head of peer p replaced by one of K_new classes holding weight and momentum (host). */
-static void resize_head(comine_peer *p, const comine_backend *be, int K_new, const float *weight,
-                        const float *momentum)
-{
-    const int D = p->head.D, B = p->head.max_N;
-    comine_arcface_free(&p->head);
-    comine_backend_free(be, p->head_weight);
-    comine_backend_free(be, p->head_grad);
-    comine_backend_free(be, p->head_momentum);
-    comine_arcface_init(&p->head, be, D, K_new, B);
-    size_t kd = (size_t)K_new * D;
-    p->head_weight = comine_backend_alloc(be, kd);
-    p->head_grad = comine_backend_alloc(be, kd);
-    p->head_momentum = comine_backend_alloc(be, kd);
-    comine_backend_upload(be, p->head_weight, weight, kd);
-    comine_backend_upload(be, p->head_momentum, momentum, kd);
-    p->classes = K_new;
-    p->shard_classes = K_new;
-    p->class_lo = 0;
-}
-
 static comine_status write_map(const trainer *t, const int *new_label, int K)
 {
     char *path = comine_path_join(t->cfg->out, MERGE_MAP);
@@ -101,7 +80,7 @@ comine_status comine_trainer_merge(trainer *t)
     const bool writer = comine_dist_rank() == 0;
     if (writer) st = write_pairs(t, pairs, n_pairs, t->ds->class_names);
     if (st == COMINE_OK && K_new < K) {
-        for (int k = 0; k < t->peers.n; k++) {
+        for (int k = 0; k < t->peers.n && st == COMINE_OK; k++) {
             comine_peer *p = &t->peers.peer[k];
             size_t kd = (size_t)K * p->head.D, kd_new = (size_t)K_new * p->head.D;
             float *w = comine_malloc(sizeof(float) * kd), *mom = comine_malloc(sizeof(float) * kd);
@@ -109,13 +88,13 @@ comine_status comine_trainer_merge(trainer *t)
             comine_backend_download(t->be, w, p->head_weight, kd);
             comine_backend_download(t->be, mom, p->head_momentum, kd);
             comine_merge_head(w_new, mom_new, w, mom, new_label, K, p->head.D, K_new);
-            resize_head(p, t->be, K_new, w_new, mom_new);
+            st = comine_peer_replace_head(p, K_new, 1, w_new, mom_new);
             free(w);
             free(mom);
             free(w_new);
             free(mom_new);
         }
-        st = comine_merge_relabel(t->ds, new_label, K, K_new);
+        if (st == COMINE_OK) st = comine_merge_relabel(t->ds, new_label, K, K_new);
         int restarted = 0;
         if (st == COMINE_OK) {
             int *group = comine_malloc(sizeof(int) * (size_t)K_new);
