@@ -39,6 +39,12 @@
 #   vote   the noise report's vote threshold: chosen on the validation split (comining at m 0.2,
 #          20% and 40% noise), checked on the paired stage's comining runs (results/vote.md;
 #          not run by default)
+#   scval  the epoch of --subcenter-drop chosen on the validation split (40% noise, seed 1):
+#          arcface --subcenters 3 with no drop and drops at 6, 12, 18; comining with drops at 5
+#          and 12 against the vote stage's plain comining (results/scval.md; not run by default)
+#   detect the noise report ranked by the peers' embeddings (`clean --rank embed`) against the
+#          votes, on the vote stage's runs and every other finished two-peer run
+#          (experiments/detect.sh, results/detect.md; not run by default)
 #   table  results/table.md, results/summary.tsv, results/margin.md, results/paired.md, plots
 #
 # Options:
@@ -82,7 +88,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    data|main|val|margin|paired|finetune|dup|reweight|ramp|scale|subcenter|vote|table) stages+=("$1"); shift ;;
+    data|main|val|margin|paired|finetune|dup|reweight|ramp|scale|subcenter|vote|scval|detect|table) stages+=("$1"); shift ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -183,7 +189,7 @@ run_one() {
          sed -n 's/.*"accuracy": *\([0-9.]*\).*"accuracy_std": *\([0-9.]*\).*/\1\t\2/p')
   fi
   if [ "$mode" != arcface ] && [ "$mode" != oracle ] && [ "$noise" != 0 ]; then
-    det=$("$bin" clean --run "$dir" --out "$dir/cleaned.txt" --top 0 |
+    det=$("$bin" clean --run "$dir" --rank votes --out "$dir/cleaned.txt" --top 0 |
           sed -n 's/.*precision \([0-9.]*\) recall \([0-9.]*\) F1 \([0-9.]*\).*/\1\t\2\t\3/p' | head -1)
   fi
   local secs
@@ -434,7 +440,25 @@ stage_subcenter() {
 # The noise report's vote threshold (flagged: in N in at least this share of the epochs after
 # the warm-up), chosen on the validation split at 20% and 40% noise, then checked on the
 # paired stage's comining runs (their votes re-read by clean; experiments/vote.sh, results/vote.md)
-stage_vote() {
+stage_scval() {
+  local e
+  enqueue val_sc3_n40_arcface "$data/fit_n40.txt" "$data/val_pairs.txt" "$data" 40 arcface 1 --tau 0.4 --m 0.2 --subcenters 3
+  for e in 6 12 18; do
+    enqueue "val_sc3d${e}_n40_arcface" "$data/fit_n40.txt" "$data/val_pairs.txt" "$data" 40 arcface 1 --tau 0.4 --m 0.2 \
+      --subcenters 3 --subcenter-drop "$e"
+  done
+  enqueue val_n40_comining_m02 "$data/fit_n40.txt" "$data/val_pairs.txt" "$data" 40 comining 1 --tau 0.4 --m 0.2
+  for e in 5 12; do
+    enqueue "val_sc3d${e}_n40_comining" "$data/fit_n40.txt" "$data/val_pairs.txt" "$data" 40 comining 1 --tau 0.4 \
+      --m 0.2 --subcenters 3 --subcenter-drop "$e"
+  done
+  drain || true
+  cat "$work"/runs/val_sc3*_n40_*/result.tsv "$work"/runs/val_n40_comining_m02/result.tsv 2>/dev/null | sort |
+    awk -F'\t' 'BEGIN { print "| validation run (40% noise, seed 1) | peer A | A+B | detection F1 |"; print "|---|---|---|---|" }
+                { printf "| %s | %.1f | %s | %s |\n", $1, 100 * $5, $7 == "-" ? "-" : sprintf("%.1f", 100 * $7), $11 }' |
+    tee "$work/results/scval.md"
+}
+enqueue_vote_runs() {
   local n s
   for n in 20 40; do
     enqueue "val_n${n}_comining_m02" "$data/fit_n$n.txt" "$data/val_pairs.txt" "$data" "$n" comining 1 \
@@ -445,8 +469,16 @@ stage_vote() {
       enqueue "m02_n${n}_comining_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining "$s" --tau "$(tau_for "$n")" --m 0.2
     done
   done
+}
+stage_vote() {
+  enqueue_vote_runs
   drain || true
   bash "$root/experiments/vote.sh" "$bin" "$work" | tee "$work/results/vote.md"
+}
+stage_detect() {
+  enqueue_vote_runs
+  drain || true
+  bash "$root/experiments/detect.sh" "$bin" "$work" | tee "$work/results/detect.md"
 }
 
 # Duplicates and --tau auto (one seed each, in the order of importance)

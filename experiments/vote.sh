@@ -21,7 +21,7 @@ for dir in "$work"/runs/val_n*_comining_m02 "$work"/runs/m02_n*_comining_s*; do
   name=${dir##*/}
   noise=$(cut -f2 "$dir/result.tsv") seed=$(cut -f4 "$dir/result.tsv")
   for t in $thresholds; do
-    "$bin" clean --run "$dir" --vote-threshold "$t" --out "$tmp/cleaned.txt" --top 0 --json |
+    "$bin" clean --run "$dir" --rank votes --vote-threshold "$t" --out "$tmp/cleaned.txt" --top 0 --json |
       sed -n 's/.*"detection": *{[^}]*"precision": *\([0-9.e-]*\), *"recall": *\([0-9.e-]*\), *"f1": *\([0-9.e-]*\).*/\1 \2 \3/p' |
       awk -v r="$name" -v n="$noise" -v s="$seed" -v t="$t" 'NF == 3 { print r, n, s, t, $1, $2, $3 }'
   done

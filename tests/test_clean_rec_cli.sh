@@ -28,7 +28,7 @@ TRAIN=(--net iresnet18 --width 0.125 --input 32 --emb-dim 64 --batch 16 --tk 1 -
 "$BIN" train --data rec/train.rec --out run --mode comining --epochs 2 --tau 0.4 "${TRAIN[@]}" > train.out 2>&1
 check "train 2 epochs on the .rec" test $? -eq 0
 # a low threshold flags every sample with a vote: the cleaned set is smaller than the original
-"$BIN" clean --run run --out-rec clean/train.rec --vote-threshold 0.01 --top 0 > clean.out 2>&1
+"$BIN" clean --run run --out-rec clean/train.rec --rank votes --vote-threshold 0.01 --top 0 > clean.out 2>&1
 rc=$?
 cat clean.out | sed 's/^/     /'
 check "clean --out-rec exits 0" test $rc -eq 0
@@ -136,7 +136,7 @@ if [ -d "$LFW/images" ] && [ -f "$LFW/lists/lfw-names.txt" ]; then
     "$BIN" corrupt --data lfw.txt --out lfw_noisy.txt --flip 0.2 --seed 3 > /dev/null &&
         "$BIN" pack --data lfw_noisy.txt --out lfwrec/train > lfwpack.out 2>&1 &&
         "$BIN" train --data lfwrec/train.rec --out lfwrun --mode comining --epochs 2 --tau 0.4 "${TRAIN[@]}" > lfwtrain.out 2>&1 &&
-        "$BIN" clean --run lfwrun --out-rec lfwclean/train.rec --vote-threshold 0.01 --top 0 > lfwclean.out 2>&1
+        "$BIN" clean --run lfwrun --out-rec lfwclean/train.rec --rank votes --vote-threshold 0.01 --top 0 > lfwclean.out 2>&1
     check "LFW: pack, train 2 epochs, clean --out-rec" test $? -eq 0
     kept=$(sed -n 's/.*: \([0-9]*\) images of 10 identities.*/\1/p' lfwclean.out)
     flagged=$(awk -F, 'NR > 1 && $5 > 0 && $4 / $5 >= 0.01' lfwrun/noise.csv | wc -l)

@@ -241,3 +241,31 @@ int cli_check_out_dir(const char *command, const char *option, const char *path)
                          option, path);
     return 0;
 }
+
+char *cli_run_arg(const char *run_dir, const char *name)
+{
+    char *path = comine_path_join(run_dir, "args.txt");
+    uint8_t *data = NULL;
+    size_t size;
+    char *value = NULL;
+    if (comine_path_exists(path) && comine_read_file(path, &data, &size) == COMINE_OK) {
+        char flag[64];
+        size_t fl = (size_t)snprintf(flag, sizeof flag, "--%s", name);
+        for (char *line = (char *)data; line && *line;) {
+            char *nl = strchr(line, '\n');
+            if (nl) *nl = 0;
+            if (!strcmp(line, flag) && nl && nl[1]) {
+                char *v = nl + 1, *e = strchr(v, '\n');
+                free(value);
+                value = e ? strndup(v, (size_t)(e - v)) : comine_strdup(v);
+            } else if (!strncmp(line, flag, fl) && line[fl] == '=') {
+                free(value);
+                value = comine_strdup(line + fl + 1);
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+    }
+    free(data);
+    free(path);
+    return value;
+}

@@ -39,5 +39,8 @@ int cli_check_out_file(const char *command, const char *option, const char *path
 int cli_check_out_dir(const char *command, const char *option, const char *path);
 /* True when the option was given on the command line (not only its default). */
 bool cli_given(const cli_opt *opts, const char *name);
+/* The value of `--NAME V` / `--NAME=V` in RUN/args.txt (a run's command line, one argument a
+ * line; the last one given wins), malloc'd; NULL when the file or the option is absent. */
+char *cli_run_arg(const char *run_dir, const char *name);
 
 #endif

@@ -31,30 +31,6 @@ const char comine_cmd_dedup_summary[] = "find identities that carry two labels (
 
 typedef enum { SCORE_CENTRES, SCORE_MEANS, SCORE_BOTH } score_kind;
 
-/* The value of `--data` (and `--root`) in RUN/args.txt (one argument per line), malloc'd; NULL
- * when absent. */
-static char *run_arg(const char *run, const char *name)
-{
-    char *path = comine_path_join(run, "args.txt");
-    uint8_t *data = NULL;
-    size_t size;
-    comine_status st = comine_read_file(path, &data, &size);
-    free(path);
-    if (st != COMINE_OK) return NULL;
-    char *found = NULL, *p = (char *)data, *prev = NULL;
-    size_t nl = strlen(name);
-    while (p && *p && !found) {
-        char *e = strchr(p, '\n');
-        if (e) *e = 0;
-        if (prev && !strcmp(prev, name)) found = comine_strdup(p);
-        else if (!strncmp(p, name, nl) && p[nl] == '=') found = comine_strdup(p + nl + 1);
-        prev = p;
-        p = e ? e + 1 : NULL;
-    }
-    free(data);
-    return found;
-}
-
 static bool is_list_file(const char *path)
 {
     return path && !comine_path_is_dir(path) && !strstr(path, ".rec") && !strstr(path, ".idx");
@@ -204,8 +180,8 @@ int comine_cmd_dedup(int argc, char **argv)
                 models_from_checkpoint = true;
             }
         }
-        data_path = data ? comine_strdup(data) : run_arg(run, "--data");
-        root_path = root ? comine_strdup(root) : run_arg(run, "--root");
+        data_path = data ? comine_strdup(data) : cli_run_arg(run, "data");
+        root_path = root ? comine_strdup(root) : cli_run_arg(run, "root");
     } else {
         data_path = comine_strdup(data);
         root_path = root ? comine_strdup(root) : NULL;
