@@ -42,6 +42,8 @@
 #   scval  the epoch of --subcenter-drop chosen on the validation split (40% noise, seed 1):
 #          arcface --subcenters 3 with no drop and drops at 6, 12, 18; comining with drops at 5
 #          and 12 against the vote stage's plain comining (results/scval.md; not run by default)
+#   taupost the noise rate estimated after a run (comine estimate on the finished peers), with the
+#          drop rate right or wrong: 0-50% noise (results/taupost.md; not run by default)
 #   detect the noise report ranked by the peers' embeddings (`clean --rank embed`) against the
 #          votes, on the vote stage's runs and every other finished two-peer run
 #          (experiments/detect.sh, results/detect.md; not run by default)
@@ -88,7 +90,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    data|main|val|margin|paired|finetune|dup|reweight|ramp|scale|subcenter|vote|scval|detect|table) stages+=("$1"); shift ;;
+    data|main|val|margin|paired|finetune|dup|reweight|ramp|scale|subcenter|vote|scval|taupost|detect|table) stages+=("$1"); shift ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -122,17 +124,19 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # use one data seed, so every training seed sees the same noisy labels.
 # The validation split: every 6th training identity (in the people file's order) is held out,
 # its images (clean) make verification pairs; the other identities, noised at 40%, train.
+# train_nNOISE.txt: NOISE% of the samples noisy, half flips, half outliers
+make_train_set() {
+  local n=$1 people=$lfw/lists/peopleDevTrain.txt
+  local f; f=$(awk -v n="$n" 'BEGIN { printf "%.2f", n / 200 }')
+  # with fewer than 5 images an identity can lose them all to 40% noise: each keeps one
+  local keep=(); [ "$min_per_id" -lt 5 ] && keep=(--keep-one)
+  [ -s "$data/train_n$n.txt" ] && return 0
+  "$bin" corrupt --data "$images" --people "$people" --min-per-id "$min_per_id" --max-per-id 60 \
+    --flip "$f" --outlier "$f" --seed 1 "${keep[@]}" --out "$data/train_n$n.txt.tmp"
+  mv "$data/train_n$n.txt.tmp" "$data/train_n$n.txt"
+}
 stage_data() {
-  local people=$lfw/lists/peopleDevTrain.txt
-  for n in 0 20 40; do
-    local f; f=$(awk -v n="$n" 'BEGIN { printf "%.2f", n / 200 }')
-    # with fewer than 5 images an identity can lose them all to 40% noise: each keeps one
-    local keep=(); [ "$min_per_id" -lt 5 ] && keep=(--keep-one)
-    [ -s "$data/train_n$n.txt" ] && continue
-    "$bin" corrupt --data "$images" --people "$people" --min-per-id "$min_per_id" --max-per-id 60 \
-      --flip "$f" --outlier "$f" --seed 1 "${keep[@]}" --out "$data/train_n$n.txt.tmp"
-    mv "$data/train_n$n.txt.tmp" "$data/train_n$n.txt"
-  done
+  for n in 0 20 40; do make_train_set "$n"; done
   if [ ! -s "$data/val_pairs.txt" ]; then
     # people with >= min_per_id images in the order of the people file; every 6th is a validation identity
     awk -v min="$min_per_id" 'NR > 1 && $2 >= min { k++; if (k % 6 == 0) print > "'"$data/people_val.body"'"; else print > "'"$data/people_fit.body"'" }
@@ -457,6 +461,34 @@ stage_scval() {
     awk -F'\t' 'BEGIN { print "| validation run (40% noise, seed 1) | peer A | A+B | detection F1 |"; print "|---|---|---|---|" }
                 { printf "| %s | %.1f | %s | %s |\n", $1, 100 * $5, $7 == "-" ? "-" : sprintf("%.1f", 100 * $7), $11 }' |
     tee "$work/results/scval.md"
+}
+# The noise rate estimated after a run (`comine estimate` on the finished peers and the data),
+# with the drop rate right or wrong: comining at m 0.2, seed 1, 0-50% noise with --tau 0.2 (the
+# default), and 20% / 40% noise with the other one's tau (results/taupost.md; not run by default)
+stage_taupost() {
+  local n
+  for n in 10 30 50; do make_train_set "$n"; done
+  enqueue tauw_n20_t40_comining_s1 "$data/train_n20.txt" "$pairs" "$images" 20 comining 1 --tau 0.4 --m 0.2
+  enqueue tauw_n40_t20_comining_s1 "$data/train_n40.txt" "$pairs" "$images" 40 comining 1 --tau 0.2 --m 0.2
+  for n in 10 50 30 0; do
+    enqueue "tauw_n${n}_t20_comining_s1" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining 1 --tau 0.2 --m 0.2
+  done
+  drain || true
+  local dir
+  { echo "| run | true rate | tau used | mixture | beta | mirror | outside | estimate (rule) |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for dir in "$work"/runs/tauw_n*_t*_comining_s1 "$work"/runs/m02_n20_comining_s1 "$work"/runs/m02_n40_comining_s1; do
+      [ -s "$dir/result.tsv" ] || continue
+      local js k row=""
+      js=$("$bin" estimate --model "$dir/peer_a.model" --model2 "$dir/peer_b.model" \
+             --data "$(sed -n 2p "$dir/args.txt")" --decode-threads 2 --json 2> /dev/null) || continue
+      for k in true_rate mixture beta mirror outside tau_estimate; do
+        row="$row $(printf '%s' "$js" | sed -n "s/.*\"$k\": *\([0-9.e-]*\).*/\1/p")"
+      done
+      # shellcheck disable=SC2086
+      printf '%s\n' $row | paste -sd' ' | awk -v r="${dir##*/}" -v t="$(grep -A1 -x -- --tau "$dir/args.txt" | tail -1)" \
+        '{ printf "| %s | %.3f | %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", r, $1, t, $2, $3, $4, $5, $6 }'
+    done; } | tee "$work/results/taupost.md"
 }
 enqueue_vote_runs() {
   local n s
