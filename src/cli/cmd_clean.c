@@ -317,8 +317,8 @@ int comine_cmd_clean(int argc, char **argv)
          "their embedding by the run's peers and the mean of their label's samples the votes kept, as many as the "
          "run's drop rate), votes (votes/rounds >= the vote threshold), auto (embed when the run has peer_a.model)",
          "auto|embed|votes", 0, 0, false},
-        {"rate", ARG_FLOAT, &rate, "-1", "with embed: the share of samples to flag (default: the drop rate of the "
-         "run's last epoch in metrics.jsonl)", NULL, -1, 1, false},
+        {"rate", ARG_FLOAT, &rate, NULL, "with embed: the share of samples to flag (default: the drop rate of the "
+         "run's last epoch in metrics.jsonl)", NULL, 0, 1, false},
         {"data", ARG_STR, &data, NULL, "with embed or --out-rec: the run's training data (default: --data of "
          "RUN/args.txt)", NULL, 0, 0, false},
         {"root", ARG_STR, &root, NULL, "with a list --data: its root (default: --root of RUN/args.txt)", NULL, 0, 0,
@@ -364,6 +364,7 @@ int comine_cmd_clean(int argc, char **argv)
     if (!v.embed && (data || root) && !out_rec)
         return cli_error("clean", "options --data and --root go with --out-rec or --rank embed");
     if (!v.embed && cli_given(opts, "rate")) return cli_error("clean", "option --rate goes with --rank embed");
+    if (!cli_given(opts, "rate")) rate = -1; /* the run's drop rate */
     if (v.embed && !have_models)
         return cli_error("clean", "option --rank embed: %s has no peer_a.model (the run has not finished); use "
                          "--rank votes", run_dir);
