@@ -140,7 +140,8 @@ int comine_cmd_estimate(int argc, char **argv)
          0, false},
         {"epoch", ARG_INT, &epoch, "-1", "with --run: the table's epoch (0-based; -1 = the end of the warm-up, the "
          "run's --tk - 1, else the earliest table)", NULL, -1, 1000000, false},
-        {"model", ARG_STR, &model_a, NULL, "model file (with --data; `--model M2` again for the second peer)", NULL, 0,
+        {"model", ARG_STR, &model_a, NULL, "model file (with --data; `--model M2` again for the second peer): a network that has not "
+         "trained on these labels; a finished run's own peers give back the drop rate it trained with, not the noise", NULL, 0,
          0, false},
         {"model2", ARG_STR, &model_b, NULL, "second peer's model", NULL, 0, 0, false},
         {"checkpoint", ARG_STR, &checkpoint, NULL, "a run's checkpoint.bin (with --data): both peers' networks and "
