@@ -136,6 +136,7 @@ make_train_set() {
   mv "$data/train_n$n.txt.tmp" "$data/train_n$n.txt"
 }
 stage_data() {
+  local n people=$lfw/lists/peopleDevTrain.txt
   for n in 0 20 40; do make_train_set "$n"; done
   if [ ! -s "$data/val_pairs.txt" ]; then
     # people with >= min_per_id images in the order of the people file; every 6th is a validation identity

@@ -5,7 +5,7 @@
 # runs of the main, validation and margin stages (result.tsv fields, accuracies in [0, 1]), the
 # tables, that a second invocation trains nothing, that a run killed (SIGTERM to run.sh's
 # process group) after its first epoch is resumed from its checkpoint by the next invocation,
-# and the vote stage's table.
+# and the vote stage's table, and the detect stage's (both rankings of the same runs).
 # The PNG checks are skipped when comine is built without PLplot, and the whole test without
 # setsid, ps or GNU tar: it then exits 77 (CTest: skipped) when nothing failed.
 # usage: bash test_experiments_e2e.sh <comine binary> <source dir>
@@ -181,6 +181,15 @@ check "vote stage: exit 0" test $rc -eq 0
 check "vote.md: 4 runs and the choice" bash -c \
     "test \$(grep -Ec '^\| (val_n[24]0_comining_m02|m02_n[24]0_comining_s1) \|( [0-9.]+ / [0-9.]+ / [0-9.]+ \|){6}\$' '$R/vote.md') -eq 4 &&
      grep -q 'chosen T = 0\.[2-7]' '$R/vote.md' && grep -q '^40% noise, 1 seeds: F1' '$R/vote.md'"
+
+# ---- the detect stage: the same runs (nothing retrained), both rankings of the noise report --
+run_sh --epochs 2 --paired-seeds 1 detect > "$TMP/detect.log" 2>&1
+rc=$?
+cat "$TMP/detect.log"
+check "detect stage: exit 0, nothing trained" bash -c "test $rc -eq 0 && ! grep -q 'start ' '$TMP/detect.log'"
+check "detect.md: a row per two-peer run with both rankings, the paired summary" bash -c \
+    "test \$(grep -Ec '^\| [a-z]+ \| (val_n[24]0_comining_m02|m02_n[24]0_comining_s1|n40_comining_s1) \|( [0-9.]+ / [0-9.]+ / [0-9.]+ \|){2}\$' '$R/detect.md') -ge 4 &&
+     grep -Eq '^\| [a-z]+ \| m02_n40_comining \| 1 \| [0-9.]+ \| [0-9.]+ \|' '$R/detect.md'"
 
 if [ $fail -ne 0 ]; then echo "test_experiments_e2e: $fail check(s) FAILED"; exit 1; fi
 if [ $skipped -ne 0 ]; then echo "test_experiments_e2e: the checks that ran passed; the PNG checks skipped (see above)"; exit 77; fi
