@@ -41,7 +41,8 @@
 #          not run by default)
 #   scval  the epoch of --subcenter-drop chosen on the validation split (40% noise, seed 1):
 #          arcface --subcenters 3 with no drop and drops at 6, 12, 18; comining with drops at 5
-#          and 12 against the vote stage's plain comining (results/scval.md; not run by default)
+#          and 12 against the vote stage's plain comining; arcface's pick on pairsDevTest, every
+#          seed (results/scval.md; not run by default)
 #   taupost the noise rate estimated after a run (comine estimate on the finished peers), with the
 #          drop rate right or wrong: 0-50% noise (results/taupost.md; not run by default)
 #   detect the noise report ranked by the peers' embeddings (`clean --rank embed`) against the
@@ -446,7 +447,7 @@ stage_subcenter() {
 # the warm-up), chosen on the validation split at 20% and 40% noise, then checked on the
 # paired stage's comining runs (their votes re-read by clean; experiments/vote.sh, results/vote.md)
 stage_scval() {
-  local e
+  local e s
   enqueue val_sc3_n40_arcface "$data/fit_n40.txt" "$data/val_pairs.txt" "$data" 40 arcface 1 --tau 0.4 --m 0.2 --subcenters 3
   for e in 6 12 18; do
     enqueue "val_sc3d${e}_n40_arcface" "$data/fit_n40.txt" "$data/val_pairs.txt" "$data" 40 arcface 1 --tau 0.4 --m 0.2 \
@@ -457,9 +458,15 @@ stage_scval() {
     enqueue "val_sc3d${e}_n40_comining" "$data/fit_n40.txt" "$data/val_pairs.txt" "$data" 40 comining 1 --tau 0.4 \
       --m 0.2 --subcenters 3 --subcenter-drop "$e"
   done
+  # the validation's pick for arcface (6) on pairsDevTest, beside the subcenter stage's drop at 12
+  for s in $seeds; do
+    enqueue "sc3d6_n40_arcface_s$s" "$data/train_n40.txt" "$pairs" "$images" 40 arcface "$s" --tau 0.4 --m 0.2 \
+      --subcenters 3 --subcenter-drop 6
+  done
   drain || true
-  cat "$work"/runs/val_sc3*_n40_*/result.tsv "$work"/runs/val_n40_comining_m02/result.tsv 2>/dev/null | sort |
-    awk -F'\t' 'BEGIN { print "| validation run (40% noise, seed 1) | peer A | A+B | detection F1 |"; print "|---|---|---|---|" }
+  cat "$work"/runs/val_sc3*_n40_*/result.tsv "$work"/runs/val_n40_comining_m02/result.tsv \
+      "$work"/runs/sc3*_n40_arcface_s*/result.tsv 2>/dev/null | sort |
+    awk -F'\t' 'BEGIN { print "| run (40% noise; val_: validation pairs, seed 1) | peer A | A+B | detection F1 |"; print "|---|---|---|---|" }
                 { printf "| %s | %.1f | %s | %s |\n", $1, 100 * $5, $7 == "-" ? "-" : sprintf("%.1f", 100 * $7), $11 }' |
     tee "$work/results/scval.md"
 }
