@@ -47,4 +47,10 @@ bool comine_backend_all_finite(const comine_backend *be, const float *x, size_t 
 void comine_backend_gemm(const comine_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha,
                          const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Work split over the compute threads: how many parts can run at once, each on a thread of
+ * its own whose kernels run on that thread alone (1: the backend does not split), and
+ * fn(ctx, part) run for every part in [0, parts) at once (parts <= that number). */
+int comine_backend_split_parts(const comine_backend *be);
+void comine_backend_run_split(const comine_backend *be, int parts, void (*fn)(void *ctx, int part), void *ctx);
+
 #endif

@@ -92,6 +92,16 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
  * pointer obtained after the last eval forward.  fold = false: the plain eval forward
  * (on by default). */
 void comine_model_set_fold_bn(comine_model *m, bool fold);
+/* A folded eval forward on a backend that can (the CPU, with 2 or more threads) splits the
+ * batch over the compute threads: each runs the convolutional trunk on its share of the
+ * images, `images` at a time (their activations then stay in the caches), on that one
+ * thread; the layers from the first linear one on run on the whole batch.  Networks whose
+ * folded weights exceed 32 MiB are not split (each extra thread keeps a copy).  An image's
+ * embedding is the same with and without the split up to the last bits (a convolution may
+ * pick another kernel for another batch size).  images = 0: no split, the threads share
+ * each layer.  The default, COMINE_EVAL_SPLIT_DEFAULT, was measured in docs/PERFORMANCE.md. */
+#define COMINE_EVAL_SPLIT_DEFAULT 8
+void comine_model_set_eval_split(comine_model *m, int images);
 /* After a training forward of the same N: accumulates into the gradient buffer. */
 void comine_model_backward(comine_model *m, const float *demb, int N);
 /* The same, calling ready(ctx, from) as the backward goes down the network: the gradients

@@ -11,6 +11,22 @@ const char *comine_backend_name(const comine_backend *be) { return be->name; }
 
 void comine_backend_set_threads(const comine_backend *be, int n) { be->set_threads(n); }
 
+int comine_backend_split_parts(const comine_backend *be)
+{
+    int n = be->split_parts ? be->split_parts() : 1;
+    return n > 1 ? n : 1;
+}
+
+void comine_backend_run_split(const comine_backend *be, int parts, void (*fn)(void *ctx, int part), void *ctx)
+{
+    COMINE_ASSERT(parts >= 1);
+    if (parts == 1 || !be->run_split) {
+        for (int p = 0; p < parts; p++) fn(ctx, p);
+        return;
+    }
+    be->run_split(parts, fn, ctx);
+}
+
 float *comine_backend_alloc(const comine_backend *be, size_t n_floats) { return be->alloc(n_floats); }
 
 void comine_backend_free(const comine_backend *be, float *p)

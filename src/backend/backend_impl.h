@@ -151,6 +151,13 @@ struct comine_backend {
      * gradient row i of grads (n_rows, D) compact (Partial FC; NULL where not implemented) */
     void (*sgd_step_rows)(float *params, float *momentum_buf, const float *grads, const int *rows, int n_rows,
                           int row0, int D, float lr, float momentum, float weight_decay);
+
+    /* An eval forward split over the batch (model_exec.c): fn(ctx, part) for every part in
+     * [0, parts) at once, each part on a thread of its own whose kernels run on that one
+     * thread.  split_parts() is how many parts run at once (the compute threads).  NULL in a
+     * backend: no split, the kernels share the threads layer by layer. */
+    int (*split_parts)(void);
+    void (*run_split)(int parts, void (*fn)(void *ctx, int part), void *ctx);
 };
 
 #endif

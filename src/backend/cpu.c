@@ -550,6 +550,26 @@ static void cpu_sgd_step_rows(float *params, float *momentum_buf, const float *g
     }
 }
 
+/* ---- the batch split of an eval forward ----------------------------------------------- */
+
+/* Each part on one OpenMP thread; the regions nested inside it (comine's kernels, oneDNN's
+ * primitives, made and run inside it) then run on that thread alone.  Without OpenMP there
+ * is one part. */
+static int cpu_split_parts(void) { return comine_num_threads(); }
+
+static void cpu_run_split(int parts, void (*fn)(void *ctx, int part), void *ctx)
+{
+#ifdef COMINE_HAVE_OPENMP
+#pragma omp parallel num_threads(parts)
+    {
+        omp_set_num_threads(1);
+        for (int p = omp_get_thread_num(); p < parts; p += omp_get_num_threads()) fn(ctx, p);
+    }
+#else
+    for (int p = 0; p < parts; p++) fn(ctx, p);
+#endif
+}
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 static const comine_backend cpu_backend = {
@@ -601,6 +621,8 @@ static const comine_backend cpu_backend = {
     .subcenter_scatter = comine_cpu_subcenter_scatter,
     .sgd_step = cpu_sgd_step,
     .sgd_step_rows = cpu_sgd_step_rows,
+    .split_parts = cpu_split_parts,
+    .run_split = cpu_run_split,
 };
 
 const comine_backend *comine_backend_cpu(void) { return &cpu_backend; }

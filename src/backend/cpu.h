@@ -46,4 +46,18 @@ void comine_cpu_subcenter_scatter(float *dcos_sub, const float *dcos, const int 
 /* dst += src (OpenMP, vectorised) */
 void comine_cpu_accumulate(float *dst, const float *src, size_t n);
 
+/* This thread's buffer `which`, grown to at least n floats (contents not kept); freed when
+ * the thread ends */
+enum {
+    CPU_BUF_GRAD,       /* an input gradient before it is added to the caller's */
+    CPU_BUF_WEIGHTS,    /* weights in a primitive's format during a call */
+    CPU_BUF_FLIPPED,    /* the transposed weights of a flipped forward */
+    CPU_BUF_WINO_SRC,   /* blocked activations around a Winograd convolution */
+    CPU_BUF_WINO_DST,
+    CPU_BUF_PAIRS,      /* the grouped 3x3 kernel's rearranged weights */
+    CPU_BUF_SCRATCHPAD, /* oneDNN primitives' scratchpads */
+    CPU_BUF_COUNT
+};
+float *comine_cpu_thread_buf(int which, size_t n);
+
 #endif

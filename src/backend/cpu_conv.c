@@ -22,7 +22,12 @@
  * group to 16 channels: one core, batch 32, 128ch 56x56, 35 -> 15 ms).
  * The eval forward with an epilogue (PReLU, residual) and kept weights is in
  * cpu_conv_fused.c; the plan's structure is in cpu_conv_impl.h.
- * A plan is used by one thread at a time. */
+ * A plan is used by one thread at a time; plans may run on several threads at once (a
+ * split eval forward gives each thread plans of its own).  So every primitive is made in
+ * oneDNN's user scratchpad mode and runs with a scratchpad of the executing thread, and the
+ * scratches above are per thread, freed when the thread ends: oneDNN's own (library mode)
+ * scratchpad is per thread too, but counted by the thread that makes or frees a primitive,
+ * which breaks when those differ. */
 #include "backend/cpu_conv_impl.h"
 #include "core/cpu_dispatch.h"
 
@@ -33,8 +38,8 @@
 #include <string.h>
 
 static dnnl_engine_t engine;
+static dnnl_primitive_attr_t user_attr; /* scratchpad mode user, no post-ops */
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
-static _Thread_local dnnl_stream_t stream; /* one per calling thread */
 
 void comine_cpu_dnnl_check(dnnl_status_t st, const char *what, const char *file, int line)
 {
@@ -49,13 +54,63 @@ dnnl_engine_t comine_cpu_dnnl_engine(void) { return engine; }
 static void engine_init(void)
 {
     DNNL_CHECK(dnnl_engine_create(&engine, dnnl_cpu, 0));
+    DNNL_CHECK(dnnl_primitive_attr_create(&user_attr));
+    DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(user_attr, dnnl_scratchpad_mode_user));
+}
+
+const_dnnl_primitive_attr_t comine_cpu_dnnl_attr(void)
+{
+    pthread_once(&engine_once, engine_init);
+    return user_attr;
+}
+
+/* ---- per-thread buffers ---------------------------------------------------------------- */
+
+/* Every thread that runs a convolution has its own stream and scratch buffers (a split eval
+ * forward runs several at once); a thread-exit destructor frees them, so that threads that
+ * come and go (an OpenMP pool resized) leave nothing behind. */
+typedef struct thread_bufs {
+    dnnl_stream_t stream;
+    float *buf[CPU_BUF_COUNT];
+    size_t cap[CPU_BUF_COUNT];
+} thread_bufs;
+
+static _Thread_local thread_bufs tb;
+static _Thread_local bool tb_hooked;
+static pthread_key_t tb_key;
+static pthread_once_t tb_once = PTHREAD_ONCE_INIT;
+
+static void tb_release(void *arg)
+{
+    thread_bufs *t = arg;
+    for (int i = 0; i < CPU_BUF_COUNT; i++) comine_free_floats(t->buf[i]);
+    if (t->stream) dnnl_stream_destroy(t->stream);
+    memset(t, 0, sizeof *t);
+}
+
+static void tb_key_init(void)
+{
+    if (pthread_key_create(&tb_key, tb_release) != 0) comine_abort(__FILE__, __LINE__, "pthread_key_create failed");
+}
+
+static thread_bufs *this_thread(void)
+{
+    if (!tb_hooked) {
+        pthread_once(&tb_once, tb_key_init);
+        pthread_setspecific(tb_key, &tb);
+        tb_hooked = true;
+    }
+    return &tb;
+}
+
+float *comine_cpu_thread_buf(int which, size_t n)
+{
+    COMINE_ASSERT(which >= 0 && which < CPU_BUF_COUNT);
+    thread_bufs *t = this_thread();
+    return comine_cpu_grow(&t->buf[which], &t->cap[which], n);
 }
 
 
-
-/* The input-gradient and weight scratches of this thread, at least n floats. */
-static _Thread_local float *scratch, *wscratch;
-static _Thread_local size_t scratch_cap, wscratch_cap;
 
 float *comine_cpu_grow(float **buf, size_t *cap, size_t n)
 {
@@ -67,11 +122,9 @@ float *comine_cpu_grow(float **buf, size_t *cap, size_t n)
     return *buf;
 }
 
-static float *thread_scratch(size_t n) { return comine_cpu_grow(&scratch, &scratch_cap, n); }
-static float *thread_wscratch(size_t n) { return comine_cpu_grow(&wscratch, &wscratch_cap, n + 16); }
-
-static _Thread_local float *fscratch; /* transposed weights */
-static _Thread_local size_t fscratch_cap;
+/* The input-gradient and weight scratches of this thread, at least n floats. */
+static float *thread_scratch(size_t n) { return comine_cpu_thread_buf(CPU_BUF_GRAD, n); }
+static float *thread_wscratch(size_t n) { return comine_cpu_thread_buf(CPU_BUF_WEIGHTS, n + 16); }
 
 /* ---- descriptors ---------------------------------------------------------------------- */
 
@@ -112,7 +165,7 @@ void comine_cpu_weight_io_init(weight_io *w, const dnnl_memory_desc_t *user_md, 
     w->prim = comine_cpu_dnnl_memory(prim_md, DNNL_MEMORY_NONE);
     dnnl_primitive_desc_t pd;
     if (to_prim) {
-        DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, user_md, engine, prim_md, engine, NULL));
+        DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, user_md, engine, prim_md, engine, comine_cpu_dnnl_attr()));
     } else {
         dnnl_primitive_attr_t attr;
         dnnl_post_ops_t po;
@@ -120,6 +173,7 @@ void comine_cpu_weight_io_init(weight_io *w, const dnnl_memory_desc_t *user_md, 
         DNNL_CHECK(dnnl_post_ops_create(&po));
         DNNL_CHECK(dnnl_post_ops_append_sum(po, 1.0f));
         DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+        DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
         DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, prim_md, engine, user_md, engine, attr));
         dnnl_post_ops_destroy(po);
         dnnl_primitive_attr_destroy(attr);
@@ -138,9 +192,28 @@ void comine_cpu_weight_io_destroy(weight_io *w)
 
 void comine_cpu_dnnl_execute(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args)
 {
-    if (!stream) DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
-    DNNL_CHECK(dnnl_primitive_execute(p, stream, nargs, args));
-    DNNL_CHECK(dnnl_stream_wait(stream));
+    enum { MAX_ARGS = 16 };
+    thread_bufs *t = this_thread();
+    if (!t->stream) DNNL_CHECK(dnnl_stream_create(&t->stream, engine, dnnl_stream_default_flags));
+    const_dnnl_primitive_desc_t pd;
+    DNNL_CHECK(dnnl_primitive_get_primitive_desc(p, &pd));
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (bytes == 0) {
+        DNNL_CHECK(dnnl_primitive_execute(p, t->stream, nargs, args));
+        DNNL_CHECK(dnnl_stream_wait(t->stream));
+        return;
+    }
+    /* the primitive's scratchpad: this thread's (every primitive is made in user mode) */
+    COMINE_ASSERT(nargs < MAX_ARGS);
+    dnnl_exec_arg_t all[MAX_ARGS];
+    memcpy(all, args, (size_t)nargs * sizeof *args);
+    dnnl_memory_t spad;
+    DNNL_CHECK(dnnl_memory_create(&spad, smd, engine, comine_cpu_thread_buf(CPU_BUF_SCRATCHPAD, (bytes + 3) / 4)));
+    all[nargs] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, spad};
+    DNNL_CHECK(dnnl_primitive_execute(p, t->stream, nargs + 1, all));
+    DNNL_CHECK(dnnl_stream_wait(t->stream));
+    dnnl_memory_destroy(spad);
 }
 
 /* The memory a primitive reads its weights from, after reordering the caller's. */
@@ -238,7 +311,7 @@ conv_entry *comine_cpu_conv_entry(conv_plan *p, int N)
     DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &e->src_md,
                                                   &w_any, g->has_bias ? &p->bias_md : NULL, &e->dst_md, p->strides,
                                                   p->pad_l, p->pad_r));
-    DNNL_CHECK(dnnl_primitive_desc_create(&e->fwd_pd, &cd, NULL, engine, NULL));
+    DNNL_CHECK(dnnl_primitive_desc_create(&e->fwd_pd, &cd, comine_cpu_dnnl_attr(), engine, NULL));
     return e;
 }
 
@@ -271,7 +344,7 @@ static bool flipped_forward_create(conv_plan *p, conv_entry *e)
     DNNL_CHECK(dnnl_primitive_desc_create(&hint, &cd, NULL, engine, NULL));
     DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->dst_md, &w_any,
                                                         &e->src_md, st, pad, pad));
-    DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, NULL, engine, hint));
+    DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, comine_cpu_dnnl_attr(), engine, hint));
     const char *bimpl = NULL;
     DNNL_CHECK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &bimpl));
     bool ok = bimpl && !strstr(bimpl, "gemm") && !strstr(bimpl, "ref");
@@ -308,7 +381,7 @@ static void flipped_forward(conv_plan *p, conv_entry *e, float *out, const float
     const comine_conv_geom *g = &p->g;
     int G = g->groups, icg = g->C / G, ocg = g->OC / G, K = g->KH;
     size_t n_w = (size_t)g->OC * icg * K * K;
-    float *tw = comine_cpu_grow(&fscratch, &fscratch_cap, n_w);
+    float *tw = comine_cpu_thread_buf(CPU_BUF_FLIPPED, n_w);
     /* tw[gr][c][o][kh][kw] = weight[gr][o][c][K-1-kh][K-1-kw] */
 #ifdef COMINE_HAVE_OPENMP
 #pragma omp parallel for schedule(static) if (n_w > 65536)
@@ -383,7 +456,7 @@ static void backward_data(conv_plan *p, float *dinp, const float *dout, const fl
         DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->src_md, &w_any,
                                                             &e->dst_md, p->strides, p->pad_l, p->pad_r));
         dnnl_primitive_desc_t pd;
-        DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, NULL, engine, e->fwd_pd));
+        DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, comine_cpu_dnnl_attr(), engine, e->fwd_pd));
         DNNL_CHECK(dnnl_primitive_create(&e->bwd_data, pd));
         comine_cpu_weight_io_init(&e->bd_w, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), true);
         dnnl_primitive_desc_destroy(pd);
@@ -455,7 +528,7 @@ void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, 
         DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &e->src_md, &w_any,
                                                                g->has_bias ? &p->bias_md : NULL, &e->dst_md,
                                                                p->strides, p->pad_l, p->pad_r));
-        dnnl_primitive_desc_t pd = backward_weights_pd(g, &cd, NULL, e->fwd_pd);
+        dnnl_primitive_desc_t pd = backward_weights_pd(g, &cd, comine_cpu_dnnl_attr(), e->fwd_pd);
         DNNL_CHECK(dnnl_primitive_create(&e->bwd_weights, pd));
         comine_cpu_weight_io_init(&e->bw_dw, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0),
                        false);

@@ -41,15 +41,12 @@ static void epilogue(float *out, const float *alpha, const float *residual, size
     }
 }
 
-static _Thread_local float *wino_src, *wino_dst; /* blocked activations around a Winograd convolution */
-static _Thread_local size_t wino_src_cap, wino_dst_cap;
-
 static dnnl_primitive_t reorder_create(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
 {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t r;
     dnnl_engine_t eng = comine_cpu_dnnl_engine();
-    DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL));
+    DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, comine_cpu_dnnl_attr()));
     DNNL_CHECK(dnnl_primitive_create(&r, pd));
     dnnl_primitive_desc_destroy(pd);
     return r;
@@ -73,7 +70,8 @@ static bool winograd_create(conv_plan *p, conv_entry *e)
                                                   &w_any, g->has_bias ? &p->bias_md : NULL, &dst_any, p->strides,
                                                   p->pad_l, p->pad_r));
     dnnl_primitive_desc_t pd;
-    if (dnnl_primitive_desc_create(&pd, &cd, NULL, comine_cpu_dnnl_engine(), NULL) != dnnl_success) return false;
+    if (dnnl_primitive_desc_create(&pd, &cd, comine_cpu_dnnl_attr(), comine_cpu_dnnl_engine(), NULL) != dnnl_success)
+        return false;
     const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     DNNL_CHECK(dnnl_primitive_create(&e->fz, pd));
@@ -97,8 +95,8 @@ static void winograd_forward(conv_plan *p, conv_entry *e, float *out, const floa
     const comine_conv_geom *g = &p->g;
     DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_src, (void *)in));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_dst, out));
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->wn_src, comine_cpu_grow(&wino_src, &wino_src_cap, e->wn_src_floats)));
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->wn_dst, comine_cpu_grow(&wino_dst, &wino_dst_cap, e->wn_dst_floats)));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->wn_src, comine_cpu_thread_buf(CPU_BUF_WINO_SRC, e->wn_src_floats)));
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->wn_dst, comine_cpu_thread_buf(CPU_BUF_WINO_DST, e->wn_dst_floats)));
     dnnl_exec_arg_t in_args[2] = {{DNNL_ARG_FROM, e->fz_src}, {DNNL_ARG_TO, e->wn_src}};
     comine_cpu_dnnl_execute(e->wn_in, 2, in_args);
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->wn_src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e->wn_dst}};
@@ -150,6 +148,7 @@ static void fused_create(conv_plan *p, conv_entry *e, int ops)
     if (ops & FUSE_PRELU) DNNL_CHECK(dnnl_post_ops_append_prelu(po, 1 << 1));
     if (ops & FUSE_RESIDUAL) DNNL_CHECK(dnnl_post_ops_append_binary(po, dnnl_binary_add, &e->dst_md));
     DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+    DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     dnnl_memory_desc_t w_any;
     comine_cpu_conv_weight_md(&w_any, g, dnnl_format_tag_any);
     dnnl_convolution_desc_t cd;

@@ -84,6 +84,10 @@ void comine_cpu_dnnl_check(dnnl_status_t st, const char *what, const char *file,
 dnnl_engine_t comine_cpu_dnnl_engine(void);
 /* *buf grown to at least n floats (contents not kept) */
 float *comine_cpu_grow(float **buf, size_t *cap, size_t n);
+/* The attributes every primitive here is made with (or adds to its own): scratchpad mode
+ * user, the scratchpad being the executing thread's (comine_cpu_dnnl_execute), so that
+ * primitives may run on any thread, and several at once */
+const_dnnl_primitive_attr_t comine_cpu_dnnl_attr(void);
 /* weights (OC, C, KH, KW) or (G, OC/G, C/G, KH, KW); tag_any: dnnl_format_tag_any, else plain */
 void comine_cpu_conv_weight_md(dnnl_memory_desc_t *md, const comine_conv_geom *g, dnnl_format_tag_t tag_any);
 dnnl_memory_t comine_cpu_dnnl_memory(const dnnl_memory_desc_t *md, void *handle);

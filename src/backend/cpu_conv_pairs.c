@@ -26,9 +26,6 @@ bool comine_cpu_conv_pairs_supported(const comine_conv_geom *g)
     return g->groups > 1 && g->C == 2 * g->groups && g->OC == 2 * g->groups;
 }
 
-static _Thread_local float *wt_buf;
-static _Thread_local size_t wt_cap;
-
 /* acc (n floats, n even) += wa * in[even lanes duplicated] + wb * in[odd lanes duplicated],
  * from lane c on */
 static inline void pair_taps_plain(float *restrict acc, const float *restrict x, const float *restrict wa,
@@ -247,12 +244,7 @@ void comine_cpu_conv_pairs_forward(const comine_conv_geom *g, float *out, const 
     const int OC = g->OC, K2 = g->KH * g->KW;
     /* wt[k][j][oc] = weight[oc][j][k]: the coefficient of input lane (oc & ~1) + j at tap k */
     size_t n_wt = (size_t)K2 * 2 * OC;
-    if (n_wt > wt_cap) {
-        comine_free_floats(wt_buf);
-        wt_cap = n_wt;
-        wt_buf = comine_alloc_floats(wt_cap);
-    }
-    float *wt = wt_buf;
+    float *wt = comine_cpu_thread_buf(CPU_BUF_PAIRS, n_wt);
     for (int oc = 0; oc < OC; oc++)
         for (int j = 0; j < 2; j++)
             for (int k = 0; k < K2; k++) wt[((size_t)k * 2 + j) * OC + oc] = weight[((size_t)oc * 2 + j) * K2 + k];

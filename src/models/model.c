@@ -41,6 +41,7 @@ comine_status comine_model_create_uninit(comine_model **out, const comine_arch *
     }
     comine_model_plan_memory(m);
     m->fold_bn = true;
+    m->eval_split = COMINE_EVAL_SPLIT_DEFAULT;
     m->params = comine_backend_alloc(be, m->params_table.total ? m->params_table.total : 1);
     m->grads = comine_backend_alloc(be, m->params_table.total ? m->params_table.total : 1);
     m->buffers = comine_backend_alloc(be, m->bufs.total ? m->bufs.total : 1);
@@ -67,8 +68,11 @@ void comine_model_free(comine_model *m)
         if (m->ops[i].kind == MODEL_OP_CONV) {
             comine_conv2d_free(&m->ops[i].conv);
             comine_conv2d_free(&m->ops[i].conv_folded);
+            for (int p = 0; p < m->ops[i].n_part; p++) comine_conv2d_free(&m->ops[i].conv_part[p]);
+            free(m->ops[i].conv_part);
         }
     if (m->folded) comine_backend_free(m->be, m->folded);
+    if (m->split_scratch) comine_backend_free(m->be, m->split_scratch);
     comine_backend_free(m->be, m->params);
     comine_backend_free(m->be, m->grads);
     comine_backend_free(m->be, m->buffers);
@@ -178,6 +182,11 @@ void comine_model_share_grad_scratch(comine_model *m, comine_model *lender)
 }
 
 void comine_model_set_fold_bn(comine_model *m, bool fold) { m->fold_bn = fold; }
+void comine_model_set_eval_split(comine_model *m, int images)
+{
+    COMINE_ASSERT(images >= 0);
+    m->eval_split = images;
+}
 
 void comine_model_zero_grad(comine_model *m)
 {

@@ -120,19 +120,26 @@ static void fold_batchnorms(comine_model *m)
     m->fold_fresh = true;
 }
 
-void comine_model_forward(comine_model *m, float *emb, const float *images, int N, bool training,
-                          comine_rng *dropout_rng)
+/* Value v of images [at, ..) of the batch: every value's images are contiguous (NHWC), so a
+ * share of the batch is a pointer offset.  The transient values of a part of a split forward
+ * live in that part's own scratch buffers (priv[0], priv[1]), from their first image: the
+ * shared ones hold, at the same moment, another part's values of other sizes. */
+static float *value_at(const comine_model *m, int v, int at, float *const *priv)
 {
-    COMINE_ASSERT(N >= 1 && N <= m->max_batch);
+    if (priv && m->values[v].transient) return priv[m->values[v].scratch];
+    return VAL(v) + m->values[v].size * (size_t)at;
+}
+
+/* The ops [from, to) on images [at, at + N).  part < 0: the model's own plans and scratch
+ * buffers; else those of that part of a split eval forward (priv: its scratch buffers). */
+static void run_ops(comine_model *m, int from, int to, int at, int N, int part, float *const *priv, bool training,
+                    bool fold, comine_rng *dropout_rng)
+{
     const comine_backend *be = m->be;
-    bool fold = !training && m->fold_bn && m->n_folded > 0;
-    if (training) m->fold_fresh = false; /* the running statistics move */
-    else if (fold && !m->fold_fresh) fold_batchnorms(m);
-    comine_backend_upload(be, VAL(0), images, m->values[0].size * (size_t)N);
-    for (int i = 0; i < m->n_ops; i++) {
+    for (int i = from; i < to; i++) {
         model_op *op = &m->ops[i];
-        float *out = VAL(op->out);
-        const float *in = VAL(op->in);
+        float *out = value_at(m, op->out, at, priv);
+        const float *in = value_at(m, op->in, at, priv);
         size_t rows = (size_t)m->values[op->in].H * m->values[op->in].W * (size_t)N;
         switch (op->kind) {
         case MODEL_OP_CONV:
@@ -140,12 +147,14 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
                 const float *w = m->folded + op->fold_offset;
                 int last, prelu, residual;
                 int skip = eval_epilogue(m, i, &last, &prelu, &residual);
-                comine_conv2d_forward_fused(&op->conv_folded, VAL(last), in, w, w + m->params_table.info[op->w].size,
+                comine_conv2d_forward_fused(part < 0 ? &op->conv_folded : &op->conv_part[part],
+                                            value_at(m, last, at, priv), in, w, w + m->params_table.info[op->w].size,
                                             prelu >= 0 ? PARAM(m->ops[prelu].w) : NULL,
-                                            residual >= 0 ? VAL(residual) : NULL, N);
+                                            residual >= 0 ? value_at(m, residual, at, priv) : NULL, N);
                 i += 1 + skip; /* the BN and the epilogue's ops ran inside the conv */
             } else {
-                comine_conv2d_forward(&op->conv, out, in, PARAM(op->w), op->b >= 0 ? PARAM(op->b) : NULL, N);
+                comine_conv2d_forward(part < 0 ? &op->conv : &op->conv_part[part], out, in, PARAM(op->w),
+                                      op->b >= 0 ? PARAM(op->b) : NULL, N);
             }
             break;
         case MODEL_OP_BN: {
@@ -157,7 +166,9 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
             break;
         }
         case MODEL_OP_PRELU: comine_prelu_forward(be, out, in, PARAM(op->w), rows, op->C); break;
-        case MODEL_OP_ADD: comine_add_forward(be, out, in, VAL(op->in2), m->values[op->out].size * (size_t)N); break;
+        case MODEL_OP_ADD:
+            comine_add_forward(be, out, in, value_at(m, op->in2, at, priv), m->values[op->out].size * (size_t)N);
+            break;
         case MODEL_OP_DROPOUT:
             COMINE_ASSERT(!training || dropout_rng != NULL);
             comine_dropout_forward(be, out, m->masks + op->mask_offset * (size_t)m->max_batch, in,
@@ -168,6 +179,97 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
             break;
         }
     }
+}
+
+/* Each part but the first keeps its own copy of the folded weights in the kernels' layout:
+ * the split runs over several threads only while a copy is at most this large (it pays on
+ * networks of small layers; docs/PERFORMANCE.md). */
+#define SPLIT_MAX_WEIGHT_BYTES ((size_t)32 << 20)
+
+/* The split eval forward: each part takes images [N part / parts, N (part + 1) / parts)
+ * through the ops before the first linear one, m->eval_split images at a time (their
+ * activations then stay in the caches). */
+typedef struct split_job {
+    comine_model *m;
+    int ops, N, parts;
+} split_job;
+
+static size_t split_scratch_floats(const comine_model *m, int b)
+{
+    return (m->scratch_image[b] * (size_t)m->eval_split + 15) & ~(size_t)15;
+}
+
+/* Part 0 runs on the calling thread with the model's own plans and scratch buffers (no
+ * other part touches them); part p > 0 with plans conv_part[p - 1] and scratch buffers of
+ * its own. */
+static void split_part(void *ctx, int part)
+{
+    const split_job *j = ctx;
+    comine_model *m = j->m;
+    const int chunk = m->eval_split;
+    float *priv[2] = {NULL, NULL};
+    if (part > 0) {
+        size_t s0 = split_scratch_floats(m, 0), s1 = split_scratch_floats(m, 1);
+        priv[0] = m->split_scratch + (s0 + s1) * (size_t)(part - 1);
+        priv[1] = priv[0] + s0;
+    }
+    int lo = (int)((long)j->N * part / j->parts), hi = (int)((long)j->N * (part + 1) / j->parts);
+    for (int at = lo; at < hi; at += chunk)
+        run_ops(m, 0, j->ops, at, hi - at < chunk ? hi - at : chunk, part - 1, part > 0 ? priv : NULL, false, true,
+                NULL);
+}
+
+/* The ops a split forward runs per part (those before the first linear one: the BLAS
+ * matrix products run on the whole batch; a value they read is never transient), after
+ * making every part's conv plans and scratch buffers. */
+static int split_prepare(comine_model *m, int parts)
+{
+    int ops = 0;
+    while (ops < m->n_ops && m->ops[ops].kind != MODEL_OP_LINEAR) ops++;
+    for (int i = ops; i < m->n_ops; i++)
+        COMINE_ASSERT(!m->values[m->ops[i].in].transient && (m->ops[i].in2 < 0 || !m->values[m->ops[i].in2].transient));
+    int extra = parts - 1; /* part 0 has the model's own plans and scratch buffers */
+    for (int i = 0; i < ops; i++) {
+        model_op *op = &m->ops[i];
+        if (op->kind != MODEL_OP_CONV) continue;
+        if (op->n_part < extra) {
+            op->conv_part = comine_realloc(op->conv_part, (size_t)extra * sizeof *op->conv_part);
+            for (int p = op->n_part; p < extra; p++)
+                comine_conv2d_init(&op->conv_part[p], m->be, op->C, op->H, op->W, op->OC, op->K, op->K, op->stride,
+                                   op->pad, op->groups, op->fold >= 0 || op->b >= 0);
+            op->n_part = extra;
+        }
+        for (int p = 0; p < extra; p++) op->conv_part[p].weight_version = op->conv_folded.weight_version;
+    }
+    size_t need = (split_scratch_floats(m, 0) + split_scratch_floats(m, 1)) * (size_t)extra;
+    if (need > m->split_scratch_floats) {
+        if (m->split_scratch) comine_backend_free(m->be, m->split_scratch);
+        m->split_scratch = comine_backend_alloc(m->be, need);
+        m->split_scratch_floats = need;
+    }
+    return ops;
+}
+
+void comine_model_forward(comine_model *m, float *emb, const float *images, int N, bool training,
+                          comine_rng *dropout_rng)
+{
+    COMINE_ASSERT(N >= 1 && N <= m->max_batch);
+    const comine_backend *be = m->be;
+    bool fold = !training && m->fold_bn && m->n_folded > 0;
+    if (training) m->fold_fresh = false; /* the running statistics move */
+    else if (fold && !m->fold_fresh) fold_batchnorms(m);
+    comine_backend_upload(be, VAL(0), images, m->values[0].size * (size_t)N);
+    int parts = fold && m->eval_split > 0 ? comine_backend_split_parts(be) : 0;
+    if (parts > N) parts = N;
+    if (parts > 1 && m->n_folded * sizeof(float) > SPLIT_MAX_WEIGHT_BYTES) parts = 0;
+    int from = 0;
+    if (parts > 1) {
+        split_job job = {.m = m, .N = N, .parts = parts};
+        job.ops = split_prepare(m, parts);
+        comine_backend_run_split(be, parts, split_part, &job);
+        from = job.ops;
+    }
+    run_ops(m, from, m->n_ops, 0, N, -1, NULL, training, fold, dropout_rng);
     comine_backend_download(be, emb, VAL(m->ops[m->n_ops - 1].out), (size_t)m->arch.emb_dim * N);
     m->last_N = N;
     m->last_training = training;

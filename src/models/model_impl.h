@@ -38,6 +38,7 @@ typedef struct model_value {
     size_t size;        /* floats per image */
     size_t offset;      /* into the activation arena */
     bool transient;     /* lives in a scratch buffer: see recompute */
+    int scratch;        /* transient: which of the two scratch buffers (0 or 1) */
     int grad_slot;      /* -1: no gradient (the input images) */
     size_t grad_offset; /* into the activation-gradient arena */
 } model_value;
@@ -62,6 +63,10 @@ typedef struct model_op {
     size_t fold_offset;        /* conv: its folded weight, then bias (OC), in `folded` */
     comine_conv2d conv_folded; /* conv: the same geometry with a bias, made on first use */
     bool folded;               /* BN: runs inside the conv before it in an eval forward */
+    /* conv: one plan per part of an eval forward split over the batch (conv_folded's or
+     * conv's geometry), n_part of them, made on first use */
+    comine_conv2d *conv_part;
+    int n_part;
     /* BN whose output only the next op (a conv or a PReLU) reads: the output is not kept
      * for the backward but computed again from the BN's input just before that op's backward */
     bool recompute;
@@ -92,6 +97,16 @@ struct comine_model {
     bool fold_fresh;
     size_t n_folded;
     float *folded;
+    /* A folded eval forward on the CPU splits the batch over the threads: each thread runs
+     * the ops before the first linear layer on its share of the images, eval_chunk at a time,
+     * with its own plans; the rest runs on the whole batch (see model_exec.c). */
+    int eval_split; /* 0: no split */
+    /* Floats per image of the two scratch buffers of transient values (the largest value
+     * each holds).  The parts of a split forward, which run at different ops at once, each
+     * have their own pair (split_scratch: per part, both buffers for eval_split images). */
+    size_t scratch_image[2];
+    float *split_scratch;
+    size_t split_scratch_floats;
 };
 
 /* Appends the layer graph and the tensor tables of m->arch (checked) to an empty model

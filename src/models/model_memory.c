@@ -77,6 +77,7 @@ static void plan_transient_bn_outputs(comine_model *m, const int *readers, size_
 {
     int parity = 0;
     scratch[0] = scratch[1] = 0;
+    m->scratch_image[0] = m->scratch_image[1] = 0;
     for (int i = 0; i + 1 < m->n_ops; i++) {
         model_op *bn = &m->ops[i];
         const model_op *next = &m->ops[i + 1];
@@ -87,6 +88,8 @@ static void plan_transient_bn_outputs(comine_model *m, const int *readers, size_
         bn->recompute = true;
         v->transient = true;
         v->offset = (size_t)parity;
+        v->scratch = parity;
+        if (v->size > m->scratch_image[parity]) m->scratch_image[parity] = v->size;
         size_t need = round16(v->size * (size_t)m->max_batch);
         if (need > scratch[parity]) scratch[parity] = need;
         parity ^= 1;
