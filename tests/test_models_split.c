@@ -72,7 +72,7 @@ static void check_arch(const char *name, float width, int input, int max_batch)
 
     const int threads[] = {2, 3};
     const int groups[] = {1, 3, 8, 64};
-    const int batches[] = {max_batch, max_batch - 2, 5, 2, 1};
+    const int batches[] = {max_batch, max_batch - 2, 5, 3, 2, 1}; /* 2 and 1: no split on 3 threads, or any */
     for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
         comine_backend_set_threads(be, threads[t]);
         int before = comine_num_threads(); /* 1 in a build without OpenMP: no split */

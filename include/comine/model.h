@@ -95,8 +95,9 @@ void comine_model_set_fold_bn(comine_model *m, bool fold);
 /* A folded eval forward on a backend that can (the CPU, with 2 or more threads) splits the
  * batch over the compute threads: each runs the convolutional trunk on its share of the
  * images, `images` at a time (their activations then stay in the caches), on that one
- * thread; the layers from the first linear one on run on the whole batch.  Networks whose
- * folded weights exceed 32 MiB are not split (each extra thread keeps a copy).  An image's
+ * thread; the layers from the first linear one on run on the whole batch.  Each extra thread
+ * keeps a copy of the folded weights: no split where a copy exceeds 32 MiB or all of them
+ * 256 MiB, nor for a batch of fewer images than threads.  An image's
  * embedding is the same with and without the split up to the last bits (a convolution may
  * pick another kernel for another batch size).  images = 0: no split, the threads share
  * each layer.  The default, COMINE_EVAL_SPLIT_DEFAULT, was measured in docs/PERFORMANCE.md. */

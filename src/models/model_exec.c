@@ -182,9 +182,23 @@ static void run_ops(comine_model *m, int from, int to, int at, int N, int part, 
 }
 
 /* Each part but the first keeps its own copy of the folded weights in the kernels' layout:
- * the split runs over several threads only while a copy is at most this large (it pays on
- * networks of small layers; docs/PERFORMANCE.md). */
+ * the split runs only while a copy is at most SPLIT_MAX_WEIGHT_BYTES (it pays on networks of
+ * small layers; docs/PERFORMANCE.md) and all the copies together at most
+ * SPLIT_MAX_COPIES_BYTES (machines of many threads). */
 #define SPLIT_MAX_WEIGHT_BYTES ((size_t)32 << 20)
+#define SPLIT_MAX_COPIES_BYTES ((size_t)256 << 20)
+
+/* How many parts an eval forward of N images splits into: one per compute thread, or 0 (no
+ * split) where that would leave threads idle (fewer images than threads) or cost too much
+ * memory. */
+static int split_parts_for(const comine_model *m, int N)
+{
+    int parts = comine_backend_split_parts(m->be);
+    size_t copy = m->n_folded * sizeof(float);
+    if (parts < 2 || N < parts || copy > SPLIT_MAX_WEIGHT_BYTES || copy * (size_t)(parts - 1) > SPLIT_MAX_COPIES_BYTES)
+        return 0;
+    return parts;
+}
 
 /* The split eval forward: each part takes images [N part / parts, N (part + 1) / parts)
  * through the ops before the first linear one, m->eval_split images at a time (their
@@ -259,9 +273,7 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
     if (training) m->fold_fresh = false; /* the running statistics move */
     else if (fold && !m->fold_fresh) fold_batchnorms(m);
     comine_backend_upload(be, VAL(0), images, m->values[0].size * (size_t)N);
-    int parts = fold && m->eval_split > 0 ? comine_backend_split_parts(be) : 0;
-    if (parts > N) parts = N;
-    if (parts > 1 && m->n_folded * sizeof(float) > SPLIT_MAX_WEIGHT_BYTES) parts = 0;
+    int parts = fold && m->eval_split > 0 ? split_parts_for(m, N) : 0;
     int from = 0;
     if (parts > 1) {
         split_job job = {.m = m, .N = N, .parts = parts};
