@@ -2,7 +2,8 @@
  * table of function pointers (memory, convolution plans, element-wise and reduction
  * kernels, matrix products); nn.h's layers call through it, so models, loss and trainer
  * exist once for every device.  The CPU backend uses oneDNN for convolutions, OpenBLAS
- * for matrix products and OpenMP for the rest. */
+ * for matrix products (on one thread per call, the products split over comine's OpenMP
+ * threads: it sets OpenBLAS to one thread for the whole process) and OpenMP for the rest. */
 #ifndef COMINE_BACKEND_H
 #define COMINE_BACKEND_H
 
@@ -18,7 +19,7 @@ const comine_backend *comine_backend_cpu(void);
  * NULL or "auto": the best available.  COMINE_ERR_ARG (message names the device) otherwise. */
 comine_status comine_backend_for_device(const comine_backend **be, const char *device);
 const char *comine_backend_name(const comine_backend *be);
-/* Threads for this backend's kernels (OpenMP and BLAS); n <= 0 keeps the default. */
+/* Threads for this backend's kernels; n <= 0 keeps the default. */
 void comine_backend_set_threads(const comine_backend *be, int n);
 
 /* Device memory (on the CPU: 64-byte aligned host memory, zero-filled).  Code outside

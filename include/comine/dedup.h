@@ -1,7 +1,7 @@
 /* dedup.h: duplicate identities (one person under two labels, as when two data sets are
  * merged).  Each label gets a vector (the mean embedding of its samples, all or the trusted
  * ones, its class centre in the ArcFace heads of a run, or both side by side); a blocked top-k
- * search (matrix products of row blocks, cblas_sgemm) finds every label's most similar other
+ * search (matrix products of row blocks, sgemm) finds every label's most similar other
  * labels in bounded memory, never a K x K matrix; the pairs from those lists are ranked by
  * similarity and kept when above a threshold read off the distribution of every label's
  * nearest-other-label similarity (median + k_sigma x robust spread, see
@@ -43,7 +43,7 @@ comine_status comine_dedup_label_means(float *means, int *used, uint8_t *fallbac
 /* For every row i of x (n, d) (rows L2-normalised, so scores are cosines), the k other rows of
  * highest inner product, in descending order, ties to the lower index: nbr (n, k) indices and
  * sim (n, k) scores; -1 and -INFINITY pad the lists when n - 1 < k.  The products are computed
- * tile by tile (block x block, cblas_sgemm), each tile once (the upper triangle of block pairs:
+ * tile by tile (block x block, sgemm), each tile once (the upper triangle of block pairs:
  * its rows update the row block, its transpose the column block).  Memory besides x, nbr and
  * sim: 2 block^2 floats.  block <= 0: 2048.  Errors: n < 1, d < 1, k < 1. */
 comine_status comine_dedup_topk(int *nbr, float *sim, const float *x, int n, int d, int k, int block);

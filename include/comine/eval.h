@@ -142,7 +142,7 @@ comine_status comine_verify_models_threads(comine_verify_result *res, comine_mod
  * probes.  An identity with one image is enrolled only.  Distractors (every image file under a
  * folder, searched recursively, sorted bytewise by path; the first max_distractors of them, 0:
  * all) join the gallery as identities no probe has.  Each probe is scored by cosine against
- * the whole gallery in blocks (cblas_sgemm; the probe x gallery matrix is never held whole):
+ * the whole gallery in blocks (sgemm; the probe x gallery matrix is never held whole):
  * rank-k accuracy = the fraction of probes whose own enrolled image scores above the k-th best
  * other gallery entry (a tie counts as a miss); TAR at FAR = the verification rule of
  * comine_tar_at_far over every probe x gallery pair (genuine: the probe and its own enrolled

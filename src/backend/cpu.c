@@ -1,7 +1,7 @@
 /* cpu.c: the CPU backend's table: host memory (device memory is host memory, so uploads
- * and downloads are plain copies), OpenBLAS matrix products, and the OpenMP kernels (batch
- * norm, PReLU, ReLU, dropout, element-wise, the finiteness check, SGD).  Convolutions are
- * in cpu_conv.c (oneDNN), the ArcFace head's kernels in cpu_arcface.c.
+ * and downloads are plain copies) and the OpenMP kernels (batch norm, PReLU, ReLU, dropout,
+ * element-wise, the finiteness check, SGD).  Matrix products are in cpu_gemm.c (OpenBLAS),
+ * convolutions in cpu_conv.c (oneDNN), the ArcFace head's kernels in cpu_arcface.c.
  *
  * Assumes NHWC activations viewed as (rows, C), channels innermost: every kernel runs
  * OpenMP over rows with a channel-inner loop the compiler vectorises.  Reductions over
@@ -13,7 +13,6 @@
 #include "backend/cpu.h"
 #include "core/cpu_dispatch.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +35,7 @@ enum { BLOCK_ROWS = 256 };
 static void cpu_set_threads(int n)
 {
     if (n <= 0) return;
-    comine_set_num_threads(n);
-    openblas_set_num_threads(n);
+    comine_set_num_threads(n); /* OpenBLAS stays on one thread: cpu_gemm.c */
 }
 
 static float *cpu_alloc(size_t n) { return comine_alloc_floats(n ? n : 1); }
@@ -70,21 +68,6 @@ static bool cpu_all_finite(const float *x, size_t n)
 #endif
     for (size_t i = 0; i < n; i++) s += x[i] * 0.0f;
     return s == 0.0f;
-}
-
-/* ---- matrix product ------------------------------------------------------------------ */
-
-static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc)
-{
-    if (M == 0 || N == 0) return;
-    if (K == 0) { /* C = beta * C */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* ---- row blocks for deterministic reductions ------------------------------------------ */
@@ -587,7 +570,7 @@ static const comine_backend cpu_backend = {
     .upload_bytes = cpu_copy_bytes,
     .download_bytes = cpu_copy_bytes,
     .all_finite = cpu_all_finite,
-    .gemm = cpu_gemm,
+    .gemm = comine_cpu_gemm,
     .conv_plan_create = comine_cpu_conv_plan_create,
     .conv_plan_free = comine_cpu_conv_plan_free,
     .conv_forward = comine_cpu_conv_forward,

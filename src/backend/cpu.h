@@ -1,6 +1,6 @@
-/* cpu.h: what the CPU backend's files share: the oneDNN convolution plans of cpu_conv.c
- * and the ArcFace kernels of cpu_arcface.c (entries of the table in cpu.c), and the
- * vectorised accumulate. */
+/* cpu.h: what the CPU backend's files share: the oneDNN convolution plans of cpu_conv.c,
+ * the ArcFace kernels of cpu_arcface.c and the matrix product of cpu_gemm.c (entries of
+ * the table in cpu.c), and the vectorised accumulate. */
 #ifndef COMINE_BACKEND_CPU_H
 #define COMINE_BACKEND_CPU_H
 
@@ -42,6 +42,11 @@ void comine_cpu_arcface_dweight(float *dweight, const float *w_hat, const float 
 void comine_cpu_subcenter_max(float *cos, int *arg, const float *cos_sub, int N, int K, int S);
 void comine_cpu_subcenter_scatter(float *dcos_sub, const float *dcos, const int *arg, const int *active,
                                   const float *w_inv_norm, int na, int K, int S);
+
+/* C = alpha op(A) op(B) + beta C, row-major (cpu_gemm.c: OpenBLAS on one thread per block,
+ * the blocks over the OpenMP threads) */
+void comine_cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
 
 /* dst += src (OpenMP, vectorised) */
 void comine_cpu_accumulate(float *dst, const float *src, size_t n);

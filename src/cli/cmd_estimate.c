@@ -12,7 +12,6 @@
  *                           centre is nearer.
  * Prints every estimator and the chosen estimate; with truth flags (the table's truth column,
  * or the data set's), the true rate and the error.  --json: one JSON object instead. */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,8 +84,8 @@ static void centre_cosines(float *cos, uint8_t *outside, int col, const float *e
     for (int i0 = 0; i0 < n; i0 += CHUNK) {
         int m = n - i0 < CHUNK ? n - i0 : CHUNK;
         /* dots (m, K) = emb[i0 ..] unit^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, D, 1.0f, emb + (size_t)i0 * D, D, unit, D, 0.0f,
-                    dots, K);
+        comine_backend_gemm(comine_backend_cpu(), 0, 1, m, K, D, 1.0f, emb + (size_t)i0 * D, D, unit, D, 0.0f, dots,
+                            K);
         for (int t = 0; t < m; t++) {
             int i = i0 + t, y = ds->samples[i].label;
             double own = dots[(size_t)t * K + y];

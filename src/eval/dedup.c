@@ -1,16 +1,16 @@
 /* dedup.c: duplicate identities (see comine/dedup.h): label vectors (blocks of normalised
  * rows; mean embeddings of trusted samples, computed chunk by chunk), the blocked top-k
- * search over cblas_sgemm tiles, candidate pairs, the robust threshold, the merge map and
- * precision / recall against known pairs.  The search never holds more than two tiles of
+ * search over matrix-product tiles (the CPU backend's sgemm), candidate pairs, the robust
+ * threshold, the merge map and precision / recall against known pairs.  The search never holds more than two tiles of
  * products; each row's list is updated by one thread at a time, in ascending column order, so
  * ties go to the lower index whatever the thread count. */
 #include "comine/dedup.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "comine/backend.h"
 #include "comine/eval.h"
 
 /* ---- label vectors ------------------------------------------------------------------------ */
@@ -204,8 +204,8 @@ comine_status comine_dedup_topk(int *nbr, float *sim, const float *x, int n, int
         for (int j0 = i0; j0 < n; j0 += block) {
             int bj = n - j0 < block ? n - j0 : block;
             /* tile (bi, bj) = x[i0 .. i0 + bi) x[j0 .. j0 + bj)^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi, bj, d, 1.0f, x + (size_t)i0 * d, d,
-                        x + (size_t)j0 * d, d, 0.0f, tile, bj);
+            comine_backend_gemm(comine_backend_cpu(), 0, 1, bi, bj, d, 1.0f, x + (size_t)i0 * d, d, x + (size_t)j0 * d, d,
+                                0.0f, tile, bj);
             scan_tile(nbr, sim, k, tile, i0, bi, j0, bj);
             if (j0 != i0) {
                 transpose(tile_t, tile, bi, bj);

@@ -1,12 +1,11 @@
 /* identify.c: face identification as MegaFace reports it: probes searched in a gallery of
  * enrolled identities plus distractors.  The split of a gallery data set into enrolled images
  * and probes, the recursive list of distractor images, the embeddings (comine_embed_files, in
- * chunks with progress), and the scores: probe x gallery cosines by cblas_sgemm in blocks of
- * probes x gallery columns, reduced on the fly to each probe's genuine score and five best
- * impostor scores (rank-1 / rank-5) and to the largest impostor scores over all probes (a
- * min-heap sized by the largest FAR asked), from which TAR at FAR follows by
+ * chunks with progress), and the scores: probe x gallery cosines by the CPU backend's sgemm
+ * in blocks of probes x gallery columns, reduced on the fly to each probe's genuine score
+ * and five best impostor scores (rank-1 / rank-5) and to the largest impostor scores over
+ * all probes (a min-heap sized by the largest FAR asked), from which TAR at FAR follows by
  * comine_tar_at_fars_top.  The rules are in eval.h. */
-#include <cblas.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -15,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "comine/backend.h"
 #include "comine/data.h"
 #include "comine/eval.h"
 
@@ -118,8 +118,8 @@ comine_status comine_identify_scores(comine_identify_result *res, const float *p
         int pn = n_probes - p0 < pb ? n_probes - p0 : pb;
         for (int g0 = 0; g0 < n_gallery; g0 += gb) {
             int gn = n_gallery - g0 < gb ? n_gallery - g0 : gb;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, pn, gn, dim, 1.0f, probe_emb + (size_t)p0 * dim, dim,
-                        gallery_emb + (size_t)g0 * dim, dim, 0.0f, sim, gn);
+            comine_backend_gemm(comine_backend_cpu(), 0, 1, pn, gn, dim, 1.0f, probe_emb + (size_t)p0 * dim, dim,
+                                gallery_emb + (size_t)g0 * dim, dim, 0.0f, sim, gn);
             for (int i = 0; i < pn; i++) {
                 const float *row = sim + (size_t)i * gn;
                 float *top = best + (size_t)(p0 + i) * TOP_RANK;
