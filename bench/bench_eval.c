@@ -5,8 +5,8 @@
  * difference between each setting's embeddings and the unsplit ones (relative to the
  * largest element).
  * Usage: bench_eval [NET (mobilefacenet)] [BATCH (32)] [THREADS (0 = default)] [ROUNDS (5)]
- *                   [BATCHES per round (8)] [SPLIT images, comma-separated (8)] [INPUT (112)]
- *                   [WIDTH (1)] */
+ *                   [BATCHES per round (8)] [SPLIT images, comma-separated, or auto (auto)]
+ *                   [INPUT (112)] [WIDTH (1)] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +31,13 @@ int main(int argc, char **argv)
     int threads = argc > 3 ? atoi(argv[3]) : 0;
     int rounds = argc > 4 ? atoi(argv[4]) : 5;
     int batches = argc > 5 ? atoi(argv[5]) : 8;
-    const char *splits = argc > 6 ? argv[6] : "8";
+    const char *splits = argc > 6 ? argv[6] : "auto";
     int input = argc > 7 ? atoi(argv[7]) : 112;
     double width = argc > 8 ? atof(argv[8]) : 1.0;
     int setting[MAX_SETTINGS + 1] = {0}; /* setting 0: no split */
     int n_set = 1;
     for (const char *p = splits; *p && n_set <= MAX_SETTINGS; n_set++) {
-        setting[n_set] = atoi(p);
+        setting[n_set] = strncmp(p, "auto", 4) ? atoi(p) : COMINE_EVAL_SPLIT_AUTO;
         p = strchr(p, ',');
         if (!p) {
             n_set++;
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
     arch.input = input;
     arch.width = (float)width;
     for (int s = 1; s < n_set; s++)
-        if (setting[s] < 1) {
+        if (setting[s] < 1 && setting[s] != COMINE_EVAL_SPLIT_AUTO) {
             fprintf(stderr, "bench_eval: split sizes must be >= 1\n");
             return 2;
         }
@@ -101,6 +101,7 @@ int main(int argc, char **argv)
     }
     for (int s = 0; s < n_set; s++) {
         if (s == 0) printf("no split      ");
+        else if (setting[s] == COMINE_EVAL_SPLIT_AUTO) printf("split auto %-2d ", comine_model_eval_split_images(m[s]));
         else printf("split by %-4d ", setting[s]);
         for (int r = 0; r < rounds; r++) printf(" %7.1f", rate[s][r]);
         double diff = 0.0;

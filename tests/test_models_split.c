@@ -1,8 +1,9 @@
 /* test_models_split.c: the eval forward split over the threads (comine_model_set_eval_split)
  * against the unsplit one, for iresnet18 (width 0.25, input 64) and MobileFaceNet with BN
  * statistics from training forwards, on 2 and 3 threads, for batches that do and do not
- * divide among the threads and into the split's groups of images (1, 3, 8 and more than
- * the batch).
+ * divide among the threads and into the split's groups of images (1, 3, 8, more than the
+ * batch, and the automatic group, which must be 8 images for iresnet18 x0.25 @64 and 4 for
+ * MobileFaceNet @112: the largest activation per image is 0.26 and 1.6 MB).
  * - Each image's embedding against the unsplit forward's: the split runs other kernels for
  *   other batch sizes, so the two agree to rounding, as the folded and plain forwards of
  *   test_models_fold: cosine >= 1 - 1e-6, max |diff| of the normalised embeddings <= 1e-4.
@@ -46,7 +47,7 @@ static bool close_to(const float *a, const float *b, int N, int D, const char *w
     return ok;
 }
 
-static void check_arch(const char *name, float width, int input, int max_batch)
+static void check_arch(const char *name, float width, int input, int max_batch, int auto_group)
 {
     const comine_backend *be = comine_backend_cpu();
     comine_arch arch;
@@ -57,6 +58,11 @@ static void check_arch(const char *name, float width, int input, int max_batch)
     COMINE_ASSERT(comine_model_create(&m, &arch, be, max_batch) == COMINE_OK);
     COMINE_ASSERT(comine_model_create(&twin, &arch, be, max_batch) == COMINE_OK);
     comine_model_init(m, 5);
+    FX_EXPECT(comine_model_eval_split_images(m) == auto_group, "%s: the automatic group is %d images, expected %d",
+              name, comine_model_eval_split_images(m), auto_group);
+    comine_model_set_eval_split(m, 0);
+    FX_EXPECT(comine_model_eval_split_images(m) == 0, "%s: no split set, but groups of %d", name,
+              comine_model_eval_split_images(m));
     comine_rng rng;
     comine_rng_seed(&rng, 12, COMINE_STREAM_SYNTH);
     size_t per = (size_t)input * input * 3;
@@ -71,7 +77,7 @@ static void check_arch(const char *name, float width, int input, int max_batch)
     comine_model_copy_state(twin, m);
 
     const int threads[] = {2, 3};
-    const int groups[] = {1, 3, 8, 64};
+    const int groups[] = {1, 3, 8, 64, COMINE_EVAL_SPLIT_AUTO};
     const int batches[] = {max_batch, max_batch - 2, 5, 3, 2, 1}; /* 2 and 1: no split on 3 threads, or any */
     for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
         comine_backend_set_threads(be, threads[t]);
@@ -82,7 +88,8 @@ static void check_arch(const char *name, float width, int input, int max_batch)
             comine_model_forward(m, ref, images, N, false, NULL);
             for (size_t g = 0; g < sizeof groups / sizeof *groups; g++) {
                 char what[160];
-                snprintf(what, sizeof what, "%s, %d threads, batch %d, groups of %d", name, threads[t], N, groups[g]);
+                snprintf(what, sizeof what, "%s, %d threads, batch %d, groups of %d", name, threads[t], N,
+                         groups[g] > 0 ? groups[g] : auto_group);
                 comine_model_set_eval_split(m, groups[g]);
                 comine_model_forward(m, first, images, N, false, NULL);
                 FX_EXPECT(close_to(first, ref, N, D, what), "%s: split against unsplit", what);
@@ -123,8 +130,8 @@ static void check_arch(const char *name, float width, int input, int max_batch)
 
 int main(void)
 {
-    check_arch("iresnet18", 0.25f, 64, 13);
-    check_arch("mobilefacenet", 1.0f, 112, 11);
+    check_arch("iresnet18", 0.25f, 64, 13, 8);
+    check_arch("mobilefacenet", 1.0f, 112, 11, 4);
     printf("     worst 1 - cos %.3g, worst max|diff| of normalised embeddings %.3g\n", worst_cos_gap, worst_diff);
     return fx_finish("test_models_split");
 }

@@ -3,7 +3,8 @@
  * kernels, matrix products); nn.h's layers call through it, so models, loss and trainer
  * exist once for every device.  The CPU backend uses oneDNN for convolutions, OpenBLAS
  * for matrix products (on one thread per call, the products split over comine's OpenMP
- * threads: it sets OpenBLAS to one thread for the whole process) and OpenMP for the rest. */
+ * threads: a build with OpenMP sets OpenBLAS to one thread for the whole process) and
+ * OpenMP for the rest. */
 #ifndef COMINE_BACKEND_H
 #define COMINE_BACKEND_H
 

@@ -95,14 +95,21 @@ void comine_model_set_fold_bn(comine_model *m, bool fold);
 /* A folded eval forward on a backend that can (the CPU, with 2 or more threads) splits the
  * batch over the compute threads: each runs the convolutional trunk on its share of the
  * images, `images` at a time (their activations then stay in the caches), on that one
- * thread; the layers from the first linear one on run on the whole batch.  Each extra thread
+ * thread; the layers from the first linear one on run on the whole batch.  images =
+ * COMINE_EVAL_SPLIT_AUTO (the default) picks the group from the network: the largest of 8,
+ * 4, 2 and 1 images whose largest activation takes at most 8 MiB (MobileFaceNet @112: 4;
+ * iresnet18 x0.25 @64: 8; measured in docs/PERFORMANCE.md).  Each extra thread
  * keeps a copy of the folded weights: no split where a copy exceeds 32 MiB or all of them
  * 256 MiB, nor for a batch of fewer images than threads.  An image's
  * embedding is the same with and without the split up to the last bits (a convolution may
  * pick another kernel for another batch size).  images = 0: no split, the threads share
- * each layer.  The default, COMINE_EVAL_SPLIT_DEFAULT, was measured in docs/PERFORMANCE.md. */
-#define COMINE_EVAL_SPLIT_DEFAULT 8
+ * each layer. */
+#define COMINE_EVAL_SPLIT_AUTO (-1)
+#define COMINE_EVAL_SPLIT_DEFAULT COMINE_EVAL_SPLIT_AUTO
 void comine_model_set_eval_split(comine_model *m, int images);
+/* The images per group an eval forward's split uses (COMINE_EVAL_SPLIT_AUTO resolved), 0 when
+ * it is set not to split; whether a forward splits also depends on the batch and threads. */
+int comine_model_eval_split_images(const comine_model *m);
 /* After a training forward of the same N: accumulates into the gradient buffer. */
 void comine_model_backward(comine_model *m, const float *demb, int N);
 /* The same, calling ready(ctx, from) as the backward goes down the network: the gradients

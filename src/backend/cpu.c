@@ -13,6 +13,7 @@
 #include "backend/cpu.h"
 #include "core/cpu_dispatch.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,10 @@ enum { BLOCK_ROWS = 256 };
 static void cpu_set_threads(int n)
 {
     if (n <= 0) return;
-    comine_set_num_threads(n); /* OpenBLAS stays on one thread: cpu_gemm.c */
+    comine_set_num_threads(n);
+#ifndef COMINE_HAVE_OPENMP
+    openblas_set_num_threads(n); /* with OpenMP, OpenBLAS stays on one thread: cpu_gemm.c */
+#endif
 }
 
 static float *cpu_alloc(size_t n) { return comine_alloc_floats(n ? n : 1); }

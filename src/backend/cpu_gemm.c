@@ -32,10 +32,14 @@ static void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
                 alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* OpenBLAS on one thread, once per process (and again if something else changed it) */
+/* OpenBLAS on one thread, once per process (and again if something else changed it).  A
+ * build without OpenMP has no threads of its own to split a product over: OpenBLAS keeps
+ * its threads there (cpu.c's set_threads sets their number). */
 static void blas_one_thread(void)
 {
+#ifdef COMINE_HAVE_OPENMP
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+#endif
 }
 
 void comine_cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,

@@ -151,7 +151,9 @@ static inline void topk_insert(int *nb, float *sc, int k, int j, float v)
 /* dst (cols, rows) = src (rows, cols) transposed, in 32 x 32 blocks. */
 static void transpose(float *dst, const float *src, int rows, int cols)
 {
+#ifdef COMINE_HAVE_OPENMP
 #pragma omp parallel for schedule(static)
+#endif
     for (int j0 = 0; j0 < cols; j0 += 32)
         for (int i0 = 0; i0 < rows; i0 += 32) {
             int i1 = i0 + 32 < rows ? i0 + 32 : rows, j1 = j0 + 32 < cols ? j0 + 32 : cols;
@@ -164,7 +166,9 @@ static void transpose(float *dst, const float *src, int rows, int cols)
  * labels c0 .. c0 + nc - 1 (a label never takes itself). */
 static void scan_tile(int *nbr, float *sim, int k, const float *tile, int r0, int nr, int c0, int nc)
 {
+#ifdef COMINE_HAVE_OPENMP
 #pragma omp parallel for schedule(static)
+#endif
     for (int i = 0; i < nr; i++) {
         int row = r0 + i;
         int *nb = nbr + (size_t)row * k;

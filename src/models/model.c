@@ -184,7 +184,7 @@ void comine_model_share_grad_scratch(comine_model *m, comine_model *lender)
 void comine_model_set_fold_bn(comine_model *m, bool fold) { m->fold_bn = fold; }
 void comine_model_set_eval_split(comine_model *m, int images)
 {
-    COMINE_ASSERT(images >= 0);
+    COMINE_ASSERT(images >= 0 || images == COMINE_EVAL_SPLIT_AUTO);
     m->eval_split = images;
 }
 

@@ -200,17 +200,38 @@ static int split_parts_for(const comine_model *m, int N)
     return parts;
 }
 
+/* COMINE_EVAL_SPLIT_AUTO's group: the largest of SPLIT_GROUP_MAX, ..., 2, 1 images whose
+ * largest activation before the first linear op takes at most SPLIT_GROUP_BYTES.  Measured
+ * on MobileFaceNet @112 (1.6 MB per image at 56x56): groups of 4 ran 3-4% faster than 8;
+ * on iresnet18 x0.25 @64 (0.26 MB): 8 and 16 level, 4 5-12% slower (docs/PERFORMANCE.md). */
+#define SPLIT_GROUP_MAX 8
+#define SPLIT_GROUP_BYTES ((size_t)8 << 20)
+
+int comine_model_eval_split_images(const comine_model *m)
+{
+    if (m->eval_split != COMINE_EVAL_SPLIT_AUTO) return m->eval_split;
+    size_t largest = 1;
+    for (int i = 0; i < m->n_ops && m->ops[i].kind != MODEL_OP_LINEAR; i++) {
+        const model_op *op = &m->ops[i];
+        if (m->values[op->in].size > largest) largest = m->values[op->in].size;
+        if (m->values[op->out].size > largest) largest = m->values[op->out].size;
+    }
+    int group = SPLIT_GROUP_MAX;
+    while (group > 1 && (size_t)group * largest * sizeof(float) > SPLIT_GROUP_BYTES) group /= 2;
+    return group;
+}
+
 /* The split eval forward: each part takes images [N part / parts, N (part + 1) / parts)
- * through the ops before the first linear one, m->eval_split images at a time (their
+ * through the ops before the first linear one, a group of images at a time (their
  * activations then stay in the caches). */
 typedef struct split_job {
     comine_model *m;
-    int ops, N, parts;
+    int ops, N, parts, group;
 } split_job;
 
-static size_t split_scratch_floats(const comine_model *m, int b)
+static size_t split_scratch_floats(const comine_model *m, int b, int group)
 {
-    return (m->scratch_image[b] * (size_t)m->eval_split + 15) & ~(size_t)15;
+    return (m->scratch_image[b] * (size_t)group + 15) & ~(size_t)15;
 }
 
 /* Part 0 runs on the calling thread with the model's own plans and scratch buffers (no
@@ -220,10 +241,10 @@ static void split_part(void *ctx, int part)
 {
     const split_job *j = ctx;
     comine_model *m = j->m;
-    const int chunk = m->eval_split;
+    const int chunk = j->group;
     float *priv[2] = {NULL, NULL};
     if (part > 0) {
-        size_t s0 = split_scratch_floats(m, 0), s1 = split_scratch_floats(m, 1);
+        size_t s0 = split_scratch_floats(m, 0, chunk), s1 = split_scratch_floats(m, 1, chunk);
         priv[0] = m->split_scratch + (s0 + s1) * (size_t)(part - 1);
         priv[1] = priv[0] + s0;
     }
@@ -236,7 +257,7 @@ static void split_part(void *ctx, int part)
 /* The ops a split forward runs per part (those before the first linear one: the BLAS
  * matrix products run on the whole batch; a value they read is never transient), after
  * making every part's conv plans and scratch buffers. */
-static int split_prepare(comine_model *m, int parts)
+static int split_prepare(comine_model *m, int parts, int group)
 {
     int ops = 0;
     while (ops < m->n_ops && m->ops[ops].kind != MODEL_OP_LINEAR) ops++;
@@ -255,7 +276,7 @@ static int split_prepare(comine_model *m, int parts)
         }
         for (int p = 0; p < extra; p++) op->conv_part[p].weight_version = op->conv_folded.weight_version;
     }
-    size_t need = (split_scratch_floats(m, 0) + split_scratch_floats(m, 1)) * (size_t)extra;
+    size_t need = (split_scratch_floats(m, 0, group) + split_scratch_floats(m, 1, group)) * (size_t)extra;
     if (need > m->split_scratch_floats) {
         if (m->split_scratch) comine_backend_free(m->be, m->split_scratch);
         m->split_scratch = comine_backend_alloc(m->be, need);
@@ -273,11 +294,12 @@ void comine_model_forward(comine_model *m, float *emb, const float *images, int 
     if (training) m->fold_fresh = false; /* the running statistics move */
     else if (fold && !m->fold_fresh) fold_batchnorms(m);
     comine_backend_upload(be, VAL(0), images, m->values[0].size * (size_t)N);
-    int parts = fold && m->eval_split > 0 ? split_parts_for(m, N) : 0;
+    int group = fold ? comine_model_eval_split_images(m) : 0;
+    int parts = group > 0 ? split_parts_for(m, N) : 0;
     int from = 0;
     if (parts > 1) {
-        split_job job = {.m = m, .N = N, .parts = parts};
-        job.ops = split_prepare(m, parts);
+        split_job job = {.m = m, .N = N, .parts = parts, .group = group};
+        job.ops = split_prepare(m, parts, group);
         comine_backend_run_split(be, parts, split_part, &job);
         from = job.ops;
     }

@@ -98,12 +98,12 @@ struct comine_model {
     size_t n_folded;
     float *folded;
     /* A folded eval forward on the CPU splits the batch over the threads: each thread runs
-     * the ops before the first linear layer on its share of the images, eval_chunk at a time,
+     * the ops before the first linear layer on its share of the images, a group at a time,
      * with its own plans; the rest runs on the whole batch (see model_exec.c). */
-    int eval_split; /* 0: no split */
+    int eval_split; /* images per group, COMINE_EVAL_SPLIT_AUTO, or 0: no split */
     /* Floats per image of the two scratch buffers of transient values (the largest value
      * each holds).  The parts of a split forward, which run at different ops at once, each
-     * have their own pair (split_scratch: per part, both buffers for eval_split images). */
+     * have their own pair (split_scratch: per part, both buffers for a group of images). */
     size_t scratch_image[2];
     float *split_scratch;
     size_t split_scratch_floats;
