@@ -4,7 +4,8 @@
  * to a block of 16 (64 times the work: about 5 GFLOP/s on this CPU) or through its gemm
  * fallback; here each output pixel is OC accumulators and each tap two multiply-adds per
  * channel: out[c] += wa[c] in[c & ~1] + wb[c] in[c | 1], the duplicated even and odd
- * input lanes being one shuffle each (moveldup / movehdup).
+ * input lanes being one shuffle each (moveldup / movehdup); the AVX-512 row instead adds
+ * w_same[c] in[c] + w_other[c] in[c ^ 1], one shuffle in all.
  * The taps are written three times, for AVX-512, for AVX2 with FMA and in plain C, and
  * the version the CPU runs is picked on each call (cpu_dispatch.h): a portable build
  * runs the same instructions as a native one.
@@ -134,8 +135,12 @@ __attribute__((target("avx2,fma"))) static void pairs_row_avx2(const pairs_job *
 
 /* The AVX-512 row: two output pixels at a time, the accumulators of NV 16-channel vectors
  * of both kept in registers over the taps (each weight vector loaded once for the two
- * pixels), then PReLU and the residual as in pairs_row.  The same multiply-adds in the same
- * order as pair_taps_avx512, so the same floats. */
+ * pixels), then PReLU and the residual as in pairs_row.  Its weights are laid out by lane
+ * (wt_lanes below): each tap is acc += w_same x + w_other swap(x), where swap exchanges the
+ * two lanes of every pair, one shuffle per input vector instead of pair_taps_avx512's two
+ * (10-15% faster at 56x56, 128 channels, 4 images, one thread); the odd lanes add their
+ * two products in the other order than pair_taps_avx512, which rounds differently. */
+#define SWAP_PAIRS 0xB1 /* lanes (1, 0, 3, 2) of each 128-bit quarter */
 static inline __attribute__((always_inline, target("avx512f"))) void
 pairs_block_avx512(const pairs_job *j, int n, int oh, int ow, int np, int c0, const int NV)
 {
@@ -159,22 +164,22 @@ pairs_block_avx512(const pairs_job *j, int n, int oh, int ow, int np, int c0, co
                 for (int v = 0; v < NV; v++) {
                     __m512 va = _mm512_loadu_ps(wa + 16 * v), vb = _mm512_loadu_ps(wb + 16 * v);
                     __m512 u = _mm512_loadu_ps(x0 + 16 * v), w = _mm512_loadu_ps(x1 + 16 * v);
-                    a0[v] = _mm512_fmadd_ps(va, _mm512_moveldup_ps(u), a0[v]);
-                    a0[v] = _mm512_fmadd_ps(vb, _mm512_movehdup_ps(u), a0[v]);
-                    a1[v] = _mm512_fmadd_ps(va, _mm512_moveldup_ps(w), a1[v]);
-                    a1[v] = _mm512_fmadd_ps(vb, _mm512_movehdup_ps(w), a1[v]);
+                    a0[v] = _mm512_fmadd_ps(va, u, a0[v]);
+                    a0[v] = _mm512_fmadd_ps(vb, _mm512_permute_ps(u, SWAP_PAIRS), a0[v]);
+                    a1[v] = _mm512_fmadd_ps(va, w, a1[v]);
+                    a1[v] = _mm512_fmadd_ps(vb, _mm512_permute_ps(w, SWAP_PAIRS), a1[v]);
                 }
             } else if (in0) {
                 for (int v = 0; v < NV; v++) {
                     __m512 u = _mm512_loadu_ps(x0 + 16 * v);
-                    a0[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wa + 16 * v), _mm512_moveldup_ps(u), a0[v]);
-                    a0[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wb + 16 * v), _mm512_movehdup_ps(u), a0[v]);
+                    a0[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wa + 16 * v), u, a0[v]);
+                    a0[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wb + 16 * v), _mm512_permute_ps(u, SWAP_PAIRS), a0[v]);
                 }
             } else if (in1) {
                 for (int v = 0; v < NV; v++) {
                     __m512 w = _mm512_loadu_ps(x1 + 16 * v);
-                    a1[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wa + 16 * v), _mm512_moveldup_ps(w), a1[v]);
-                    a1[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wb + 16 * v), _mm512_movehdup_ps(w), a1[v]);
+                    a1[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wa + 16 * v), w, a1[v]);
+                    a1[v] = _mm512_fmadd_ps(_mm512_loadu_ps(wb + 16 * v), _mm512_permute_ps(w, SWAP_PAIRS), a1[v]);
                 }
             }
         }
@@ -245,11 +250,19 @@ void comine_cpu_conv_pairs_forward(const comine_conv_geom *g, float *out, const 
     /* wt[k][j][oc] = weight[oc][j][k]: the coefficient of input lane (oc & ~1) + j at tap k */
     size_t n_wt = (size_t)K2 * 2 * OC;
     float *wt = comine_cpu_thread_buf(CPU_BUF_PAIRS, n_wt);
-    for (int oc = 0; oc < OC; oc++)
-        for (int j = 0; j < 2; j++)
-            for (int k = 0; k < K2; k++) wt[((size_t)k * 2 + j) * OC + oc] = weight[((size_t)oc * 2 + j) * K2 + k];
-    pairs_job job = {g, out, in, wt, bias, alpha, residual};
     pairs_row_fn *row = pairs_row_for_cpu();
+    /* wt_lanes (the AVX-512 row's, OC a multiple of 16): wt[k][0][oc] the coefficient of
+     * oc's own input lane, wt[k][1][oc] of the other lane of its pair */
+    bool wt_lanes = false;
+#ifdef COMINE_CPU_X86
+    wt_lanes = row == pairs_row_avx512 && OC % 16 == 0;
+#endif
+    for (int oc = 0; oc < OC; oc++)
+        for (int j = 0; j < 2; j++) {
+            int from = wt_lanes ? j ^ (oc & 1) : j;
+            for (int k = 0; k < K2; k++) wt[((size_t)k * 2 + j) * OC + oc] = weight[((size_t)oc * 2 + from) * K2 + k];
+        }
+    pairs_job job = {g, out, in, wt, bias, alpha, residual};
     const int rows = N * g->OH;
 #ifdef COMINE_HAVE_OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)rows * g->OW * OC > 32768)
