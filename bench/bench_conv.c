@@ -1,7 +1,9 @@
 /* bench_conv.c: throughput of comine_conv2d forward and backward (data + weights) on
  * the CPU backend, for iresnet's typical 3x3 64->64 conv at 56x56 (or sizes given on
  * the command line: N C H W OC K stride pad groups reps), and of the eval forward with a
- * folded bias and a PReLU epilogue (the eval forward's conv-BN-PReLU unit).  Prints GFLOP/s. */
+ * folded bias and a PReLU epilogue (the eval forward's conv-BN-PReLU unit), and, where the
+ * backend applies a PReLU to the input inside the conv (depthwise layers), that against a
+ * PReLU pass before it.  Prints GFLOP/s. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,12 +48,33 @@ int main(int argc, char **argv)
     double t4 = comine_now();
     for (int r = 0; r < reps; r++) comine_conv2d_forward_fused(&lf, out, in, w, bias, alpha, NULL, N);
     double t5 = comine_now();
+    /* the input PReLU: a pass of its own, or inside the conv where the backend fuses it */
+    double t_pass = 0, t_in = 0;
+    float *pre = comine_backend_alloc(be, n_in), *alpha_in = comine_backend_alloc(be, (size_t)C);
+    for (int i = 0; i < C; i++) alpha_in[i] = 0.25f;
+    comine_prelu_forward(be, pre, in, alpha_in, n_in / (size_t)C, C);
+    double t6 = comine_now();
+    for (int r = 0; r < reps; r++) comine_prelu_forward(be, pre, in, alpha_in, n_in / (size_t)C, C);
+    t_pass = comine_now() - t6;
+    bool fuses_in = comine_conv2d_fuses_input_prelu(&lf);
+    if (fuses_in) {
+        comine_conv2d_forward_fused_in(&lf, out, in, alpha_in, w, bias, alpha, NULL, N);
+        double t7 = comine_now();
+        for (int r = 0; r < reps; r++) comine_conv2d_forward_fused_in(&lf, out, in, alpha_in, w, bias, alpha, NULL, N);
+        t_in = comine_now() - t7;
+    }
     printf("conv %dx%d %d->%d %dx%d s%d groups %d, batch %d, %d thread(s): %.2f GFLOP per pass\n", K, K, C, OC, H, W, s,
            g, N, comine_num_threads(), flops * 1e-9);
     printf("forward          %7.1f ms  %6.1f GFLOP/s\n", 1e3 * (t1 - t0) / reps, flops * reps / (t1 - t0) * 1e-9);
     printf("backward data    %7.1f ms  %6.1f GFLOP/s\n", 1e3 * (t2 - t1) / reps, flops * reps / (t2 - t1) * 1e-9);
     printf("backward weights %7.1f ms  %6.1f GFLOP/s\n", 1e3 * (t3 - t2) / reps, flops * reps / (t3 - t2) * 1e-9);
     printf("eval + PReLU     %7.1f ms  %6.1f GFLOP/s\n", 1e3 * (t5 - t4) / reps, flops * reps / (t5 - t4) * 1e-9);
+    printf("PReLU pass (in)  %7.2f ms\n", 1e3 * t_pass / reps);
+    if (fuses_in)
+        printf("eval, PReLU in and out %7.2f ms (against %.2f ms for the PReLU pass and eval + PReLU)\n",
+               1e3 * t_in / reps, 1e3 * (t_pass + t5 - t4) / reps);
+    comine_backend_free(be, pre);
+    comine_backend_free(be, alpha_in);
     comine_conv2d_free(&l);
     comine_conv2d_free(&lf);
     float *bufs[] = {in, out, w, dw, din, dout, bias, alpha};

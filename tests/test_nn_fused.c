@@ -4,7 +4,10 @@
  * add: the same backend's conv_forward, prelu_forward and add; also what a backend without a
  * fused entry runs).  Every epilogue (none, PReLU, residual, both), weights reordered per
  * call (weight_version 0) and kept by the plan (nonzero), two batch sizes per plan; then the
- * kept weights must follow a new version or a new pointer (no stale copy).
+ * kept weights must follow a new version or a new pointer (no stale copy).  Where the
+ * backend applies a PReLU to the input inside the conv (depthwise layers on AVX-512), that
+ * too, against PyTorch and against a PReLU pass before the unfused path; and it must be
+ * fused exactly where expected.
  * Tolerances: each output is a sum of C/groups * K * K products of O(1) values, rounded
  * in float32 in an order that differs between kernels: atol 2e-5, rtol 1e-5 against
  * float64 PyTorch, and fused against unfused. */
@@ -42,6 +45,62 @@ static void unfused(comine_conv2d *l, float *out, const float *x, const float *w
     size_t rows = (size_t)N * l->OH * l->OW;
     if (alpha) comine_prelu_forward(be, out, out, alpha, rows, l->OC);
     if (res) comine_add_forward(be, out, out, res, rows * (size_t)l->OC);
+}
+
+/* Where the input PReLU must be fused: the CPU backend's depthwise kernel (AVX-512,
+ * channels a multiple of 16), not a backend without a fused forward. */
+static bool expect_input_prelu(const comine_conv2d *l)
+{
+    bool depthwise = l->groups == l->C && l->OC == l->C && l->C % 16 == 0 && l->groups > 1;
+    bool avx512 = false;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f");
+#endif
+    return depthwise && avx512 && be->conv_forward_fused != NULL && be == comine_backend_cpu();
+}
+
+/* The depthwise kernel over enough rows for every thread (4 images, 64 channels, 16 x 14),
+ * input PReLU, PReLU and residual, against a PReLU pass and the unfused path, on random
+ * data (the same rounding argument as the fixtures') */
+static void dw_threads_case(void)
+{
+    const int N = 4, C = 64, H = 16, W = 14;
+    comine_conv2d l;
+    comine_conv2d_init(&l, be, C, H, W, C, 3, 3, 1, 1, C, true);
+    if (!comine_conv2d_fuses_input_prelu(&l)) {
+        printf("-- dw threads: the input PReLU is not fused on this CPU, skipped\n");
+        comine_conv2d_free(&l);
+        return;
+    }
+    size_t n_x = (size_t)N * H * W * C, n_w = (size_t)C * 9;
+    float *host = malloc(n_x * sizeof(float)), *host_ref = malloc(n_x * sizeof(float));
+    comine_rng rng;
+    comine_rng_seed(&rng, 7, COMINE_STREAM_INIT);
+    float *bufs[7];
+    size_t sizes[7] = {n_x, n_w, (size_t)C, (size_t)C, (size_t)C, n_x, n_x};
+    for (int b = 0; b < 7; b++) {
+        bufs[b] = comine_backend_alloc(be, sizes[b] > n_x ? sizes[b] : n_x);
+        bool slopes = b == 3 || b == 4; /* in [-0.1, 0.4), as the fixtures' */
+        for (size_t i = 0; i < sizes[b]; i++) host[i] = slopes ? 0.5f * comine_rng_uniform(&rng) - 0.1f : comine_rng_normal(&rng);
+        comine_backend_upload(be, bufs[b], host, sizes[b]);
+    }
+    float *x = bufs[0], *w = bufs[1], *bias = bufs[2], *al_in = bufs[3], *al = bufs[4], *res = bufs[5], *x_in = bufs[6];
+    float *out = comine_backend_alloc(be, n_x), *ref = comine_backend_alloc(be, n_x);
+    l.weight_version = 77;
+    comine_conv2d_forward_fused_in(&l, out, x, al_in, w, bias, al, res, N);
+    comine_prelu_forward(be, x_in, x, al_in, n_x / (size_t)C, C);
+    unfused(&l, ref, x_in, w, bias, al, res, N);
+    comine_backend_download(be, host, out, n_x);
+    comine_backend_download(be, host_ref, ref, n_x);
+    printf("-- dw threads: N=%d C=%d %dx%d, %d thread(s)\n", N, C, H, W, comine_num_threads());
+    fx_check("dw threads: input PReLU, PReLU, residual vs unfused", host, host_ref, n_x, ATOL, RTOL);
+    for (int b = 0; b < 7; b++) comine_backend_free(be, bufs[b]);
+    comine_backend_free(be, out);
+    comine_backend_free(be, ref);
+    free(host);
+    free(host_ref);
+    comine_conv2d_free(&l);
 }
 
 static void test_case(const fx_file *f, const char *name)
@@ -93,6 +152,37 @@ static void test_case(const fx_file *f, const char *name)
             fx_check(label, host, host_ref, n_out, ATOL, RTOL);
         }
     }
+    /* a PReLU on the input inside the conv, where the backend says it does one: against
+     * PyTorch and against a PReLU pass before the unfused path */
+    bool fuses = comine_conv2d_fuses_input_prelu(&l);
+    FX_EXPECT(fuses == expect_input_prelu(&l), "%s: input PReLU fused %d, expected %d", name, fuses,
+              expect_input_prelu(&l));
+    const fx_tensor *al_in = get(f, name, "alpha_in"), *ref_in = get(f, name, "out_in"),
+                    *ref_in_both = get(f, name, "out_in_both");
+    if (fuses && al_in && ref_in && ref_in_both) {
+        float *dal_in = dev_copy(al_in), *x_in = comine_backend_alloc(be, x->size);
+        comine_prelu_forward(be, x_in, dx, dal_in, x->size / (size_t)C, C);
+        for (int version = 0; version < 2; version++) {
+            l.weight_version = version ? 3000 : 0;
+            for (int e = 0; e < 2; e++) {
+                const float *a = e ? dal : NULL, *r = e ? dres : NULL;
+                comine_conv2d_forward_fused_in(&l, out, dx, dal_in, dw, db, a, r, N);
+                comine_backend_download(be, host, out, n_out);
+                snprintf(label, sizeof label, "%s input PReLU%s vs PyTorch v%d", name, e ? ", PReLU, residual" : "",
+                         version);
+                fx_check(label, host, (e ? ref_in_both : ref_in)->data, n_out, ATOL, RTOL);
+                unfused(&l, ref, x_in, dw, db, a, r, N);
+                comine_backend_download(be, host_ref, ref, n_out);
+                snprintf(label, sizeof label, "%s input PReLU%s vs unfused v%d", name, e ? ", PReLU, residual" : "",
+                         version);
+                fx_check(label, host, host_ref, n_out, ATOL, RTOL);
+            }
+        }
+        comine_backend_free(be, dal_in);
+        comine_backend_free(be, x_in);
+    } else if (fuses) {
+        FX_EXPECT(0, "%s: input PReLU tensors missing from the fixture", name);
+    }
     /* kept weights must follow: the weights scaled by 2 under a new version, then the
      * original ones again from another buffer under that same version */
     l.weight_version = 5000;
@@ -129,13 +219,14 @@ static void test_case(const fx_file *f, const char *name)
 
 int main(void)
 {
-    const char *cases[] = {"pairs3x3",  "pairs3x3_s2", "pairs3x3_wide", "pairs3x3_many",
-                           "dense1x1",  "dense3x3",    "dw3x3_s2"};
+    const char *cases[] = {"pairs3x3", "pairs3x3_s2", "pairs3x3_wide", "pairs3x3_many", "dense1x1",    "dense3x3",
+                           "dw3x3_s2", "dw3x3",       "dw7x7_gdc",     "dw3x3_s2_odd"};
     fx_file f;
     if (fx_load(&f, fx_path("nn_fused.bin"))) return 1;
     be = comine_backend_cpu();
     printf("backend: %s, %d thread(s)\n", comine_backend_name(be), comine_num_threads());
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_case(&f, cases[i]);
+    dw_threads_case();
     /* a backend without the fused entry: nn.h's conv, PReLU and add in sequence */
     comine_backend plain = *comine_backend_cpu();
     plain.conv_forward_fused = NULL;
@@ -143,6 +234,7 @@ int main(void)
     printf("backend without a fused forward:\n");
     test_case(&f, "dense3x3");
     test_case(&f, "pairs3x3");
+    test_case(&f, "dw3x3");
     fx_free(&f);
     return fx_finish("test_nn_fused");
 }

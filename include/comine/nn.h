@@ -47,6 +47,15 @@ void comine_conv2d_forward(comine_conv2d *l, float *out, const float *in, const 
  * pass where the backend fuses them.  See weight_version above. */
 void comine_conv2d_forward_fused(comine_conv2d *l, float *out, const float *in, const float *weight,
                                  const float *bias, const float *prelu_alpha, const float *residual, int N);
+/* true where the backend runs comine_conv2d_forward_fused_in's input PReLU inside the
+ * convolution (on the CPU: depthwise layers, AVX-512, channels a multiple of 16) */
+bool comine_conv2d_fuses_input_prelu(const comine_conv2d *l);
+/* The same with a PReLU on the input first: out = prelu(conv(prelu(in, in_alpha), weight) +
+ * bias, prelu_alpha) + residual, in_alpha (C) or NULL; only where
+ * comine_conv2d_fuses_input_prelu(l). */
+void comine_conv2d_forward_fused_in(comine_conv2d *l, float *out, const float *in, const float *in_alpha,
+                                    const float *weight, const float *bias, const float *prelu_alpha,
+                                    const float *residual, int N);
 /* dinp is (N, H, W, C) or NULL; dweight like weight; dbias (OC) or NULL; all accumulate */
 void comine_conv2d_backward(comine_conv2d *l, float *dinp, float *dweight, float *dbias,
                             const float *dout, const float *in, const float *weight, int N);

@@ -56,12 +56,16 @@ struct comine_backend {
     void *(*conv_plan_create)(const comine_conv_geom *g);
     void (*conv_plan_free)(void *plan);
     void (*conv_forward)(void *plan, float *out, const float *in, const float *weight, const float *bias, int N);
-    /* an eval forward with its epilogue: out = prelu(conv(in, weight) + bias, alpha) + residual
-     * (alpha (OC) and residual (like out, not out itself) may be NULL); weight_version != 0
+    /* an eval forward with its epilogue: out = prelu(conv(prelu(in, in_alpha), weight) + bias,
+     * alpha) + residual (in_alpha (C), alpha (OC) and residual (like out, not out itself) may
+     * be NULL; in_alpha only where conv_fuses_input_prelu says so); weight_version != 0
      * promises that weight and bias stay unchanged while it does (the plan may keep them in
      * its own format).  NULL in a backend: conv_forward, prelu_forward and add instead. */
-    void (*conv_forward_fused)(void *plan, float *out, const float *in, const float *weight, const float *bias,
-                               const float *alpha, const float *residual, int N, uint64_t weight_version);
+    void (*conv_forward_fused)(void *plan, float *out, const float *in, const float *in_alpha, const float *weight,
+                               const float *bias, const float *alpha, const float *residual, int N,
+                               uint64_t weight_version);
+    /* true where the plan's conv_forward_fused takes an in_alpha (NULL: never) */
+    bool (*conv_fuses_input_prelu)(void *plan);
     /* dinp += d out / d in */
     void (*conv_backward_data)(void *plan, float *dinp, const float *dout, const float *weight, int N);
     /* dinp = d out / d in (overwritten: no clearing and no extra pass when dinp is fresh) */

@@ -579,6 +579,7 @@ static const comine_backend cpu_backend = {
     .conv_plan_free = comine_cpu_conv_plan_free,
     .conv_forward = comine_cpu_conv_forward,
     .conv_forward_fused = comine_cpu_conv_forward_fused,
+    .conv_fuses_input_prelu = comine_cpu_conv_fuses_input_prelu,
     .conv_backward_data = comine_cpu_conv_backward_data,
     .conv_backward_data_write = comine_cpu_conv_backward_data_write,
     .conv_backward_weights = comine_cpu_conv_backward_weights,

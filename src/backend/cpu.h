@@ -9,10 +9,13 @@
 void *comine_cpu_conv_plan_create(const comine_conv_geom *g);
 void comine_cpu_conv_plan_free(void *plan);
 void comine_cpu_conv_forward(void *plan, float *out, const float *in, const float *weight, const float *bias, int N);
-/* out = prelu(conv(in, weight) + bias, alpha) + residual (alpha, residual or NULL; residual
- * is not out); weight_version != 0: weight and bias are unchanged while it is */
-void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, const float *weight, const float *bias,
-                                   const float *alpha, const float *residual, int N, uint64_t weight_version);
+/* out = prelu(conv(prelu(in, in_alpha), weight) + bias, alpha) + residual (in_alpha, alpha,
+ * residual or NULL; in_alpha only where comine_cpu_conv_fuses_input_prelu; residual is not
+ * out); weight_version != 0: weight and bias are unchanged while it is */
+void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, const float *in_alpha,
+                                   const float *weight, const float *bias, const float *alpha, const float *residual,
+                                   int N, uint64_t weight_version);
+bool comine_cpu_conv_fuses_input_prelu(void *plan);
 void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, const float *weight, int N);
 void comine_cpu_conv_backward_data_write(void *plan, float *dinp, const float *dout, const float *weight, int N);
 void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
@@ -22,6 +25,13 @@ void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, 
 bool comine_cpu_conv_pairs_supported(const comine_conv_geom *g);
 void comine_cpu_conv_pairs_forward(const comine_conv_geom *g, float *out, const float *in, const float *weight,
                                    const float *bias, const float *alpha, const float *residual, int N);
+
+/* depthwise convolutions, AVX-512, channels a multiple of 16 (cpu_conv_dw.c); eval only:
+ * out = prelu(conv(prelu(in, in_alpha), weight) + bias, alpha) + residual */
+bool comine_cpu_conv_dw_supported(const comine_conv_geom *g);
+void comine_cpu_conv_dw_forward(const comine_conv_geom *g, float *out, const float *in, const float *in_alpha,
+                                const float *weight, const float *bias, const float *alpha, const float *residual,
+                                int N);
 
 /* ArcFace head kernels (cpu_arcface.c) */
 void comine_cpu_l2_normalize_rows(float *out, float *norm, float *inv_norm, const float *in, int rows, int D);
@@ -60,6 +70,8 @@ enum {
     CPU_BUF_WINO_SRC,   /* blocked activations around a Winograd convolution */
     CPU_BUF_WINO_DST,
     CPU_BUF_PAIRS,      /* the grouped 3x3 kernel's rearranged weights */
+    CPU_BUF_DW_WEIGHTS, /* the depthwise kernel's rearranged weights */
+    CPU_BUF_DW_RING,    /* the depthwise kernel's input rows */
     CPU_BUF_SCRATCHPAD, /* oneDNN primitives' scratchpads */
     CPU_BUF_COUNT
 };

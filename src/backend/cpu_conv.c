@@ -250,6 +250,7 @@ void *comine_cpu_conv_plan_create(const comine_conv_geom *g)
     p->pad_r[0] = pr_h > 0 ? pr_h : 0;
     p->pad_r[1] = pr_w > 0 ? pr_w : 0;
     p->pairs = comine_cpu_conv_pairs_supported(g);
+    p->dw = comine_cpu_conv_dw_supported(g);
     return p;
 }
 
@@ -430,7 +431,12 @@ void comine_cpu_conv_forward(void *plan, float *out, const float *in, const floa
         flipped_forward(p, e, out, in, weight, p->g.has_bias ? bias : NULL, N);
         return;
     }
-    dnnl_memory_t wm = comine_cpu_weights_in(&e->fwd_w, weight);
+    comine_cpu_conv_forward_run(p, e, out, in, comine_cpu_weights_in(&e->fwd_w, weight), bias);
+}
+
+void comine_cpu_conv_forward_run(conv_plan *p, conv_entry *e, float *out, const float *in, dnnl_memory_t wm,
+                                 const float *bias)
+{
     DNNL_CHECK(dnnl_memory_set_data_handle(e->fwd_src, (void *)in));
     DNNL_CHECK(dnnl_memory_set_data_handle(e->fwd_dst, out));
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->fwd_src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e->fwd_dst}};

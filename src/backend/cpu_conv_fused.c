@@ -3,9 +3,11 @@
  * conv_forward_fused): oneDNN's inference primitive with the epilogue as post-ops where
  * that keeps the plain forward's implementation, else the plain forward and one pass over
  * the output; grouped convolutions with 2 channels per group through cpu_conv_pairs.c's
- * kernel, epilogue included.  Weights given with a nonzero version are reordered into
- * the primitive's format once and kept in the plan (one copy, whatever the batch size)
- * while the caller's pointer and version stay the same.
+ * kernel, epilogue included; depthwise ones through cpu_conv_dw.c's, which also applies a
+ * PReLU to its input (the epilogue of the layer before, handed over by model_exec.c).
+ * Weights given with a nonzero version are reordered into the primitive's format once and
+ * kept in the plan (one copy, whatever the batch size) while the caller's pointer and
+ * version stay the same, also where the epilogue is a pass apart.
  * Dense 3x3 stride-1 convolutions (iresnet's) run through oneDNN's Winograd kernel
  * (jit_wino_4x3, F(4x4, 3x3): 2.25 times fewer multiplications, AVX-512 only, blocked
  * activations): the NHWC input reordered to its layout, the convolution, the output
@@ -172,11 +174,11 @@ static void fused_create(conv_plan *p, conv_entry *e, int ops)
     dnnl_primitive_attr_destroy(attr);
 }
 
-/* The fused primitive's weights: reordered on every call (version 0), or kept in the plan
- * while the caller's pointer and version stay the same. */
-static dnnl_memory_t fused_weights(conv_plan *p, conv_entry *e, const float *weight, uint64_t version)
+/* The weights of w's primitive (the fused one, or the plain forward's where the epilogue is
+ * a pass apart): reordered on every call (version 0), or kept in the plan while the
+ * caller's pointer and version stay the same. */
+static dnnl_memory_t kept_weights(conv_plan *p, weight_io *w, const float *weight, uint64_t version)
 {
-    weight_io *w = &e->fz_w;
     if (version == 0 || w->direct) return comine_cpu_weights_in(w, weight);
     const dnnl_memory_desc_t *md;
     DNNL_CHECK(dnnl_memory_get_memory_desc(w->prim, &md));
@@ -196,8 +198,11 @@ static dnnl_memory_t fused_weights(conv_plan *p, conv_entry *e, const float *wei
     return w->prim;
 }
 
-void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, const float *weight, const float *bias,
-                                   const float *alpha, const float *residual, int N, uint64_t weight_version)
+bool comine_cpu_conv_fuses_input_prelu(void *plan) { return ((conv_plan *)plan)->dw; }
+
+void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, const float *in_alpha,
+                                   const float *weight, const float *bias, const float *alpha, const float *residual,
+                                   int N, uint64_t weight_version)
 {
     conv_plan *p = plan;
     const comine_conv_geom *g = &p->g;
@@ -206,6 +211,11 @@ void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, cons
     COMINE_ASSERT(!g->has_bias || bias != NULL);
     COMINE_ASSERT(residual != out || !residual);
     if (!g->has_bias) bias = NULL;
+    COMINE_ASSERT(!in_alpha || p->dw);
+    if (p->dw) {
+        comine_cpu_conv_dw_forward(g, out, in, in_alpha, weight, bias, alpha, residual, N);
+        return;
+    }
     if (p->pairs) {
         comine_cpu_conv_pairs_forward(g, out, in, weight, bias, alpha, residual, N);
         return;
@@ -217,11 +227,14 @@ void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, cons
         e->fz_made = true;
     }
     if (e->fz_apart) {
-        comine_cpu_conv_forward(plan, out, in, weight, bias, N);
+        if (e->flipped)
+            comine_cpu_conv_forward(plan, out, in, weight, bias, N);
+        else
+            comine_cpu_conv_forward_run(p, e, out, in, kept_weights(p, &e->fwd_w, weight, weight_version), bias);
         if (ops) epilogue(out, alpha, residual, (size_t)N * g->OH * g->OW, g->OC);
         return;
     }
-    dnnl_memory_t wm = fused_weights(p, e, weight, weight_version);
+    dnnl_memory_t wm = kept_weights(p, &e->fz_w, weight, weight_version);
     if (e->fz_wino) {
         winograd_forward(p, e, out, in, wm, bias, alpha, residual, N);
         return;

@@ -67,6 +67,7 @@ typedef struct conv_plan {
     dnnl_memory_desc_t flip_w_md; /* (groups, C/groups, OC/groups, KH, KW): the transposed weights */
     dnnl_dims_t strides, pad_l, pad_r;
     bool pairs; /* forward by cpu_conv_pairs.c's kernel */
+    bool dw;    /* eval forward by cpu_conv_dw.c's kernel */
     /* weights in a fused forward's format, kept while the caller's (pointer, version) stay */
     float *wcache;
     size_t wcache_cap;
@@ -103,5 +104,8 @@ dnnl_memory_t comine_cpu_weights_in(weight_io *w, const float *user);
 conv_entry *comine_cpu_conv_entry(conv_plan *p, int N);
 /* the plain forward's primitive of e (the flipped one where it is faster) */
 void comine_cpu_conv_forward_create(conv_plan *p, conv_entry *e);
+/* out = conv(in) + bias by e's plain (not flipped) forward primitive with the weights wm */
+void comine_cpu_conv_forward_run(conv_plan *p, conv_entry *e, float *out, const float *in, dnnl_memory_t wm,
+                                 const float *bias);
 
 #endif

@@ -9,8 +9,10 @@
  * the dropout masks); the backward accumulates into the parameter gradients.  An eval
  * forward runs each folded conv with what follows its BN as the conv's epilogue
  * (comine_conv2d_forward_fused): the PReLU that alone reads the BN's output and a residual
- * add, run inside the conv or in one pass after it; the folded weights carry a version that
- * changes with every folding, so the backend may keep them in its own format meanwhile. */
+ * add, run inside the conv or in one pass after it, or that PReLU handed to the next conv
+ * where that one applies it to its input (hand_over_prelus); the folded weights carry a
+ * version that changes with every folding, so the backend may keep them in its own format
+ * meanwhile. */
 #include "comine/model.h"
 
 #include <math.h>
@@ -75,6 +77,36 @@ static int eval_epilogue(const comine_model *m, int i, int *out_value, int *prel
     return used;
 }
 
+/* Where a folded conv's epilogue is a PReLU alone whose output only another folded conv
+ * reads, and that conv's backend runs a PReLU on its input inside it (depthwise layers on
+ * the CPU), the PReLU is handed over: the first conv writes the PReLU's input into the
+ * PReLU's output value and the second applies it while reading.  Needs every folded
+ * conv's plan made. */
+static void hand_over_prelus(comine_model *m)
+{
+    for (int i = 0; i < m->n_ops; i++) {
+        m->ops[i].in_prelu = -1;
+        m->ops[i].hands_prelu = false;
+    }
+    for (int i = 0; i < m->n_ops; i++) {
+        model_op *op = &m->ops[i];
+        if (op->kind != MODEL_OP_CONV || op->fold < 0) continue;
+        int last, prelu, residual;
+        eval_epilogue(m, i, &last, &prelu, &residual);
+        if (prelu < 0 || residual >= 0 || readers_of(m, last) != 1) continue;
+        for (int j = i + 1; j < m->n_ops; j++) {
+            model_op *next = &m->ops[j];
+            if (next->in != last && next->in2 != last) continue;
+            if (next->kind == MODEL_OP_CONV && next->in == last && next->fold >= 0 &&
+                comine_conv2d_fuses_input_prelu(&next->conv_folded)) {
+                next->in_prelu = prelu;
+                op->hands_prelu = true;
+            }
+            break;
+        }
+    }
+}
+
 /* Rebuilds the folded weights and biases of every conv with a BN folded into it, from the
  * current parameters and running statistics (on the host: a pass over the conv weights). */
 static void fold_batchnorms(comine_model *m)
@@ -117,6 +149,7 @@ static void fold_batchnorms(comine_model *m)
         op->conv_folded.weight_version = next_fold_version();
     }
     free(host);
+    hand_over_prelus(m);
     m->fold_fresh = true;
 }
 
@@ -147,10 +180,12 @@ static void run_ops(comine_model *m, int from, int to, int at, int N, int part, 
                 const float *w = m->folded + op->fold_offset;
                 int last, prelu, residual;
                 int skip = eval_epilogue(m, i, &last, &prelu, &residual);
-                comine_conv2d_forward_fused(part < 0 ? &op->conv_folded : &op->conv_part[part],
-                                            value_at(m, last, at, priv), in, w, w + m->params_table.info[op->w].size,
-                                            prelu >= 0 ? PARAM(m->ops[prelu].w) : NULL,
-                                            residual >= 0 ? value_at(m, residual, at, priv) : NULL, N);
+                comine_conv2d_forward_fused_in(part < 0 ? &op->conv_folded : &op->conv_part[part],
+                                               value_at(m, last, at, priv), in,
+                                               op->in_prelu >= 0 ? PARAM(m->ops[op->in_prelu].w) : NULL, w,
+                                               w + m->params_table.info[op->w].size,
+                                               prelu >= 0 && !op->hands_prelu ? PARAM(m->ops[prelu].w) : NULL,
+                                               residual >= 0 ? value_at(m, residual, at, priv) : NULL, N);
                 i += 1 + skip; /* the BN and the epilogue's ops ran inside the conv */
             } else {
                 comine_conv2d_forward(part < 0 ? &op->conv : &op->conv_part[part], out, in, PARAM(op->w),

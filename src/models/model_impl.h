@@ -63,6 +63,11 @@ typedef struct model_op {
     size_t fold_offset;        /* conv: its folded weight, then bias (OC), in `folded` */
     comine_conv2d conv_folded; /* conv: the same geometry with a bias, made on first use */
     bool folded;               /* BN: runs inside the conv before it in an eval forward */
+    /* conv, eval forward: the PReLU op its input goes through inside it (-1 none), and
+     * whether its own epilogue's PReLU is left to the conv that alone reads its output
+     * (set with the folding: fold_batchnorms in model_exec.c) */
+    int in_prelu;
+    bool hands_prelu;
     /* conv: one plan per part of an eval forward split over the batch (conv_folded's or
      * conv's geometry), n_part of them, made on first use */
     comine_conv2d *conv_part;

@@ -39,12 +39,26 @@ void comine_conv2d_forward(comine_conv2d *l, float *out, const float *in, const 
 void comine_conv2d_forward_fused(comine_conv2d *l, float *out, const float *in, const float *weight,
                                  const float *bias, const float *prelu_alpha, const float *residual, int N)
 {
+    comine_conv2d_forward_fused_in(l, out, in, NULL, weight, bias, prelu_alpha, residual, N);
+}
+
+bool comine_conv2d_fuses_input_prelu(const comine_conv2d *l)
+{
+    COMINE_ASSERT(l->plan != NULL);
+    return l->be->conv_forward_fused && l->be->conv_fuses_input_prelu && l->be->conv_fuses_input_prelu(l->plan);
+}
+
+void comine_conv2d_forward_fused_in(comine_conv2d *l, float *out, const float *in, const float *in_alpha,
+                                    const float *weight, const float *bias, const float *prelu_alpha,
+                                    const float *residual, int N)
+{
     COMINE_ASSERT(l->plan != NULL && N >= 0);
     COMINE_ASSERT(!residual || residual != out);
+    COMINE_ASSERT(!in_alpha || comine_conv2d_fuses_input_prelu(l));
     const comine_backend *be = l->be;
     if (be->conv_forward_fused) {
-        be->conv_forward_fused(l->plan, out, in, weight, l->has_bias ? bias : NULL, prelu_alpha, residual, N,
-                               l->weight_version);
+        be->conv_forward_fused(l->plan, out, in, in_alpha, weight, l->has_bias ? bias : NULL, prelu_alpha, residual,
+                               N, l->weight_version);
         return;
     }
     be->conv_forward(l->plan, out, in, weight, l->has_bias ? bias : NULL, N);

@@ -2,8 +2,10 @@
 (comine_conv2d_forward_fused, tests/test_nn_fused.c): out = prelu(conv(x) + b) + residual,
 and each part alone, for the geometries that take different kernels: grouped convolutions
 with 2 channels per group (the direct kernel, with channel counts that exercise its vector
-tails), dense 1x1 and 3x3 and depthwise convolutions (oneDNN, with post-ops or an epilogue
-pass).
+tails), dense 1x1 and 3x3 convolutions (oneDNN, with post-ops or an epilogue pass) and
+depthwise ones (the direct kernel on AVX-512: strides 1 and 2, 3x3 and MobileFaceNet's 7x7
+without padding, rows not a multiple of its 4 pixels);
+and the same with a PReLU on the input first (out_in, out_in_both).
 
 Run: /usr/bin/python3 tests/ref/gen_nn_fused.py [--out DIR] [--threads N]   (fixture.py: options)
 Writes tests/fixtures/nn_fused.bin.  Activations NHWC, parameters in PyTorch's layout.
@@ -27,6 +29,9 @@ CASES = {
     "dense1x1": (2, 16, 5, 5, 24, 1, 1, 0, 1, 1),
     "dense3x3": (2, 16, 6, 6, 16, 3, 1, 1, 1, 1),
     "dw3x3_s2": (2, 16, 7, 7, 16, 3, 2, 1, 16, 1),
+    "dw3x3": (2, 32, 6, 5, 32, 3, 1, 1, 32, 1),
+    "dw7x7_gdc": (3, 32, 7, 7, 32, 7, 1, 0, 32, 0),
+    "dw3x3_s2_odd": (1, 48, 9, 11, 48, 3, 2, 1, 48, 1),
 }
 
 
@@ -57,6 +62,16 @@ def main():
             t[name + ".out_prelu"] = nhwc(act).float()
             t[name + ".out_res"] = nhwc(y + res).float()
             t[name + ".out_both"] = nhwc(act + res).float()
+            # a PReLU on the input first (the depthwise kernel's input_prelu), its slopes
+            # from a generator of their own so that the other tensors stay as they were
+            gen = torch.Generator().manual_seed(1000 + len(t))
+            alpha_in = torch.rand(C, generator=gen, dtype=torch.float64) * 0.5 - 0.1
+            x_in = torch.where(x > 0, x, x * alpha_in.view(1, C, 1, 1))
+            y_in = conv(x_in)
+            act_in = torch.where(y_in > 0, y_in, y_in * alpha.view(1, OC, 1, 1))
+            t[name + ".alpha_in"] = alpha_in.float()
+            t[name + ".out_in"] = nhwc(y_in).float()
+            t[name + ".out_in_both"] = nhwc(act_in + res).float()
     fixture.write(os.path.join(opts.out, "nn_fused.bin"), t)
     print("wrote nn_fused.bin (%d tensors)" % len(t))
 
