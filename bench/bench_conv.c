@@ -68,10 +68,10 @@ int main(int argc, char **argv)
     printf("forward          %7.1f ms  %6.1f GFLOP/s\n", 1e3 * (t1 - t0) / reps, flops * reps / (t1 - t0) * 1e-9);
     printf("backward data    %7.1f ms  %6.1f GFLOP/s\n", 1e3 * (t2 - t1) / reps, flops * reps / (t2 - t1) * 1e-9);
     printf("backward weights %7.1f ms  %6.1f GFLOP/s\n", 1e3 * (t3 - t2) / reps, flops * reps / (t3 - t2) * 1e-9);
-    printf("eval + PReLU     %7.1f ms  %6.1f GFLOP/s\n", 1e3 * (t5 - t4) / reps, flops * reps / (t5 - t4) * 1e-9);
-    printf("PReLU pass (in)  %7.2f ms\n", 1e3 * t_pass / reps);
+    printf("eval + PReLU     %7.3f ms  %6.1f GFLOP/s\n", 1e3 * (t5 - t4) / reps, flops * reps / (t5 - t4) * 1e-9);
+    printf("PReLU pass (in)  %7.3f ms\n", 1e3 * t_pass / reps);
     if (fuses_in)
-        printf("eval, PReLU in and out %7.2f ms (against %.2f ms for the PReLU pass and eval + PReLU)\n",
+        printf("eval, PReLU in and out %7.3f ms (against %.3f ms for the PReLU pass and eval + PReLU)\n",
                1e3 * t_in / reps, 1e3 * (t_pass + t5 - t4) / reps);
     comine_backend_free(be, pre);
     comine_backend_free(be, alpha_in);
