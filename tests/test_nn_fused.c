@@ -220,7 +220,7 @@ static void test_case(const fx_file *f, const char *name)
 int main(void)
 {
     const char *cases[] = {"pairs3x3", "pairs3x3_s2", "pairs3x3_wide", "pairs3x3_many", "dense1x1",    "dense3x3",
-                           "dw3x3_s2", "dw3x3",       "dw7x7_gdc",     "dw3x3_s2_odd"};
+                           "dw3x3_s2", "dw3x3",       "dw7x7_gdc",     "dw3x3_s2_odd",  "rgb3x3_s2",   "rgb3x3_wide"};
     fx_file f;
     if (fx_load(&f, fx_path("nn_fused.bin"))) return 1;
     be = comine_backend_cpu();

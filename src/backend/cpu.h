@@ -33,6 +33,13 @@ void comine_cpu_conv_dw_forward(const comine_conv_geom *g, float *out, const flo
                                 const float *weight, const float *bias, const float *alpha, const float *residual,
                                 int N);
 
+/* a first layer on RGB images: dense 3x3 convolutions with 3 input channels, AVX-512,
+ * output channels a multiple of 16 (cpu_conv_narrow.c); eval only:
+ * out = prelu(conv(in, weight) + bias, alpha) + residual */
+bool comine_cpu_conv_narrow_supported(const comine_conv_geom *g);
+void comine_cpu_conv_narrow_forward(const comine_conv_geom *g, float *out, const float *in, const float *weight,
+                                    const float *bias, const float *alpha, const float *residual, int N);
+
 /* ArcFace head kernels (cpu_arcface.c) */
 void comine_cpu_l2_normalize_rows(float *out, float *norm, float *inv_norm, const float *in, int rows, int D);
 void comine_cpu_arcface_loss(float *loss, float *cos_target, float *p_target, uint8_t *correct, const float *cos,
@@ -72,6 +79,8 @@ enum {
     CPU_BUF_PAIRS,      /* the grouped 3x3 kernel's rearranged weights */
     CPU_BUF_DW_WEIGHTS, /* the depthwise kernel's rearranged weights */
     CPU_BUF_DW_RING,    /* the depthwise kernel's input rows */
+    CPU_BUF_NARROW_WEIGHTS, /* the first-layer kernel's rearranged weights */
+    CPU_BUF_NARROW_PATCH,   /* the first-layer kernel's gathered input row */
     CPU_BUF_SCRATCHPAD, /* oneDNN primitives' scratchpads */
     CPU_BUF_COUNT
 };

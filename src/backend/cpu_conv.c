@@ -251,6 +251,7 @@ void *comine_cpu_conv_plan_create(const comine_conv_geom *g)
     p->pad_r[1] = pr_w > 0 ? pr_w : 0;
     p->pairs = comine_cpu_conv_pairs_supported(g);
     p->dw = comine_cpu_conv_dw_supported(g);
+    p->narrow = comine_cpu_conv_narrow_supported(g);
     return p;
 }
 

@@ -4,7 +4,8 @@
  * that keeps the plain forward's implementation, else the plain forward and one pass over
  * the output; grouped convolutions with 2 channels per group through cpu_conv_pairs.c's
  * kernel, epilogue included; depthwise ones through cpu_conv_dw.c's, which also applies a
- * PReLU to its input (the epilogue of the layer before, handed over by model_exec.c).
+ * PReLU to its input (the epilogue of the layer before, handed over by model_exec.c); a
+ * first layer on RGB images (3x3, 3 input channels) through cpu_conv_narrow.c's.
  * Weights given with a nonzero version are reordered into the primitive's format once and
  * kept in the plan (one copy, whatever the batch size) while the caller's pointer and
  * version stay the same, also where the epilogue is a pass apart.
@@ -214,6 +215,10 @@ void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, cons
     COMINE_ASSERT(!in_alpha || p->dw);
     if (p->dw) {
         comine_cpu_conv_dw_forward(g, out, in, in_alpha, weight, bias, alpha, residual, N);
+        return;
+    }
+    if (p->narrow) {
+        comine_cpu_conv_narrow_forward(g, out, in, weight, bias, alpha, residual, N);
         return;
     }
     if (p->pairs) {

@@ -68,6 +68,7 @@ typedef struct conv_plan {
     dnnl_dims_t strides, pad_l, pad_r;
     bool pairs; /* forward by cpu_conv_pairs.c's kernel */
     bool dw;    /* eval forward by cpu_conv_dw.c's kernel */
+    bool narrow; /* eval forward by cpu_conv_narrow.c's kernel */
     /* weights in a fused forward's format, kept while the caller's (pointer, version) stay */
     float *wcache;
     size_t wcache_cap;

@@ -4,7 +4,9 @@ and each part alone, for the geometries that take different kernels: grouped con
 with 2 channels per group (the direct kernel, with channel counts that exercise its vector
 tails), dense 1x1 and 3x3 convolutions (oneDNN, with post-ops or an epilogue pass) and
 depthwise ones (the direct kernel on AVX-512: strides 1 and 2, 3x3 and MobileFaceNet's 7x7
-without padding, rows not a multiple of its 4 pixels);
+without padding, rows not a multiple of its 4 pixels) and a first layer on RGB images (the
+direct kernel on AVX-512: 3 input channels, a whole block of 128 output channels and a part
+of one, an odd number of output pixels);
 and the same with a PReLU on the input first (out_in, out_in_both).
 
 Run: /usr/bin/python3 tests/ref/gen_nn_fused.py [--out DIR] [--threads N]   (fixture.py: options)
@@ -32,6 +34,8 @@ CASES = {
     "dw3x3": (2, 32, 6, 5, 32, 3, 1, 1, 32, 1),
     "dw7x7_gdc": (3, 32, 7, 7, 32, 7, 1, 0, 32, 0),
     "dw3x3_s2_odd": (1, 48, 9, 11, 48, 3, 2, 1, 48, 1),
+    "rgb3x3_s2": (2, 3, 9, 10, 64, 3, 2, 1, 1, 1),
+    "rgb3x3_wide": (1, 3, 3, 5, 176, 3, 1, 1, 1, 0),
 }
 
 
