@@ -20,6 +20,8 @@
  * (MobileFaceNet's 3x3 with 2 channels per group: 3.4 vs 9.4).  That layer's forward is
  * now cpu_conv_pairs.c's direct kernel on every CPU (on AVX-512, where oneDNN pads each
  * group to 16 channels: one core, batch 32, 128ch 56x56, 35 -> 15 ms).
+ * Where oneDNN has Winograd kernels (AVX-512), dense 3x3 stride-1 convolutions with
+ * padding 1 take them for all three passes instead (cpu_conv_wino.c).
  * The eval forward with an epilogue (PReLU, residual) and kept weights is in
  * cpu_conv_fused.c; the plan's structure is in cpu_conv_impl.h.
  * A plan is used by one thread at a time; plans may run on several threads at once (a
@@ -259,10 +261,10 @@ static void entry_destroy(conv_entry *e)
 {
     dnnl_memory_t mems[] = {e->fwd_src, e->fwd_dst, e->fwd_bias, e->bd_dsrc, e->bd_ddst, e->bw_src, e->bw_ddst,
                             e->bw_dbias, e->flip_in, e->flip_out, e->fz_src, e->fz_dst, e->fz_bias, e->fz_alpha,
-                            e->fz_res, e->wn_src, e->wn_dst};
+                            e->fz_res};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i]) dnnl_memory_destroy(mems[i]);
-    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights, e->fz, e->wn_in, e->wn_out};
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights, e->fz};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (prims[i]) dnnl_primitive_destroy(prims[i]);
     if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
@@ -272,6 +274,7 @@ static void entry_destroy(conv_entry *e)
     comine_cpu_weight_io_destroy(&e->bw_dw);
     comine_cpu_weight_io_destroy(&e->fz_w);
     comine_free_floats(e->dbias_buf);
+    comine_cpu_wino_free(e->wino);
     memset(e, 0, sizeof *e);
 }
 
@@ -427,6 +430,11 @@ void comine_cpu_conv_forward(void *plan, float *out, const float *in, const floa
         return;
     }
     conv_entry *e = comine_cpu_conv_entry(p, N);
+    wino_conv *w = comine_cpu_wino(p, e);
+    if (w) {
+        comine_cpu_wino_forward(p, w, w->fwd, comine_cpu_weights_in(&w->fwd_w, weight), out, in, bias);
+        return;
+    }
     comine_cpu_conv_forward_create(p, e);
     if (e->flipped) {
         flipped_forward(p, e, out, in, weight, p->g.has_bias ? bias : NULL, N);
@@ -456,6 +464,11 @@ static void backward_data(conv_plan *p, float *dinp, const float *dout, const fl
     if (N == 0 || !dinp) return;
     const comine_conv_geom *g = &p->g;
     conv_entry *e = comine_cpu_conv_entry(p, N);
+    wino_conv *w = comine_cpu_wino(p, e);
+    if (w) {
+        comine_cpu_wino_backward_data(w, dinp, dout, weight, overwrite);
+        return;
+    }
     if (!e->bwd_data) {
         dnnl_memory_desc_t w_any;
         comine_cpu_conv_weight_md(&w_any, g, dnnl_format_tag_any);
@@ -528,6 +541,11 @@ void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, 
     const comine_conv_geom *g = &p->g;
     if (N == 0 || (!dweight && !(dbias && g->has_bias))) return;
     conv_entry *e = comine_cpu_conv_entry(p, N);
+    wino_conv *w = comine_cpu_wino(p, e);
+    if (w) {
+        comine_cpu_wino_backward_weights(p, w, dweight, dbias, dout, in);
+        return;
+    }
     if (!e->bwd_weights) {
         dnnl_memory_desc_t w_any;
         comine_cpu_conv_weight_md(&w_any, g, dnnl_format_tag_any);

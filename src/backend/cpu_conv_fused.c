@@ -10,15 +10,11 @@
  * kept in the plan (one copy, whatever the batch size) while the caller's pointer and
  * version stay the same, also where the epilogue is a pass apart.
  * Dense 3x3 stride-1 convolutions (iresnet's) run through oneDNN's Winograd kernel
- * (jit_wino_4x3, F(4x4, 3x3): 2.25 times fewer multiplications, AVX-512 only, blocked
- * activations): the NHWC input reordered to its layout, the convolution, the output
- * reordered back, then the epilogue.  Measured on one core, batch 32, the direct NHWC
- * kernel against Winograd without its reorders: 64ch 56x56 35.4 -> 18.0 ms, 128ch 28x28
- * 33.0 -> 17.5, 256ch 14x14 31.9 -> 16.4, 512ch 7x7 34.7 -> 14.1.  Its rounding differs
- * from the direct kernel's (the transforms add terms of both signs) but stays within the
- * tolerances of test_nn_fused and of the eval embeddings against PyTorch
- * (test_models_ref, test_models_fold).  Training never takes this path: it is the eval
- * forward of folded convolutions (model_exec.c). */
+ * (cpu_conv_wino.c) with the weights kept in its transformed format, then the epilogue in a
+ * pass of its own.  Measured on one core, batch 32, the direct NHWC kernel against
+ * Winograd without its reorders: 64ch 56x56 35.4 -> 18.0 ms, 128ch 28x28 33.0 -> 17.5,
+ * 256ch 14x14 31.9 -> 16.4, 512ch 7x7 34.7 -> 14.1.  This is the eval forward of folded
+ * convolutions (model_exec.c). */
 #include "backend/cpu_conv_impl.h"
 #include "core/cpu_dispatch.h"
 
@@ -42,76 +38,6 @@ static void epilogue(float *out, const float *alpha, const float *residual, size
         if (residual)
             for (int c = 0; c < C; c++) y[c] += residual[r * C + c];
     }
-}
-
-static dnnl_primitive_t reorder_create(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
-{
-    dnnl_primitive_desc_t pd;
-    dnnl_primitive_t r;
-    dnnl_engine_t eng = comine_cpu_dnnl_engine();
-    DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, comine_cpu_dnnl_attr()));
-    DNNL_CHECK(dnnl_primitive_create(&r, pd));
-    dnnl_primitive_desc_destroy(pd);
-    return r;
-}
-
-/* The Winograd path of e (see the top) for a dense 3x3 stride-1 convolution with padding 1
- * where oneDNN has a Winograd kernel (jit_wino_4x3, AVX-512, blocked activations): true
- * when made.  COMINE_WINOGRAD=0 in the environment turns it off. */
-static bool winograd_create(conv_plan *p, conv_entry *e)
-{
-    const comine_conv_geom *g = &p->g;
-    const char *env = getenv("COMINE_WINOGRAD");
-    if ((env && !strcmp(env, "0")) || g->groups != 1 || g->KH != 3 || g->KW != 3 || g->stride != 1 || g->pad != 1)
-        return false;
-    dnnl_memory_desc_t src_any, dst_any, w_any;
-    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&src_any, 4, e->src_md.dims, dnnl_f32, dnnl_format_tag_any));
-    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_any, 4, e->dst_md.dims, dnnl_f32, dnnl_format_tag_any));
-    comine_cpu_conv_weight_md(&w_any, g, dnnl_format_tag_any);
-    dnnl_convolution_desc_t cd;
-    DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_winograd, &src_any,
-                                                  &w_any, g->has_bias ? &p->bias_md : NULL, &dst_any, p->strides,
-                                                  p->pad_l, p->pad_r));
-    dnnl_primitive_desc_t pd;
-    if (dnnl_primitive_desc_create(&pd, &cd, comine_cpu_dnnl_attr(), comine_cpu_dnnl_engine(), NULL) != dnnl_success)
-        return false;
-    const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    DNNL_CHECK(dnnl_primitive_create(&e->fz, pd));
-    comine_cpu_weight_io_init(&e->fz_w, &p->user_w_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
-                              true);
-    e->wn_in = reorder_create(&e->src_md, src_md);
-    e->wn_out = reorder_create(dst_md, &e->dst_md);
-    e->wn_src = comine_cpu_dnnl_memory(src_md, DNNL_MEMORY_NONE);
-    e->wn_dst = comine_cpu_dnnl_memory(dst_md, DNNL_MEMORY_NONE);
-    e->wn_src_floats = dnnl_memory_desc_get_size(src_md) / sizeof(float);
-    e->wn_dst_floats = dnnl_memory_desc_get_size(dst_md) / sizeof(float);
-    dnnl_primitive_desc_destroy(pd);
-    e->fz_wino = true;
-    return true;
-}
-
-/* out = conv(in) + bias through the Winograd path of e, then the epilogue */
-static void winograd_forward(conv_plan *p, conv_entry *e, float *out, const float *in, dnnl_memory_t wm,
-                             const float *bias, const float *alpha, const float *residual, int N)
-{
-    const comine_conv_geom *g = &p->g;
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_src, (void *)in));
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_dst, out));
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->wn_src, comine_cpu_thread_buf(CPU_BUF_WINO_SRC, e->wn_src_floats)));
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->wn_dst, comine_cpu_thread_buf(CPU_BUF_WINO_DST, e->wn_dst_floats)));
-    dnnl_exec_arg_t in_args[2] = {{DNNL_ARG_FROM, e->fz_src}, {DNNL_ARG_TO, e->wn_src}};
-    comine_cpu_dnnl_execute(e->wn_in, 2, in_args);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->wn_src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e->wn_dst}};
-    int nargs = 3;
-    if (bias) {
-        DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_bias, (void *)bias));
-        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->fz_bias};
-    }
-    comine_cpu_dnnl_execute(e->fz, nargs, args);
-    dnnl_exec_arg_t out_args[2] = {{DNNL_ARG_FROM, e->wn_dst}, {DNNL_ARG_TO, e->fz_dst}};
-    comine_cpu_dnnl_execute(e->wn_out, 2, out_args);
-    if (alpha || residual) epilogue(out, alpha, residual, (size_t)N * g->OH * g->OW, g->OC);
 }
 
 /* The inference primitive of e with post-ops `ops`, or e->fz_apart where the plain forward
@@ -138,7 +64,9 @@ static void fused_create(conv_plan *p, conv_entry *e, int ops)
         e->fz_alpha = comine_cpu_dnnl_memory(&alpha_md, DNNL_MEMORY_NONE);
         if (g->has_bias) e->fz_bias = comine_cpu_dnnl_memory(&p->bias_md, DNNL_MEMORY_NONE);
     }
-    if (winograd_create(p, e)) {
+    wino_conv *w = comine_cpu_wino(p, e);
+    if (w && comine_cpu_wino_inference_create(p, e, w)) {
+        e->fz_wino = true;
         e->fz_apart = false;
         return;
     }
@@ -241,7 +169,8 @@ void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, cons
     }
     dnnl_memory_t wm = kept_weights(p, &e->fz_w, weight, weight_version);
     if (e->fz_wino) {
-        winograd_forward(p, e, out, in, wm, bias, alpha, residual, N);
+        comine_cpu_wino_forward(p, e->wino, e->fz, wm, out, in, bias);
+        if (ops) epilogue(out, alpha, residual, (size_t)N * g->OH * g->OW, g->OC);
         return;
     }
     DNNL_CHECK(dnnl_memory_set_data_handle(e->fz_src, (void *)in));

@@ -1,7 +1,7 @@
 /* cpu_conv_impl.h: the inside of the CPU backend's convolution plans, shared by
- * cpu_conv.c (plans, the plain forward, the backward passes) and cpu_conv_fused.c (the
- * eval forward with an epilogue): the oneDNN objects a plan caches per batch size and the
- * helpers both files call.  Not part of any API. */
+ * cpu_conv.c (plans, the plain forward, the backward passes), cpu_conv_fused.c (the eval
+ * forward with an epilogue) and cpu_conv_wino.c (the Winograd passes): the oneDNN objects
+ * a plan caches per batch size and the helpers these files call.  Not part of any API. */
 #ifndef COMINE_CPU_CONV_IMPL_H
 #define COMINE_CPU_CONV_IMPL_H
 
@@ -22,6 +22,29 @@ typedef struct weight_io {
     dnnl_primitive_t reorder;
     size_t floats;        /* size of prim */
 } weight_io;
+
+/* An activation between the caller's NHWC tensor and a Winograd kernel's blocked one, in
+ * this thread's buffer `buf` (cpu.h): the reorder to blocked, or back (adding into the
+ * caller's tensor where made for that) */
+typedef struct wino_io {
+    dnnl_memory_t user, blocked;
+    dnnl_primitive_t reorder;
+    bool to_blocked;
+    size_t floats; /* size of blocked */
+    int buf;
+} wino_io;
+
+/* The Winograd passes of one (geometry, batch size): cpu_conv_wino.c */
+typedef struct wino_conv {
+    dnnl_primitive_desc_t fwd_pd; /* the training forward's: the backward passes' hint */
+    dnnl_primitive_t fwd, bwd_data, bwd_weights;
+    weight_io fwd_w, bd_w, bw_dw;
+    wino_io fwd_in, fwd_out;          /* src -> blocked; blocked dst -> dst */
+    wino_io bd_in, bd_out, bd_add;    /* diff dst -> blocked; blocked diff src written / added */
+    wino_io bw_src, bw_ddst;
+    dnnl_memory_t bias, dbias;
+    float *dbias_buf;
+} wino_conv;
 
 typedef struct conv_entry {
     int N;
@@ -53,12 +76,12 @@ typedef struct conv_entry {
     bool fz_made, fz_apart;
     dnnl_memory_t fz_src, fz_dst, fz_bias, fz_alpha, fz_res;
     weight_io fz_w;
-    /* fz_wino: fz is a Winograd convolution on blocked activations, between the reorders
-     * wn_in (NHWC -> wn_src) and wn_out (wn_dst -> NHWC); the epilogue is a separate pass */
+    /* fz_wino: fz is the inference Winograd convolution, run between wino's reorders; the
+     * epilogue is a separate pass */
     bool fz_wino;
-    dnnl_primitive_t wn_in, wn_out;
-    dnnl_memory_t wn_src, wn_dst;
-    size_t wn_src_floats, wn_dst_floats;
+    /* the Winograd passes (cpu_conv_wino.c), made at the first use; NULL where there are none */
+    bool wino_tried;
+    wino_conv *wino;
 } conv_entry;
 
 typedef struct conv_plan {
@@ -108,5 +131,23 @@ void comine_cpu_conv_forward_create(conv_plan *p, conv_entry *e);
 /* out = conv(in) + bias by e's plain (not flipped) forward primitive with the weights wm */
 void comine_cpu_conv_forward_run(conv_plan *p, conv_entry *e, float *out, const float *in, dnnl_memory_t wm,
                                  const float *bias);
+
+/* ---- cpu_conv_wino.c ---- */
+/* e's Winograd passes, made at the first call: NULL where its geometry is not a dense 3x3
+ * stride-1 convolution with padding 1, oneDNN has no Winograd kernel on this CPU, or
+ * COMINE_WINOGRAD=0 */
+wino_conv *comine_cpu_wino(conv_plan *p, conv_entry *e);
+/* e->fz and e->fz_w: the inference Winograd convolution on w's blocked layouts; false if
+ * oneDNN has none */
+bool comine_cpu_wino_inference_create(conv_plan *p, conv_entry *e, wino_conv *w);
+/* out = conv(in, weights wm) + bias by prim (w->fwd, or the inference e->fz) */
+void comine_cpu_wino_forward(conv_plan *p, wino_conv *w, dnnl_primitive_t prim, dnnl_memory_t wm, float *out,
+                             const float *in, const float *bias);
+/* dinp += d out / d in (overwrite: dinp =) */
+void comine_cpu_wino_backward_data(wino_conv *w, float *dinp, const float *dout, const float *weight, bool overwrite);
+/* dweight += d / d weight, dbias += d / d bias (either NULL to skip) */
+void comine_cpu_wino_backward_weights(conv_plan *p, wino_conv *w, float *dweight, float *dbias, const float *dout,
+                                      const float *in);
+void comine_cpu_wino_free(wino_conv *w);
 
 #endif
