@@ -165,7 +165,8 @@ static void test_shape(int n, int c, int h, int w, int oc, bool wino)
         FX_EXPECT(!differ, "a shape the direct kernels run: both paths must give the same bits");
     else
         printf("     no AVX-512: both paths are the direct kernels (%s)\n", differ ? "differ" : "identical");
-    void *bufs[] = {x, wt, bias, dy, y_ref, y_abs, dx_ref, dx_abs, dw_ref, dw_abs, db_ref, db_abs, y_w, y_d, dx_w, dx_d};
+    void *bufs[] = {x,      wt,     bias,   dy,     y_ref, y_abs, dx_ref, dx_abs,
+                    dw_ref, dw_abs, db_ref, db_abs, y_w,   y_d,   dx_w,   dx_d};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
 }
 

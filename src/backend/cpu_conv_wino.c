@@ -220,7 +220,8 @@ void comine_cpu_wino_backward_weights(conv_plan *p, wino_conv *w, float *dweight
                                       const float *in)
 {
     const comine_conv_geom *g = &p->g;
-    DNNL_CHECK(dnnl_memory_set_data_handle(w->bw_dw.prim, comine_cpu_thread_buf(CPU_BUF_WEIGHTS, w->bw_dw.floats + 16)));
+    float *dw_prim = comine_cpu_thread_buf(CPU_BUF_WEIGHTS, w->bw_dw.floats + 16);
+    DNNL_CHECK(dnnl_memory_set_data_handle(w->bw_dw.prim, dw_prim));
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, io_blocked(&w->bw_src, in)},
                                {DNNL_ARG_DIFF_DST, io_blocked(&w->bw_ddst, dout)},
                                {DNNL_ARG_DIFF_WEIGHTS, w->bw_dw.prim}};
