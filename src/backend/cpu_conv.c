@@ -21,7 +21,8 @@
  * now cpu_conv_pairs.c's direct kernel on every CPU (on AVX-512, where oneDNN pads each
  * group to 16 channels: one core, batch 32, 128ch 56x56, 35 -> 15 ms).
  * Where oneDNN has Winograd kernels (AVX-512), dense 3x3 stride-1 convolutions with
- * padding 1 take them for all three passes instead (cpu_conv_wino.c).
+ * padding 1 take them for all three passes instead (cpu_conv_wino.c), and the stride-2
+ * ones compute their weight gradient on blocked activations (cpu_conv_blocked.c).
  * The eval forward with an epilogue (PReLU, residual) and kept weights is in
  * cpu_conv_fused.c; the plan's structure is in cpu_conv_impl.h.
  * A plan is used by one thread at a time; plans may run on several threads at once (a
@@ -275,6 +276,7 @@ static void entry_destroy(conv_entry *e)
     comine_cpu_weight_io_destroy(&e->fz_w);
     comine_free_floats(e->dbias_buf);
     comine_cpu_wino_free(e->wino);
+    comine_cpu_blocked_bww_free(e->bww);
     memset(e, 0, sizeof *e);
 }
 
@@ -544,6 +546,11 @@ void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, 
     wino_conv *w = comine_cpu_wino(p, e);
     if (w) {
         comine_cpu_wino_backward_weights(p, w, dweight, dbias, dout, in);
+        return;
+    }
+    blocked_bww *b = comine_cpu_blocked_bww(p, e);
+    if (b) {
+        comine_cpu_blocked_backward_weights(p, b, dweight, dbias, dout, in);
         return;
     }
     if (!e->bwd_weights) {

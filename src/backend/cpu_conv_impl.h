@@ -23,28 +23,38 @@ typedef struct weight_io {
     size_t floats;        /* size of prim */
 } weight_io;
 
-/* An activation between the caller's NHWC tensor and a Winograd kernel's blocked one, in
- * this thread's buffer `buf` (cpu.h): the reorder to blocked, or back (adding into the
- * caller's tensor where made for that) */
-typedef struct wino_io {
+/* An activation between the caller's NHWC tensor and a kernel's blocked one (16 channels
+ * innermost), in this thread's buffer `buf` (cpu.h): the reorder to blocked, or back
+ * (adding into the caller's tensor where made for that); cpu_conv_blocked.c */
+typedef struct blocked_io {
     dnnl_memory_t user, blocked;
     dnnl_primitive_t reorder;
     bool to_blocked;
     size_t floats; /* size of blocked */
     int buf;
-} wino_io;
+} blocked_io;
 
 /* The Winograd passes of one (geometry, batch size): cpu_conv_wino.c */
 typedef struct wino_conv {
     dnnl_primitive_desc_t fwd_pd; /* the training forward's: the backward passes' hint */
     dnnl_primitive_t fwd, bwd_data, bwd_weights;
     weight_io fwd_w, bd_w, bw_dw;
-    wino_io fwd_in, fwd_out;          /* src -> blocked; blocked dst -> dst */
-    wino_io bd_in, bd_out, bd_add;    /* diff dst -> blocked; blocked diff src written / added */
-    wino_io bw_src, bw_ddst;
+    blocked_io fwd_in, fwd_out;       /* src -> blocked; blocked dst -> dst */
+    blocked_io bd_in, bd_out, bd_add; /* diff dst -> blocked; blocked diff src written / added */
+    blocked_io bw_src, bw_ddst;
     dnnl_memory_t bias, dbias;
     float *dbias_buf;
 } wino_conv;
+
+/* The weight gradient of a stride-2 3x3 convolution on blocked activations:
+ * cpu_conv_blocked.c */
+typedef struct blocked_bww {
+    dnnl_primitive_t prim;
+    weight_io dw;
+    blocked_io src, ddst;
+    dnnl_memory_t dbias;
+    float *dbias_buf;
+} blocked_bww;
 
 typedef struct conv_entry {
     int N;
@@ -82,6 +92,9 @@ typedef struct conv_entry {
     /* the Winograd passes (cpu_conv_wino.c), made at the first use; NULL where there are none */
     bool wino_tried;
     wino_conv *wino;
+    /* the blocked weight gradient (cpu_conv_blocked.c), made at the first use, or NULL */
+    bool bww_tried;
+    blocked_bww *bww;
 } conv_entry;
 
 typedef struct conv_plan {
@@ -132,10 +145,31 @@ void comine_cpu_conv_forward_create(conv_plan *p, conv_entry *e);
 void comine_cpu_conv_forward_run(conv_plan *p, conv_entry *e, float *out, const float *in, dnnl_memory_t wm,
                                  const float *bias);
 
+/* ---- cpu_conv_blocked.c ---- */
+/* COMINE_CONV_NHWC=1 in the environment: every pass on NHWC activations (no Winograd, no
+ * blocked weight gradient), for comparisons */
+bool comine_cpu_conv_nhwc_only(void);
+/* io between the NHWC tensor user_md and a kernel's blocked_md in this thread's buffer buf:
+ * to_blocked, or back (add: into the caller's tensor) */
+void comine_cpu_blocked_io_init(blocked_io *io, const dnnl_memory_desc_t *user_md,
+                                const dnnl_memory_desc_t *blocked_md, bool to_blocked, bool add, int buf);
+void comine_cpu_blocked_io_free(blocked_io *io);
+/* io's blocked memory on this thread's buffer, filled from `user` when io goes to blocked */
+dnnl_memory_t comine_cpu_blocked_io_in(blocked_io *io, const float *user);
+/* the blocked result written (or added) into the caller's `user` */
+void comine_cpu_blocked_io_back(blocked_io *io, float *user);
+/* e's blocked weight gradient, made at the first call: NULL where e's geometry is not a
+ * dense 3x3 stride-2 convolution with 64 channels or more on an AVX-512 CPU */
+blocked_bww *comine_cpu_blocked_bww(conv_plan *p, conv_entry *e);
+/* dweight += d / d weight, dbias += d / d bias (either NULL to skip) */
+void comine_cpu_blocked_backward_weights(conv_plan *p, blocked_bww *b, float *dweight, float *dbias,
+                                         const float *dout, const float *in);
+void comine_cpu_blocked_bww_free(blocked_bww *b);
+
 /* ---- cpu_conv_wino.c ---- */
 /* e's Winograd passes, made at the first call: NULL where its geometry is not a dense 3x3
  * stride-1 convolution with padding 1, oneDNN has no Winograd kernel on this CPU, or
- * COMINE_WINOGRAD=0 */
+ * COMINE_CONV_NHWC=1 */
 wino_conv *comine_cpu_wino(conv_plan *p, conv_entry *e);
 /* e->fz and e->fz_w: the inference Winograd convolution on w's blocked layouts; false if
  * oneDNN has none */

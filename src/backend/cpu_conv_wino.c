@@ -5,8 +5,8 @@
  *
  * The kernels work on blocked activations (16 channels innermost), so every pass reorders
  * its NHWC inputs into per-thread scratches (CPU_BUF_WINO_SRC, CPU_BUF_WINO_DST) and its
- * output back; an input gradient is added into the caller's by the reorder itself (a sum
- * post-op).  The reorders cost far less than they save: on one core, batch 32, the
+ * output back (cpu_conv_blocked.c); an input gradient is added into the caller's by the
+ * reorder itself (a sum post-op).  The reorders cost far less than they save: on one core, batch 32, the
  * direct kernels run these layers at 113-128 GFLOP/s (the weight pass at 512 channels 7x7:
  * 81), the Winograd ones at 251-306 counted as direct FLOPs (weight pass 236-289), from 32
  * channels and 4x4 images on (below that the direct kernels run them).  The eval
@@ -14,80 +14,14 @@
  * while the caller's weights stay the same); training transforms them at every call.
  *
  * Rounding: the transforms add terms of both signs, so the error is a few times the
- * direct kernels' (test_nn_wino, every pass against float64 sums: up to 8.4 eps times the
+ * direct kernels' (test_nn_conv3x3, every pass against float64 sums: up to 8.4 eps times the
  * sum of the products' magnitudes, against up to 3.9 for the direct kernels); the models
  * against PyTorch (test_models_ref, test_models_fold) hold with it.  A given image's
  * outputs do not depend on the batch it is in.
- * COMINE_WINOGRAD=0 in the environment turns the whole path off (the direct kernels). */
+ * COMINE_CONV_NHWC=1 in the environment turns the whole path off (the direct kernels). */
 #include "backend/cpu_conv_impl.h"
 
 #include <stdlib.h>
-#include <string.h>
-
-/* the reorder from -> to, adding into `to` (a sum post-op) when add */
-static dnnl_primitive_t reorder_create(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, bool add)
-{
-    dnnl_engine_t eng = comine_cpu_dnnl_engine();
-    dnnl_primitive_desc_t pd;
-    if (add) {
-        dnnl_primitive_attr_t attr;
-        dnnl_post_ops_t po;
-        DNNL_CHECK(dnnl_primitive_attr_create(&attr));
-        DNNL_CHECK(dnnl_post_ops_create(&po));
-        DNNL_CHECK(dnnl_post_ops_append_sum(po, 1.0f));
-        DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
-        DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-        DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, attr));
-        dnnl_post_ops_destroy(po);
-        dnnl_primitive_attr_destroy(attr);
-    } else {
-        DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, comine_cpu_dnnl_attr()));
-    }
-    dnnl_primitive_t r;
-    DNNL_CHECK(dnnl_primitive_create(&r, pd));
-    dnnl_primitive_desc_destroy(pd);
-    return r;
-}
-
-/* io between the NHWC tensor user_md and a kernel's blocked one, in this thread's buffer
- * `buf`: to_blocked, or back (adding into the caller's tensor when add) */
-static void io_init(wino_io *io, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *blocked_md,
-                    bool to_blocked, bool add, int buf)
-{
-    io->user = comine_cpu_dnnl_memory(user_md, DNNL_MEMORY_NONE);
-    io->blocked = comine_cpu_dnnl_memory(blocked_md, DNNL_MEMORY_NONE);
-    io->reorder = to_blocked ? reorder_create(user_md, blocked_md, false) : reorder_create(blocked_md, user_md, add);
-    io->to_blocked = to_blocked;
-    io->floats = dnnl_memory_desc_get_size(blocked_md) / sizeof(float);
-    io->buf = buf;
-}
-
-static void io_destroy(wino_io *io)
-{
-    if (io->user) dnnl_memory_destroy(io->user);
-    if (io->blocked) dnnl_memory_destroy(io->blocked);
-    if (io->reorder) dnnl_primitive_destroy(io->reorder);
-}
-
-/* io's blocked memory on this thread's buffer; filled from `user` when io goes to blocked */
-static dnnl_memory_t io_blocked(wino_io *io, const float *user)
-{
-    DNNL_CHECK(dnnl_memory_set_data_handle(io->blocked, comine_cpu_thread_buf(io->buf, io->floats)));
-    if (io->to_blocked) {
-        DNNL_CHECK(dnnl_memory_set_data_handle(io->user, (void *)user));
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, io->user}, {DNNL_ARG_TO, io->blocked}};
-        comine_cpu_dnnl_execute(io->reorder, 2, args);
-    }
-    return io->blocked;
-}
-
-/* the blocked result of io's kernel written (or added) into the caller's `user` */
-static void io_back(wino_io *io, float *user)
-{
-    DNNL_CHECK(dnnl_memory_set_data_handle(io->user, user));
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, io->blocked}, {DNNL_ARG_TO, io->user}};
-    comine_cpu_dnnl_execute(io->reorder, 2, args);
-}
 
 static const dnnl_memory_desc_t *query(const_dnnl_primitive_desc_t pd, dnnl_query_t what)
 {
@@ -101,16 +35,15 @@ static const dnnl_memory_desc_t *query(const_dnnl_primitive_desc_t pd, dnnl_quer
 enum { WINO_MIN_CHANNELS = 32 };
 /* Images smaller than one 4x4 output tile run mostly on padding, no faster than the
  * direct kernels, and with a much larger rounding error in the weight gradient (2x2, 64
- * channels, batch 8: beyond 32 eps times the products' magnitudes, test_nn_wino) */
+ * channels, batch 8: beyond 32 eps times the products' magnitudes, test_nn_conv3x3) */
 enum { WINO_TILE = 4 };
 
 /* The three training passes of e's geometry, or NULL where oneDNN has no Winograd kernel
- * for them (no AVX-512), the channels are too few or COMINE_WINOGRAD=0. */
+ * for them (no AVX-512), the channels are too few or COMINE_CONV_NHWC=1. */
 static wino_conv *wino_create(conv_plan *p, conv_entry *e)
 {
     const comine_conv_geom *g = &p->g;
-    const char *env = getenv("COMINE_WINOGRAD");
-    if ((env && !strcmp(env, "0")) || g->groups != 1 || g->KH != 3 || g->KW != 3 || g->stride != 1 ||
+    if (comine_cpu_conv_nhwc_only() || g->groups != 1 || g->KH != 3 || g->KW != 3 || g->stride != 1 ||
         g->pad != 1 || g->C < WINO_MIN_CHANNELS || g->OC < WINO_MIN_CHANNELS || g->OH < WINO_TILE ||
         g->OW < WINO_TILE)
         return NULL;
@@ -141,13 +74,15 @@ static wino_conv *wino_create(conv_plan *p, conv_entry *e)
         comine_cpu_weight_io_init(&w->fwd_w, &p->user_w_md, query(fpd, dnnl_query_weights_md), true);
         comine_cpu_weight_io_init(&w->bd_w, &p->user_w_md, query(bpd, dnnl_query_weights_md), true);
         comine_cpu_weight_io_init(&w->bw_dw, &p->user_w_md, query(wpd, dnnl_query_diff_weights_md), false);
-        io_init(&w->fwd_in, &e->src_md, query(fpd, dnnl_query_src_md), true, false, CPU_BUF_WINO_SRC);
-        io_init(&w->fwd_out, &e->dst_md, query(fpd, dnnl_query_dst_md), false, false, CPU_BUF_WINO_DST);
-        io_init(&w->bd_in, &e->dst_md, query(bpd, dnnl_query_diff_dst_md), true, false, CPU_BUF_WINO_DST);
-        io_init(&w->bd_out, &e->src_md, query(bpd, dnnl_query_diff_src_md), false, false, CPU_BUF_WINO_SRC);
-        io_init(&w->bd_add, &e->src_md, query(bpd, dnnl_query_diff_src_md), false, true, CPU_BUF_WINO_SRC);
-        io_init(&w->bw_src, &e->src_md, query(wpd, dnnl_query_src_md), true, false, CPU_BUF_WINO_SRC);
-        io_init(&w->bw_ddst, &e->dst_md, query(wpd, dnnl_query_diff_dst_md), true, false, CPU_BUF_WINO_DST);
+        const dnnl_memory_desc_t *S = &e->src_md, *D = &e->dst_md;
+        const int BS = CPU_BUF_WINO_SRC, BD = CPU_BUF_WINO_DST;
+        comine_cpu_blocked_io_init(&w->fwd_in, S, query(fpd, dnnl_query_src_md), true, false, BS);
+        comine_cpu_blocked_io_init(&w->fwd_out, D, query(fpd, dnnl_query_dst_md), false, false, BD);
+        comine_cpu_blocked_io_init(&w->bd_in, D, query(bpd, dnnl_query_diff_dst_md), true, false, BD);
+        comine_cpu_blocked_io_init(&w->bd_out, S, query(bpd, dnnl_query_diff_src_md), false, false, BS);
+        comine_cpu_blocked_io_init(&w->bd_add, S, query(bpd, dnnl_query_diff_src_md), false, true, BS);
+        comine_cpu_blocked_io_init(&w->bw_src, S, query(wpd, dnnl_query_src_md), true, false, BS);
+        comine_cpu_blocked_io_init(&w->bw_ddst, D, query(wpd, dnnl_query_diff_dst_md), true, false, BD);
         if (g->has_bias) {
             w->bias = comine_cpu_dnnl_memory(&p->bias_md, DNNL_MEMORY_NONE);
             w->dbias_buf = comine_alloc_floats((size_t)g->OC);
@@ -194,26 +129,26 @@ bool comine_cpu_wino_inference_create(conv_plan *p, conv_entry *e, wino_conv *w)
 void comine_cpu_wino_forward(conv_plan *p, wino_conv *w, dnnl_primitive_t prim, dnnl_memory_t wm, float *out,
                              const float *in, const float *bias)
 {
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, io_blocked(&w->fwd_in, in)},
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, comine_cpu_blocked_io_in(&w->fwd_in, in)},
                                {DNNL_ARG_WEIGHTS, wm},
-                               {DNNL_ARG_DST, io_blocked(&w->fwd_out, NULL)}};
+                               {DNNL_ARG_DST, comine_cpu_blocked_io_in(&w->fwd_out, NULL)}};
     int nargs = 3;
     if (p->g.has_bias) {
         DNNL_CHECK(dnnl_memory_set_data_handle(w->bias, (void *)bias));
         args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, w->bias};
     }
     comine_cpu_dnnl_execute(prim, nargs, args);
-    io_back(&w->fwd_out, out);
+    comine_cpu_blocked_io_back(&w->fwd_out, out);
 }
 
 void comine_cpu_wino_backward_data(wino_conv *w, float *dinp, const float *dout, const float *weight, bool overwrite)
 {
-    wino_io *back = overwrite ? &w->bd_out : &w->bd_add;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, io_blocked(&w->bd_in, dout)},
+    blocked_io *back = overwrite ? &w->bd_out : &w->bd_add;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, comine_cpu_blocked_io_in(&w->bd_in, dout)},
                                {DNNL_ARG_WEIGHTS, comine_cpu_weights_in(&w->bd_w, weight)},
-                               {DNNL_ARG_DIFF_SRC, io_blocked(back, NULL)}};
+                               {DNNL_ARG_DIFF_SRC, comine_cpu_blocked_io_in(back, NULL)}};
     comine_cpu_dnnl_execute(w->bwd_data, 3, args);
-    io_back(back, dinp);
+    comine_cpu_blocked_io_back(back, dinp);
 }
 
 void comine_cpu_wino_backward_weights(conv_plan *p, wino_conv *w, float *dweight, float *dbias, const float *dout,
@@ -222,8 +157,8 @@ void comine_cpu_wino_backward_weights(conv_plan *p, wino_conv *w, float *dweight
     const comine_conv_geom *g = &p->g;
     float *dw_prim = comine_cpu_thread_buf(CPU_BUF_WEIGHTS, w->bw_dw.floats + 16);
     DNNL_CHECK(dnnl_memory_set_data_handle(w->bw_dw.prim, dw_prim));
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, io_blocked(&w->bw_src, in)},
-                               {DNNL_ARG_DIFF_DST, io_blocked(&w->bw_ddst, dout)},
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, comine_cpu_blocked_io_in(&w->bw_src, in)},
+                               {DNNL_ARG_DIFF_DST, comine_cpu_blocked_io_in(&w->bw_ddst, dout)},
                                {DNNL_ARG_DIFF_WEIGHTS, w->bw_dw.prim}};
     int nargs = 3;
     if (g->has_bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, w->dbias};
@@ -243,8 +178,8 @@ void comine_cpu_wino_free(wino_conv *w)
     dnnl_primitive_t prims[] = {w->fwd, w->bwd_data, w->bwd_weights};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (prims[i]) dnnl_primitive_destroy(prims[i]);
-    wino_io *ios[] = {&w->fwd_in, &w->fwd_out, &w->bd_in, &w->bd_out, &w->bd_add, &w->bw_src, &w->bw_ddst};
-    for (size_t i = 0; i < sizeof ios / sizeof ios[0]; i++) io_destroy(ios[i]);
+    blocked_io *ios[] = {&w->fwd_in, &w->fwd_out, &w->bd_in, &w->bd_out, &w->bd_add, &w->bw_src, &w->bw_ddst};
+    for (size_t i = 0; i < sizeof ios / sizeof ios[0]; i++) comine_cpu_blocked_io_free(ios[i]);
     comine_cpu_weight_io_destroy(&w->fwd_w);
     comine_cpu_weight_io_destroy(&w->bd_w);
     comine_cpu_weight_io_destroy(&w->bw_dw);
