@@ -128,6 +128,20 @@ static void run_path(bool nhwc, float *y, float *dx, float *dw)
     check(what, dx2, 0, dx_ref, dx_abs, nx);
     snprintf(what, sizeof what, "%s dweight (onto 0, no dbias)", name);
     check(what, dw, 0, dw_ref, dw_abs, nw);
+    /* each pass alone (the backend's separate entries, where the two together take one) */
+    for (size_t i = 0; i < nx; i++) dx2[i] = 0.5f;
+    comine_conv2d_backward(&l, dx2, NULL, NULL, dy, x, wt, N);
+    snprintf(what, sizeof what, "%s dinp alone (accumulated onto 0.5)", name);
+    check(what, dx2, 0.5f, dx_ref, dx_abs, nx);
+    float *dw2 = malloc(nw * sizeof *dw2);
+    for (size_t i = 0; i < nw; i++) dw2[i] = -0.25f;
+    for (int i = 0; i < OC; i++) db[i] = 1.0f;
+    comine_conv2d_backward(&l, NULL, dw2, db, dy, x, wt, N);
+    snprintf(what, sizeof what, "%s dweight alone (accumulated onto -0.25)", name);
+    check(what, dw2, -0.25f, dw_ref, dw_abs, nw);
+    snprintf(what, sizeof what, "%s dbias alone (accumulated onto 1)", name);
+    check(what, db, 1.0f, db_ref, db_abs, OC);
+    free(dw2);
     free(dx2);
     free(db);
     comine_conv2d_free(&l);

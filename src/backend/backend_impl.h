@@ -73,6 +73,11 @@ struct comine_backend {
     /* dweight += ..., dbias += ... (either may be NULL) */
     void (*conv_backward_weights)(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
                                   int N);
+    /* Both backward passes of one layer in one call (what conv_backward_data, or _write when
+     * overwrite, then conv_backward_weights do), with the work they share done once; dinp
+     * and dweight not NULL, dbias may be.  NULL in a backend: those two calls. */
+    void (*conv_backward)(void *plan, float *dinp, bool overwrite, float *dweight, float *dbias, const float *dout,
+                          const float *in, const float *weight, int N);
 
     /* batch norm over (rows, C); see nn.h for the semantics */
     void (*batchnorm_forward)(float *out, float *save_mean, float *save_rstd, float *running_mean,

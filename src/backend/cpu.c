@@ -583,6 +583,7 @@ static const comine_backend cpu_backend = {
     .conv_backward_data = comine_cpu_conv_backward_data,
     .conv_backward_data_write = comine_cpu_conv_backward_data_write,
     .conv_backward_weights = comine_cpu_conv_backward_weights,
+    .conv_backward = comine_cpu_conv_backward,
     .batchnorm_forward = cpu_batchnorm_forward,
     .batchnorm_apply = cpu_batchnorm_apply,
     .batchnorm_backward = cpu_batchnorm_backward,

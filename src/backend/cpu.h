@@ -18,6 +18,8 @@ void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, cons
 bool comine_cpu_conv_fuses_input_prelu(void *plan);
 void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, const float *weight, int N);
 void comine_cpu_conv_backward_data_write(void *plan, float *dinp, const float *dout, const float *weight, int N);
+void comine_cpu_conv_backward(void *plan, float *dinp, bool overwrite, float *dweight, float *dbias, const float *dout,
+                              const float *in, const float *weight, int N);
 void comine_cpu_conv_backward_weights(void *plan, float *dweight, float *dbias, const float *dout, const float *in,
                                       int N);
 

@@ -496,6 +496,22 @@ static void backward_data(conv_plan *p, float *dinp, const float *dout, const fl
     if (!overwrite) comine_cpu_accumulate(dinp, dsrc, n_in);
 }
 
+void comine_cpu_conv_backward(void *plan, float *dinp, bool overwrite, float *dweight, float *dbias, const float *dout,
+                              const float *in, const float *weight, int N)
+{
+    conv_plan *p = plan;
+    COMINE_ASSERT(N >= 0);
+    if (N > 0) {
+        wino_conv *w = comine_cpu_wino(p, comine_cpu_conv_entry(p, N));
+        if (w) {
+            comine_cpu_wino_backward(p, w, dinp, overwrite, dweight, dbias, dout, in, weight);
+            return;
+        }
+    }
+    backward_data(p, dinp, dout, weight, N, overwrite);
+    comine_cpu_conv_backward_weights(plan, dweight, dbias, dout, in, N);
+}
+
 void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, const float *weight, int N)
 {
     backward_data(plan, dinp, dout, weight, N, false);

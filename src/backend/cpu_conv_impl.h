@@ -42,6 +42,7 @@ typedef struct wino_conv {
     blocked_io fwd_in, fwd_out;       /* src -> blocked; blocked dst -> dst */
     blocked_io bd_in, bd_out, bd_add; /* diff dst -> blocked; blocked diff src written / added */
     blocked_io bw_src, bw_ddst;
+    bool ddst_shared; /* both backward passes read the output gradient in one layout */
     dnnl_memory_t bias, dbias;
     float *dbias_buf;
 } wino_conv;
@@ -182,6 +183,9 @@ void comine_cpu_wino_backward_data(wino_conv *w, float *dinp, const float *dout,
 /* dweight += d / d weight, dbias += d / d bias (either NULL to skip) */
 void comine_cpu_wino_backward_weights(conv_plan *p, wino_conv *w, float *dweight, float *dbias, const float *dout,
                                       const float *in);
+/* both: the output gradient reordered once (where both passes read it in one layout) */
+void comine_cpu_wino_backward(conv_plan *p, wino_conv *w, float *dinp, bool overwrite, float *dweight, float *dbias,
+                              const float *dout, const float *in, const float *weight);
 void comine_cpu_wino_free(wino_conv *w);
 
 #endif

@@ -83,6 +83,7 @@ static wino_conv *wino_create(conv_plan *p, conv_entry *e)
         comine_cpu_blocked_io_init(&w->bd_add, S, query(bpd, dnnl_query_diff_src_md), false, true, BS);
         comine_cpu_blocked_io_init(&w->bw_src, S, query(wpd, dnnl_query_src_md), true, false, BS);
         comine_cpu_blocked_io_init(&w->bw_ddst, D, query(wpd, dnnl_query_diff_dst_md), true, false, BD);
+        w->ddst_shared = dnnl_memory_desc_equal(query(bpd, dnnl_query_diff_dst_md), query(wpd, dnnl_query_diff_dst_md));
         if (g->has_bias) {
             w->bias = comine_cpu_dnnl_memory(&p->bias_md, DNNL_MEMORY_NONE);
             w->dbias_buf = comine_alloc_floats((size_t)g->OC);
@@ -151,15 +152,15 @@ void comine_cpu_wino_backward_data(wino_conv *w, float *dinp, const float *dout,
     comine_cpu_blocked_io_back(back, dinp);
 }
 
-void comine_cpu_wino_backward_weights(conv_plan *p, wino_conv *w, float *dweight, float *dbias, const float *dout,
-                                      const float *in)
+/* dweight += the weight gradient, dbias += the bias gradient (either NULL to skip), from
+ * the blocked input src and output gradient ddst */
+static void weights_pass(conv_plan *p, wino_conv *w, float *dweight, float *dbias, dnnl_memory_t src,
+                         dnnl_memory_t ddst)
 {
     const comine_conv_geom *g = &p->g;
     float *dw_prim = comine_cpu_thread_buf(CPU_BUF_WEIGHTS, w->bw_dw.floats + 16);
     DNNL_CHECK(dnnl_memory_set_data_handle(w->bw_dw.prim, dw_prim));
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, comine_cpu_blocked_io_in(&w->bw_src, in)},
-                               {DNNL_ARG_DIFF_DST, comine_cpu_blocked_io_in(&w->bw_ddst, dout)},
-                               {DNNL_ARG_DIFF_WEIGHTS, w->bw_dw.prim}};
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, w->bw_dw.prim}};
     int nargs = 3;
     if (g->has_bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, w->dbias};
     comine_cpu_dnnl_execute(w->bwd_weights, nargs, args);
@@ -170,6 +171,33 @@ void comine_cpu_wino_backward_weights(conv_plan *p, wino_conv *w, float *dweight
     }
     if (dbias && g->has_bias)
         for (int c = 0; c < g->OC; c++) dbias[c] += w->dbias_buf[c];
+}
+
+void comine_cpu_wino_backward_weights(conv_plan *p, wino_conv *w, float *dweight, float *dbias, const float *dout,
+                                      const float *in)
+{
+    weights_pass(p, w, dweight, dbias, comine_cpu_blocked_io_in(&w->bw_src, in),
+                 comine_cpu_blocked_io_in(&w->bw_ddst, dout));
+}
+
+void comine_cpu_wino_backward(conv_plan *p, wino_conv *w, float *dinp, bool overwrite, float *dweight, float *dbias,
+                              const float *dout, const float *in, const float *weight)
+{
+    if (!w->ddst_shared) {
+        comine_cpu_wino_backward_data(w, dinp, dout, weight, overwrite);
+        comine_cpu_wino_backward_weights(p, w, dweight, dbias, dout, in);
+        return;
+    }
+    /* the output gradient, blocked once (CPU_BUF_WINO_DST), read by both passes; the input
+     * gradient's buffer (CPU_BUF_WINO_SRC) is free again for the input once written back */
+    dnnl_memory_t ddst = comine_cpu_blocked_io_in(&w->bd_in, dout);
+    blocked_io *back = overwrite ? &w->bd_out : &w->bd_add;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, ddst},
+                               {DNNL_ARG_WEIGHTS, comine_cpu_weights_in(&w->bd_w, weight)},
+                               {DNNL_ARG_DIFF_SRC, comine_cpu_blocked_io_in(back, NULL)}};
+    comine_cpu_dnnl_execute(w->bwd_data, 3, args);
+    comine_cpu_blocked_io_back(back, dinp);
+    weights_pass(p, w, dweight, dbias, comine_cpu_blocked_io_in(&w->bw_src, in), ddst);
 }
 
 void comine_cpu_wino_free(wino_conv *w)

@@ -67,20 +67,30 @@ void comine_conv2d_forward_fused_in(comine_conv2d *l, float *out, const float *i
     if (residual) be->add(out, out, residual, rows * (size_t)l->OC);
 }
 
+/* the backward passes asked for: one backend call where it has a combined one */
+static void backward(comine_conv2d *l, float *dinp, bool overwrite, float *dweight, float *dbias, const float *dout,
+                     const float *in, const float *weight, int N)
+{
+    COMINE_ASSERT(l->plan != NULL && N >= 0);
+    const comine_backend *be = l->be;
+    if (!l->has_bias) dbias = NULL;
+    if (dinp && dweight && be->conv_backward) {
+        be->conv_backward(l->plan, dinp, overwrite, dweight, dbias, dout, in, weight, N);
+        return;
+    }
+    if (dinp && overwrite) be->conv_backward_data_write(l->plan, dinp, dout, weight, N);
+    else if (dinp) be->conv_backward_data(l->plan, dinp, dout, weight, N);
+    if (dweight || dbias) be->conv_backward_weights(l->plan, dweight, dbias, dout, in, N);
+}
+
 void comine_conv2d_backward(comine_conv2d *l, float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *in, const float *weight, int N)
 {
-    COMINE_ASSERT(l->plan != NULL && N >= 0);
-    if (dinp) l->be->conv_backward_data(l->plan, dinp, dout, weight, N);
-    if (dweight || (dbias && l->has_bias))
-        l->be->conv_backward_weights(l->plan, dweight, l->has_bias ? dbias : NULL, dout, in, N);
+    backward(l, dinp, false, dweight, dbias, dout, in, weight, N);
 }
 
 void comine_conv2d_backward_overwrite(comine_conv2d *l, float *dinp, float *dweight, float *dbias, const float *dout,
                                       const float *in, const float *weight, int N)
 {
-    COMINE_ASSERT(l->plan != NULL && N >= 0);
-    if (dinp) l->be->conv_backward_data_write(l->plan, dinp, dout, weight, N);
-    if (dweight || (dbias && l->has_bias))
-        l->be->conv_backward_weights(l->plan, dweight, l->has_bias ? dbias : NULL, dout, in, N);
+    backward(l, dinp, true, dweight, dbias, dout, in, weight, N);
 }
