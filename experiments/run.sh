@@ -45,6 +45,10 @@
 #          seed (results/scval.md; not run by default)
 #   taupost the noise rate estimated after a run (comine estimate on the finished peers), with the
 #          drop rate right or wrong: 0-50% noise (results/taupost.md; not run by default)
+#   crossfit the noise rate by cross-fitting (`comine estimate --data`) on the training set and
+#          on synthetic faces at 0-50% noise (results/crossfit.md); comining with --tau auto
+#          against the true tau at 20% and 40% noise over --paired-seeds (results/tauauto.md;
+#          not run by default)
 #   detect the noise report ranked by the peers' embeddings (`clean --rank embed`) against the
 #          votes, on the vote stage's runs and every other finished two-peer run
 #          (experiments/detect.sh, results/detect.md; not run by default)
@@ -91,7 +95,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    data|main|val|margin|paired|finetune|dup|reweight|ramp|scale|subcenter|vote|scval|taupost|detect|table) stages+=("$1"); shift ;;
+    data|main|val|margin|paired|finetune|dup|reweight|ramp|scale|subcenter|vote|scval|taupost|crossfit|detect|table) stages+=("$1"); shift ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -497,6 +501,78 @@ stage_taupost() {
       printf '%s\n' $row | paste -sd' ' | awk -v r="${dir##*/}" -v t="$(grep -A1 -x -- --tau "$dir/args.txt" | tail -1)" \
         '{ printf "| %s | %.3f | %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", r, $1, t, $2, $3, $4, $5, $6 }'
     done; } | tee "$work/results/taupost.md"
+}
+# Cross-fitted noise-rate estimates (`comine estimate --data`, the settings of the protocol's
+# network, 8 epochs per half) on the training set at 0-50% noise and on synthetic faces at the
+# same rates; then comining with `--tau auto` against the true tau at 20% and 40% noise.
+crossfit_row() { # name list [epochs]
+  local name=$1 list=$2 epochs=${3:-$crossfit_epochs} js
+  mkdir -p "$work/crossfit"
+  name=${name}_e$epochs
+  if ! js=$("$bin" estimate --data "$list" --out "$work/crossfit/$name" --net iresnet18 --width 0.25 --input 64 \
+              --batch 64 --lr 0.1 --s 32 --m 0.2 --epochs "$epochs" --threads 2 --decode-threads 1 --json \
+              2> "$work/crossfit/$name.log"); then
+    log "FAILED crossfit $name (see $work/crossfit/$name.log)"
+    return 0
+  fi
+  local k v=()
+  for k in true_rate tau_estimate lambda samples; do v+=("$(printf '%s' "$js" | sed -n "s/.*\"$k\": *\([0-9.e-]*\).*/\1/p")"); done
+  awk -v r="$name" -v t="${v[0]}" -v e="${v[1]}" -v l="${v[2]}" -v n="${v[3]}" \
+    'BEGIN { printf "| %s | %d | %.3f | %.3f | %+.3f | %.2f |\n", r, n, t, e, e - t, l }'
+}
+stage_crossfit() {
+  local n f syn=$data/syn
+  for n in 0 10 20 30 40 50; do make_train_set "$n"; done
+  if [ ! -s "$syn/n50.txt" ]; then
+    mkdir -p "$syn"
+    [ -d "$syn/ids" ] || "$bin" synth --out "$syn/ids" --ids 200 --per-id 14 --size 64 --seed 1 --quiet
+    [ -d "$syn/dist" ] || "$bin" synth --out "$syn/dist" --ids 80 --first-id 340 --per-id 14 --size 64 --seed 1 --quiet
+    for n in 0 10 20 30 40 50; do
+      f=$(awk -v n="$n" 'BEGIN { printf "%.2f", n / 200 }')
+      "$bin" corrupt --data "$syn/ids" --flip "$f" --outlier "$f" --distractors "$syn/dist" --seed 4 \
+        --out "$syn/n$n.txt.tmp" > /dev/null && mv "$syn/n$n.txt.tmp" "$syn/n$n.txt"
+    done
+  fi
+  # the epochs of the halves' networks, chosen on the validation split (the training people only)
+  local e best=8 best_err=9
+  { echo "| data set | samples ranked | true rate | estimate | error | lambda |"
+    echo "|---|---|---|---|---|---|"
+    for e in 8 16; do for n in 20 40; do crossfit_row "fit_n$n" "$data/fit_n$n.txt" "$e"; done; done; } |
+    tee "$work/results/crossfit_val.md"
+  for e in 8 16; do
+    local err; err=$(grep "_e$e |" "$work/results/crossfit_val.md" | awk -F'|' '{ s += ($6 < 0 ? -$6 : $6); k++ }
+                       END { printf "%.4f", k ? s / k : 9 }')
+    log "crossfit: $e epochs, mean |error| on the validation split $err"
+    if awk -v a="$err" -v b="$best_err" 'BEGIN { exit !(a < b) }'; then best=$e; best_err=$err; fi
+  done
+  crossfit_epochs=$best
+  { echo "| data set | samples ranked | true rate | estimate | error | lambda |"
+    echo "|---|---|---|---|---|---|"
+    for n in 0 10 20 30 40 50; do crossfit_row "lfw_n$n" "$data/train_n$n.txt"; done
+    for n in 0 10 20 30 40 50; do crossfit_row "syn_n$n" "$syn/n$n.txt"; done; } | tee "$work/results/crossfit.md"
+  local s
+  for s in $paired_seeds; do
+    for n in 20 40; do
+      enqueue "tauauto_n${n}_comining_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining "$s" --tau auto \
+        --tau-epochs "$crossfit_epochs" --m 0.2
+      enqueue "m02_n${n}_comining_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining "$s" \
+        --tau "$(tau_for "$n")" --m 0.2
+    done
+  done
+  drain || true
+  local r
+  { echo "| run | tau used | DevTest peer A | A+B | detection P | R | F1 |"
+    echo "|---|---|---|---|---|---|---|"
+    for s in $paired_seeds; do
+      for n in 20 40; do
+        for r in "$work/runs/tauauto_n${n}_comining_s$s" "$work/runs/m02_n${n}_comining_s$s"; do
+          [ -s "$r/result.tsv" ] || continue
+          local tau; tau=$(tail -n 1 "$r/metrics.jsonl" | sed -n 's/.*"tau": *\([0-9.]*\).*/\1/p')
+          awk -F'\t' -v t="${tau:--}" '{ printf "| %s | %s | %.1f | %s | %s | %s | %s |\n", $1, t, 100 * $5,
+              $7 == "-" ? "-" : sprintf("%.1f", 100 * $7), $9, $10, $11 }' "$r/result.tsv"
+        done
+      done
+    done; } | tee "$work/results/tauauto.md"
 }
 enqueue_vote_runs() {
   local n s

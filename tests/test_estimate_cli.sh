@@ -3,10 +3,13 @@
 #   --run: the end-of-warm-up table by default (--tk - 1), --epoch, every estimator printed, the
 #     true rate from the table's truth column (the share of flips and outliers of the list),
 #     --json with the same estimate as the text; --model / --model2 and --checkpoint with --data
-#     (the `outside` estimator, the heads of the checkpoint).
+#     (the `outside` estimator, the heads of the checkpoint; the rank estimate, the estimate with
+#     --model); cross-fitting with --data --out (every sample ranked once, the same estimate again
+#     from the finished halves).
 #   errors: a run folder without cos tables, a missing --epoch table, a table with a bad line,
 #     a corrupted checkpoint, a checkpoint of another data set, two models of different sizes,
-#     an empty data set, a missing option, conflicting sources.
+#     an empty data set, a missing option, conflicting sources; cross-fitting without --out, with
+#     one sample per label, on an empty data set.
 # usage: bash test_estimate_cli.sh <comine binary> <source dir>
 set -u
 BIN=${1:?comine binary}
@@ -73,6 +76,35 @@ check "--checkpoint: both peers' networks and heads (JSON, outside computed)" gr
 "$BIN" estimate --model "$TMP/run/peer_a.model" --data "$TMP/d.txt" >"$TMP/m1.txt" 2>&1 || bad "estimate with one model"
 check "one model: one peer" grep -q "$n samples, 1 peer$" "$TMP/m1.txt"
 
+check "--model: the rank estimate is the estimate" grep -q "^tau estimate: .* (rank)" "$TMP/m.txt"
+v=$(awk '$1 == "rank" { print $2 }' "$TMP/m.txt")
+check "--model: rank printed, in [0, 1] ($v)" in_unit "${v:--1}"
+check "--checkpoint: rank in the JSON, not the estimate (the run's own heads)" \
+    grep -q '"rank": [0-9].*"rank_lambda": 0\.[0-9]*' "$TMP/c.json"
+check "--checkpoint: the estimate by the rule of the cosines" grep -q '"method": "\(beta\|outside\)"' "$TMP/c.json"
+
+: > "$TMP/empty0.txt"
+# ---- cross-fitting: --data --out ----
+"$BIN" estimate --data "$TMP/d.txt" --out "$TMP/cf" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --batch 16 \
+    --epochs 2 --s 32 --m 0.2 --threads 1 --decode-threads 2 --json >"$TMP/cf.json" 2>"$TMP/cf.err" \
+    || bad "estimate --data --out: $(cat "$TMP/cf.err")"
+check "cross-fitting: every sample ranked, method crossfit, 2 epochs" \
+    grep -q '"samples": '"$n"', "tau_estimate": [0-9.e-]*, "method": "crossfit", "lambda": 0\.[0-9]*, "epochs": 2, ' "$TMP/cf.json"
+cft=$(sed 's/.*"true_rate": \([0-9.e-]*\).*/\1/' "$TMP/cf.json")
+check "cross-fitting: the true rate of the list ($cft = $true_rate)" \
+    awk -v a="$cft" -v b="$true_rate" 'BEGIN { exit !(a != "" && (a - b) < 1e-4 && (b - a) < 1e-4) }'
+check "cross-fitting: two half runs of $n samples in all" \
+    test "$(($(tail -n +2 "$TMP/cf/half1/noise.csv" | wc -l) + $(tail -n +2 "$TMP/cf/half2/noise.csv" | wc -l)))" = "$n"
+cp "$TMP/cf.json" "$TMP/cf1.json"
+"$BIN" estimate --data "$TMP/d.txt" --out "$TMP/cf" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --batch 16 \
+    --epochs 2 --s 32 --m 0.2 --threads 1 --decode-threads 2 --json >"$TMP/cf.json" 2>/dev/null
+check "cross-fitting again on the finished halves: the same estimate" cmp -s "$TMP/cf.json" "$TMP/cf1.json"
+awk -F'\t' '!seen[$2]++' "$TMP/d.txt" > "$TMP/ones.txt"
+expect_fail "cross-fitting with one sample per label" "labels with 2 samples or more" estimate --data "$TMP/ones.txt" \
+    --out "$TMP/cf1" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --epochs 1 --threads 1
+expect_fail "cross-fitting an empty data set" "no samples\|empty\|labels with 2" estimate --data "$TMP/empty0.txt" \
+    --out "$TMP/cf2" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --epochs 1 --threads 1
+
 # ---- bad input ----
 mkdir -p "$TMP/notable"
 cp "$TMP/run/args.txt" "$TMP/notable/"
@@ -92,7 +124,10 @@ expect_fail "a checkpoint of another data set" "holds heads of 16 classes" estim
 expect_fail "two models of different sizes" "dimensions" estimate --model "$TMP/run/peer_a.model" --model "$TMP/other/peer_a.model" --data "$TMP/d.txt"
 : > "$TMP/empty.txt"
 expect_fail "an empty data set" "empty\|no images\|no samples" estimate --model "$TMP/run/peer_a.model" --data "$TMP/empty.txt"
-expect_fail "no source" "option --run" estimate
+expect_fail "no source" "option --data" estimate
+expect_fail "--data alone without --out" "option --out" estimate --data "$TMP/d.txt"
+expect_fail "a cross-fitting option with --model" "option --epochs: only for cross-fitting" estimate --model "$TMP/run/peer_a.model" \
+    --data "$TMP/d.txt" --epochs 3
 expect_fail "--model without --data" "option --data" estimate --model "$TMP/run/peer_a.model"
 expect_fail "--run and --model together" "one of --run" estimate --run "$TMP/run" --model "$TMP/run/peer_a.model" --data "$TMP/d.txt"
 expect_fail "--epoch without --run" "only with --run" estimate --model "$TMP/run/peer_a.model" --data "$TMP/d.txt" --epoch 1

@@ -2,7 +2,11 @@
  * drawn from known mixtures: the Gaussian mixture's weights, means and sds; the Beta mixture on
  * Beta draws (order statistics of uniforms); the mirror on a symmetric clean mode; the
  * estimate from a (n, 2) cosine table (missing cosines left out, one peer reads column 0 only,
- * the outside share of samples both peers place outside); degenerate input and errors. */
+ * the outside share of samples both peers place outside); Storey's estimate on rank p-values
+ * (wrong labels uniform, right ones below 0.2 or 0.6: lambda must pass them), deterministic,
+ * all random, all right; the rank p-values against label centres (ties, a zero centre, the
+ * stride) and with the labels' own means added (leave-one-out, a label without samples, a
+ * sample alone in its label), 600 rows against a float64 count; degenerate input and errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +144,147 @@ int main(void)
               "Beta mixture %.4f)", e1.tau, comine_tau_method_name(e1.method), e1.beta);
     FX_SUMMARY(mark, "one peer: %d samples, mixture %.4f, outside unknown, tau %.4f (%s)\n", e1.n, e1.mixture, e1.tau,
                comine_tau_method_name(e1.method));
+
+    /* ---- Storey's estimate on rank p-values ---- */
+    mark = fx_fail_count;
+    float *pv = malloc(sizeof(float) * 2 * N);
+    /* 30% wrong labels (uniform p); correct ones below 0.2 under peer A, 0.6 under peer B */
+    int wrong = 0, known = 0;
+    for (int i = 0; i < N; i++) {
+        bool bad = comine_rng_uniform(&rng) < 0.3;
+        pv[2 * i] = bad ? comine_rng_uniform(&rng) : 0.2f * comine_rng_uniform(&rng);
+        pv[2 * i + 1] = bad ? comine_rng_uniform(&rng) : 0.6f * comine_rng_uniform(&rng);
+        if (i % 97 == 3) pv[2 * i + 1] = NAN; /* left out */
+        else wrong += bad, known++;
+    }
+    double want = (double)wrong / known, pi0, lam, pi0b, lamb;
+    FX_EXPECT(comine_tau_storey(&pi0, &lam, pv, N, 2, 5) == COMINE_OK, "storey");
+    FX_EXPECT(fabs(pi0 - want) < 0.03, "two peers: pi0 %.4f (truth %.4f) at lambda %.2f", pi0, want, lam);
+    FX_EXPECT(lam >= 0.6 - 1e-9, "lambda %.2f past peer B's correct p-values (0.6): a smaller one over-counts", lam);
+    FX_EXPECT(comine_tau_storey(&pi0b, &lamb, pv, N, 2, 5) == COMINE_OK && pi0b == pi0 && lamb == lam,
+              "the same seed, the same estimate");
+    FX_EXPECT(comine_tau_storey(&pi0b, &lamb, pv, N, 1, 5) == COMINE_OK && fabs(pi0b - want) < 0.03 && lamb >= 0.2,
+              "peer A alone: pi0 %.4f at lambda %.2f", pi0b, lamb);
+    for (int i = 0; i < N; i++) pv[2 * i] = comine_rng_uniform(&rng);
+    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 1, 5) == COMINE_OK && pi0b > 0.95 && pi0b <= 1,
+              "every label random: pi0 %.4f", pi0b);
+    for (int i = 0; i < N; i++) pv[2 * i] = 0.01f * comine_rng_uniform(&rng);
+    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 1, 5) == COMINE_OK && pi0b < 0.005,
+              "every label right: pi0 %.4f", pi0b);
+    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 3, 5) != COMINE_OK, "3 peers refused");
+    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, 19, 1, 5) != COMINE_OK, "19 samples refused");
+    FX_SUMMARY(mark, "Storey: truth %.4f, two peers %.4f at lambda %.2f; all random, all right; errors\n", want, pi0,
+               lam);
+
+    /* ---- rank p-values against label centres ---- */
+    mark = fx_fail_count;
+    enum { K5 = 6, D4 = 4 };
+    const float r2 = 0.70710678f;
+    float centres[K5 * D4] = {1, 0, 0, 0, /* 0: x */ 0, 1, 0, 0, /* 1: y */ r2, r2, 0, 0, /* 2 */
+                              0, 0, 0, 0, /* 3: no centre */ -1, 0, 0, 0, /* 4: -x */ 0, 0, 1, 0 /* 5: z */};
+    float emb[K5 * D4];
+    int labels[K5];
+    for (int i = 0; i < K5; i++) {
+        memcpy(emb + i * D4, (const float[D4]){1, 0, 0, 0}, sizeof(float) * D4);
+        labels[i] = i;
+    }
+    float pp[2 * K5], cc[2 * K5];
+    for (int i = 0; i < 2 * K5; i++) pp[i] = cc[i] = -7;
+    comine_label_pvalues(pp, cc, 2, emb, labels, K5, D4, centres, K5, false);
+    /* label: others above (ties half) of the 4 other centres */
+    const float want_p[K5] = {0, 2.5f / 4, 1 / 4.f, NAN, 1, 2.5f / 4};
+    for (int i = 0; i < K5; i++) {
+        bool same = isnan(want_p[i]) ? isnan(pp[2 * i]) : fabsf(pp[2 * i] - want_p[i]) < 1e-6f;
+        FX_EXPECT(same, "label %d: p %.4f (want %.4f)", i, pp[2 * i], want_p[i]);
+        FX_EXPECT(pp[2 * i + 1] == -7 && cc[2 * i + 1] == -7, "stride 2: column 1 of row %d untouched", i);
+    }
+    FX_EXPECT(fabsf(cc[0] - 1) < 1e-6f && fabsf(cc[4] - r2) < 1e-6f && isnan(cc[6]) && fabsf(cc[8] + 1) < 1e-6f,
+              "cosines %.4f %.4f %.4f %.4f", cc[0], cc[4], cc[6], cc[8]);
+    /* many rows (several blocks) against a float64 count */
+    enum { NR = 600, KR = 40, DR = 16 };
+    float *re = malloc(sizeof(float) * NR * DR), *rc = malloc(sizeof(float) * KR * DR), *rp = malloc(sizeof(float) * NR);
+    int *rl = malloc(sizeof(int) * NR), off = 0;
+    for (int i = 0; i < KR * DR; i++) rc[i] = (i / DR) == 7 ? 0 : 3 * comine_rng_normal(&rng); /* centre 7: none */
+    for (int i = 0; i < NR; i++) {
+        double ss = 0;
+        for (int d = 0; d < DR; d++) {
+            re[i * DR + d] = comine_rng_normal(&rng);
+            ss += (double)re[i * DR + d] * re[i * DR + d];
+        }
+        for (int d = 0; d < DR; d++) re[i * DR + d] /= (float)sqrt(ss);
+        rl[i] = (int)comine_rng_below(&rng, KR);
+    }
+    comine_label_pvalues(rp, NULL, 1, re, rl, NR, DR, rc, KR, false);
+    for (int i = 0; i < NR; i++) {
+        double cosk[KR];
+        for (int j = 0; j < KR; j++) {
+            double dot = 0, ss = 0;
+            for (int d = 0; d < DR; d++) {
+                dot += (double)re[i * DR + d] * rc[j * DR + d];
+                ss += (double)rc[j * DR + d] * rc[j * DR + d];
+            }
+            cosk[j] = ss > 0 ? dot / sqrt(ss) : NAN;
+        }
+        if (rl[i] == 7) {
+            off += !isnan(rp[i]);
+            continue;
+        }
+        int above = 0;
+        for (int j = 0; j < KR; j++) above += j != rl[i] && j != 7 && cosk[j] > cosk[rl[i]];
+        off += fabsf(rp[i] - (float)above / (KR - 2)) > 1e-6f;
+    }
+    FX_EXPECT(off == 0, "%d of %d rows differ from the float64 count", off, NR);
+    /* with the labels' own means added: label 38 has no sample (left out of the comparison),
+     * label 39 one (that sample ranked by the centres alone) */
+    for (int i = 0; i < NR; i++)
+        if (rl[i] >= 38) rl[i] = 37;
+    rl[5] = 39;
+    double *msum = calloc((size_t)KR * DR, sizeof(double));
+    int *mcount = calloc(KR, sizeof(int));
+    for (int i = 0; i < NR; i++) {
+        mcount[rl[i]]++;
+        for (int d = 0; d < DR; d++) msum[rl[i] * DR + d] += re[i * DR + d];
+    }
+    comine_label_pvalues(rp, NULL, 1, re, rl, NR, DR, rc, KR, true);
+    int off_m = 0;
+    for (int i = 0; i < NR; i++) {
+        int y = rl[i];
+        bool means = mcount[y] >= 2;
+        double score[KR];
+        for (int j = 0; j < KR; j++) {
+            double dot = 0, ss = 0, md = 0, ms = 0;
+            for (int d = 0; d < DR; d++) {
+                double mv = msum[j * DR + d] - (j == y ? re[i * DR + d] : 0);
+                dot += (double)re[i * DR + d] * rc[j * DR + d];
+                ss += (double)rc[j * DR + d] * rc[j * DR + d];
+                md += re[i * DR + d] * mv;
+                ms += mv * mv;
+            }
+            bool use = ss > 0 && (!means || mcount[j] > 0);
+            score[j] = !use ? NAN : dot / sqrt(ss) + (means ? md / sqrt(ms) : 0);
+        }
+        if (isnan(score[y])) {
+            off_m += !isnan(rp[i]);
+            continue;
+        }
+        int above = 0, others = 0;
+        for (int j = 0; j < KR; j++) {
+            if (j == y || isnan(score[j])) continue;
+            others++;
+            above += score[j] > score[y];
+        }
+        off_m += fabsf(rp[i] - (float)above / others) > 1e-6f;
+    }
+    FX_EXPECT(off_m == 0, "with the means: %d of %d rows differ from the float64 count", off_m, NR);
+    free(msum);
+    free(mcount);
+    free(re);
+    free(rc);
+    free(rp);
+    free(rl);
+    free(pv);
+    FX_SUMMARY(mark, "rank p-values: ties half, a zero centre left out, stride; %d rows in blocks against float64\n",
+               NR);
 
     /* ---- degenerate input and errors ---- */
     mark = fx_fail_count;

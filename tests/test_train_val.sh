@@ -6,9 +6,11 @@
 #   figures; best_a.model is the best of peer A on the first set (best.json), and `comine eval`
 #   of it gives that accuracy; a run killed with SIGKILL and resumed ends with the same
 #   val.jsonl and best.json as a run that was not;
-# - `--tau auto`: drop rate 0 in the first two epochs, then the estimate's schedule, recorded
-#   in tau_estimate.json and metrics.jsonl; a resumed run reads it back (same noise.csv), and
-#   refuses clearly when it is gone; a bad --tau and a missing --val file are refused.
+# - `--tau auto`: the rate cross-fitted before the run (two half runs in RUN/tau_crossfit, on
+#   disjoint halves of the samples), recorded in tau_estimate.json and metrics.jsonl, the drop
+#   schedule grown to it; a resumed run reads it back without training the halves again, makes
+#   it again from the finished halves when the file is gone, and refuses a damaged one; a bad
+#   --tau and a missing --val file are refused.
 # usage: bash test_train_val.sh <comine binary> <source dir>
 set -u
 BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -60,27 +62,40 @@ check "the killed run resumes" test $? = 0
 check "val.jsonl of the resumed run equals the uninterrupted one" cmp -s R/val.jsonl K/val.jsonl
 check "best.json of the resumed run equals the uninterrupted one" cmp -s R/best.json K/best.json
 
-# --tau auto
-"$BIN" train --data D --out T "${net[@]}" --epochs 4 --tk 3 --tau auto > T.log 2>&1
+# --tau auto: the rate estimated by cross-fitting before the run starts
+"$BIN" train --data D --out T "${net[@]}" --epochs 4 --tk 3 --tau auto --tau-epochs 2 > T.log 2>&1
 check "train --tau auto runs" test $? = 0
 tau=$(sed 's/.*"tau": \([0-9.]*\).*/\1/' T/tau_estimate.json 2>/dev/null)
 drops=$(sed 's/.*"drop_rate": \([0-9.e-]*\).*/\1/' T/metrics.jsonl | tr '\n' ' ')
 echo "     tau estimate $tau; drop rates per epoch: $drops"
-check "tau_estimate.json written after epoch 2 with a rate in [0, 0.9]" \
-    awk -v t="$tau" 'BEGIN { exit !(t != "" && t >= 0 && t <= 0.9) }'
-check "drop rate 0, 0, then tau * 2/3, tau" awk -v t="$tau" -v d="$drops" 'BEGIN {
-    split(d, r, " "); e = 1e-5; exit !(r[1] == 0 && r[2] == 0 && (r[3] - t * 2 / 3) < e && (t * 2 / 3 - r[3]) < e &&
-                                     (r[4] - t) < e && (t - r[4]) < e) }'
-check "metrics.jsonl: tau_estimate from epoch 2 on" test "$(grep -c '"tau_estimate": [0-9]' T/metrics.jsonl)" = 3
-"$BIN" train --data D --out T2 "${net[@]}" --epochs 3 --tk 3 --tau auto > /dev/null 2>&1 &&
-    "$BIN" train --resume T2 --epochs 4 > /dev/null 2>&1
+check "tau_estimate.json: cross-fitted, a rate in [0, 0.9]" awk -v t="$tau" -v m="$(grep -c '"method": "crossfit"' \
+    T/tau_estimate.json 2>/dev/null)" 'BEGIN { exit !(m == 1 && t != "" && t >= 0 && t <= 0.9) }'
+rows() { tail -n +2 "$1" 2>/dev/null | wc -l; }
+check "the half runs: 24 + 24 of the 48 samples, a model each" \
+    test "$(rows T/tau_crossfit/half1/noise.csv) $(rows T/tau_crossfit/half2/noise.csv)" = "24 24" \
+    -a -s T/tau_crossfit/half1/peer_a.model -a -s T/tau_crossfit/half2/peer_a.model
+halves=$(cat T/tau_crossfit/half1/noise.csv T/tau_crossfit/half2/noise.csv | cut -d, -f2 | grep -v '^[a-z]*$' | sort |
+         uniq -d | wc -l)
+check "no sample in both halves" test "$halves" = 0
+check "drop rate 0, tau / 3, tau * 2/3, tau" awk -v t="$tau" -v d="$drops" 'BEGIN {
+    split(d, r, " "); e = 1e-5; exit !(r[1] == 0 && (r[2] - t / 3) < e && (t / 3 - r[2]) < e &&
+                                     (r[3] - t * 2 / 3) < e && (t * 2 / 3 - r[3]) < e && (r[4] - t) < e && (t - r[4]) < e) }'
+check "metrics.jsonl: tau_estimate in every epoch" test "$(grep -c '"tau_estimate": [0-9]' T/metrics.jsonl)" = 4
+"$BIN" train --data D --out T2 "${net[@]}" --epochs 3 --tk 3 --tau auto --tau-epochs 2 > /dev/null 2>&1
+touch -d '1 minute ago' T2/tau_crossfit/half1/checkpoint.bin T2/tau_crossfit/half2/checkpoint.bin
+"$BIN" train --resume T2 --epochs 4 > /dev/null 2>&1
 tau2=$(sed 's/.*"tau": \([0-9.]*\).*/\1/' T2/tau_estimate.json 2>/dev/null)
 drop4=$(sed -n 4p T2/metrics.jsonl | sed 's/.*"drop_rate": \([0-9.e-]*\).*/\1/')
-check "resumed past the estimate: tau read back (epoch 4 drop rate $drop4 = tau $tau2 > 0)" \
-    awk -v t="$tau2" -v d="$drop4" 'BEGIN { exit !(t > 0 && d != "" && (d - t) < 1e-5 && (t - d) < 1e-5) }'
+check "resumed: tau read back (epoch 4 drop rate $drop4 = tau $tau2), the halves not trained again" \
+    awk -v t="$tau2" -v d="$drop4" -v n="$(find T2/tau_crossfit -name checkpoint.bin -newer T2/tau_estimate.json | wc -l)" \
+    'BEGIN { exit !(n == 0 && d != "" && (d - t) < 1e-5 && (t - d) < 1e-5) }'
 rm -f T2/tau_estimate.json
-out=$("$BIN" train --resume T2 --epochs 5 2>&1); rc=$?
-check "resume without tau_estimate.json refused clearly" test $rc != 0 -a -n "$(grep -F "tau_estimate.json" <<< "$out")"
+"$BIN" train --resume T2 --epochs 5 > /dev/null 2>&1
+tau3=$(sed 's/.*"tau": \([0-9.]*\).*/\1/' T2/tau_estimate.json 2>/dev/null)
+check "tau_estimate.json deleted: estimated again from the finished halves ($tau3 = $tau2)" test -n "$tau3" -a "$tau3" = "$tau2"
+echo '{"tau": oops}' > T2/tau_estimate.json
+out=$("$BIN" train --resume T2 --epochs 6 2>&1); rc=$?
+check "a damaged tau_estimate.json refused naming it" test $rc != 0 -a -n "$(grep -F "tau_estimate.json" <<< "$out")"
 out=$("$BIN" train --data D --out B1 "${net[@]}" --tau sometimes 2>&1); rc=$?
 check "--tau sometimes refused" test $rc = 2 -a -n "$(grep -F "option --tau: 'sometimes'" <<< "$out")"
 out=$("$BIN" train --data D --out B2 "${net[@]}" --val nothere.txt 2>&1); rc=$?

@@ -54,6 +54,9 @@ typedef struct comine_dataset_opts {
  * MXNet's `index<TAB>label...<TAB>path` or insightface's `aligned<TAB>path<TAB>label...`).  Errors name the file
  * and line or record. */
 comine_status comine_dataset_open(comine_dataset **out, const char *path, const comine_dataset_opts *opts);
+/* Keeps the samples i with keep[i] != 0 (in their order) and drops the others; the labels,
+ * num_classes and the class names stay as they were.  Returns the samples kept. */
+int comine_dataset_keep(comine_dataset *ds, const uint8_t *keep);
 void comine_dataset_free(comine_dataset *ds);
 /* What a kind of data set is called in messages ("folder of identity folders", "list file",
  * "RecordIO"). */

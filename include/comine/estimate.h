@@ -12,10 +12,15 @@
  *   outside  the share of samples that every peer places outside their label (argmax of
  *            the cosines != label); only when those flags are given
  * The rule that picks `tau` among them is documented at comine_estimate_tau and in
- * docs/EXPERIMENTS.md ("Duplicates and the noise rate"), with the measurements behind it. */
+ * docs/EXPERIMENTS.md ("Duplicates and the noise rate"), with the measurements behind it.
+ * A network trained on the labels fits the wrong ones too, and every estimator above then gives
+ * back the rate it dropped; cross-fitting (comine_tau_crossfit: networks trained on one half of
+ * each label's samples rank the other half, Storey's estimate on the ranks) is what `--tau
+ * auto` uses. */
 #ifndef COMINE_ESTIMATE_H
 #define COMINE_ESTIMATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "comine/core.h"
@@ -49,6 +54,8 @@ typedef enum {
     COMINE_TAU_BETA,
     COMINE_TAU_MIRROR,
     COMINE_TAU_OUTSIDE,
+    COMINE_TAU_RANK,     /* comine_tau_storey on the samples' rank p-values */
+    COMINE_TAU_CROSSFIT, /* comine_tau_crossfit */
 } comine_tau_method;
 const char *comine_tau_method_name(comine_tau_method m);
 
@@ -74,6 +81,46 @@ typedef struct comine_tau_estimate {
  * Errors: n_peers not 1 or 2, fewer than 4 samples with every cosine. */
 comine_status comine_estimate_tau(comine_tau_estimate *e, const float *cos, int n, int n_peers,
                                   const uint8_t *outside);
+
+/* Storey's estimate of the share of samples whose label is no better than a random other
+ * label: p (n, 2) holds each sample's rank p-value under each peer (the share of the other
+ * labels whose centre is at least as near as its own label's, ties counted half; NAN = not
+ * known), column 1 read when n_peers == 2.  A wrongly labelled sample that the network has
+ * not fitted has a uniform p; a correct one a small p.  So for any lambda in (0, 1),
+ * pi0(lambda) = #{p > lambda} / (n (1 - lambda)) over-counts the wrong labels only by the
+ * correct ones above lambda.  lambda is chosen by the bootstrap of Storey, Taylor and
+ * Siegmund (2004): on the grid 0.05 .. 0.90, the one whose 200 resampled pi0 lie nearest,
+ * in mean square, to the smallest pi0 of the grid.  Each peer's pi0 is computed apart and
+ * the two averaged.  *pi0 gets the estimate (at most 1), *lambda (may be NULL) the lambda
+ * chosen.  Deterministic for a seed.  Errors: n_peers not 1 or 2, fewer than 20 samples
+ * with every p. */
+comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int n, int n_peers, uint64_t seed);
+
+/* Each sample's rank p-value and cos(theta_y) against label centres: emb (n, D) normalised
+ * embeddings, labels (n), centres (K, D) (any length; a zero row is no centre and is left
+ * out).  A label's score is its centre's cosine; with add_means, plus the cosine to the mean
+ * of these n embeddings of that label (the sample itself left out of its own label's; labels
+ * with no embedding here are then left out of the comparison, and a sample alone in its label
+ * is ranked by the centres only).  p[i * stride] = the share of the other labels whose score
+ * is above the label's (ties count half), cos[i * stride] = the cosine to the label's centre
+ * (either may be NULL); NAN where the label has no centre.  The products go through the
+ * backend's GEMM by blocks of rows: memory n x K floats is never held. */
+void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, const int *labels, int n, int D,
+                          const float *centres, int K, bool add_means);
+
+struct comine_train_cfg;
+/* The noise rate of a data set by cross-fitting (`train --tau auto`, `comine estimate --data`):
+ * each label's samples are split in two halves (shuffled with the seed); a network of base's
+ * architecture is trained in mode arcface for `epochs` on each half (runs dir/half1 and
+ * dir/half2, resumed when present), and the other half is embedded and ranked against its
+ * ArcFace head and the means of its own labels (comine_label_pvalues with add_means: the
+ * centres of labels whose training half was mostly wrong are helped by the held-out faces).  A network that has not seen a sample cannot have
+ * fitted its label: a wrong label ranks like a random one.  tau = comine_tau_storey over
+ * both halves' p-values.  Collective under MPI (every rank trains; rank 0 ranks the samples
+ * and broadcasts the result).  *lambda and *n (may be NULL): Storey's lambda, the samples
+ * ranked; pvalues (may be NULL; the data set's n, rank 0 only): each sample's p-value.  Errors: a data set with fewer than 2 labels of 2 samples or more, training errors. */
+comine_status comine_tau_crossfit(double *tau, double *lambda, int *n, float *pvalues,
+                                  const struct comine_train_cfg *base, int epochs, const char *dir);
 
 /* The peers' backbones held in a run's checkpoint.bin (the state the checkpoint resumes at:
  * after a run stopped at the end of the warm-up, the warm-up's networks), for embedding with

@@ -34,8 +34,10 @@ typedef struct comine_train_cfg {
     comine_lr_schedule lr;     /* base_lr, warm-up, schedule kind; total_epochs 0 = the run's epochs */
     double momentum, weight_decay;
     float tau;                 /* expected noise rate */
-    bool tau_auto;             /* tau estimated from the peers at the end of epoch COMINE_TAU_AUTO_EPOCHS - 1
-                                  (estimate.h), the drop rate 0 until then; `tau` is ignored */
+    bool tau_auto;             /* tau estimated before training by cross-fitting (estimate.h,
+                                  comine_tau_crossfit: RUN/tau_crossfit/, RUN/tau_estimate.json); `tau` is
+                                  ignored */
+    int tau_epochs;            /* --tau auto: epochs of each half's network (8) */
     int tk;                    /* warm-up epochs of the drop rate */
     bool merge_duplicates;     /* at the end of epoch tk - 1, merge the labels found to be one person */
     double merge_threshold;    /* their similarity threshold (NAN: dedup's automatic rule) */
@@ -73,15 +75,15 @@ typedef struct comine_train_cfg {
     /* Partial FC (partial_fc.h): each step's softmax over the batch's classes and this fraction
      * of the others, in (0, 1]; 1 = every class (the plain head).  Recorded in the checkpoint. */
     float sample_rate;
+    /* Optional (one flag per sample of the data set, in its order): train on the samples
+     * flagged 1 only (cross-fitting); NULL = all. */
+    const uint8_t *subset;
 } comine_train_cfg;
 
 /* The defaults of `comine train` (its --help shows these): iresnet18@112, comining with the
  * margin re-weighting, 24 epochs of batch 64, SGD lr 0.1 on a cosine schedule over the run
  * with 1 warm-up epoch, tau 0.2 reached after tk 5 epochs. */
 void comine_train_cfg_default(comine_train_cfg *cfg);
-
-/* --tau auto: the epochs trained without dropping before the estimate */
-#define COMINE_TAU_AUTO_EPOCHS 2
 
 /* Summary of a finished run (what the CLI prints at the end). */
 typedef struct comine_train_summary {

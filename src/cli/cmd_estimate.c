@@ -1,5 +1,7 @@
-/* cmd_estimate.c: `comine estimate`: the noise rate (tau) of a data set, estimated from two
- * peers (comine/estimate.h).
+/* cmd_estimate.c: `comine estimate`: the noise rate (tau) of a data set (comine/estimate.h).
+ *   --data D --out DIR      by cross-fitting: a network trained on each half of every label's
+ *                           samples ranks the other half against its head (comine_tau_crossfit);
+ *                           the way to estimate the rate of a data set no network has seen
  *   --run RUN [--epoch E]   from the run's cos_epoch<E>.csv: each sample's cos(theta_y) under
  *                           both peers; default E: the end of the warm-up (the run's --tk - 1),
  *                           else the earliest table the run wrote
@@ -10,6 +12,8 @@
  *                           the sample itself (leave-one-out); cos(theta_y) is the cosine to
  *                           that centre and a sample is outside its label when another label's
  *                           centre is nearer.
+ * With a model or a checkpoint, also each sample's rank p-value (its label's place among the
+ * others) and Storey's estimate on them (`rank`: the estimate with --model).
  * Prints every estimator and the chosen estimate; with truth flags (the table's truth column,
  * or the data set's), the true rate and the error.  --json: one JSON object instead. */
 #include <math.h>
@@ -26,8 +30,9 @@
 #include "comine/model.h"
 #include "comine/run_files.h"
 #include "comine/run_heads.h"
+#include "comine/trainer.h"
 
-const char comine_cmd_estimate_summary[] = "estimate the noise rate (tau) from two peers: a run, or models and data";
+const char comine_cmd_estimate_summary[] = "estimate the noise rate (tau) of a data set: by cross-fitting, or from a run, models or a checkpoint";
 
 /* The integer value of `name` in RUN/args.txt (one argument per line, or name=value); -1
  * when absent. */
@@ -58,8 +63,8 @@ static int run_int_arg(const char *run, const char *name)
  * it outside its label).  emb (n, D) normalised rows; cos and outside are (n, 2), column `col`
  * written.  head (K, D): the run's ArcFace head; NULL: each label's centre is the mean of its
  * samples' embeddings, the sample itself left out of its own label's centre. */
-static void centre_cosines(float *cos, uint8_t *outside, int col, const float *emb, const comine_dataset *ds, int D,
-                           const float *head)
+static void centre_cosines(float *cos, uint8_t *outside, float *pval, int col, const float *emb,
+                           const comine_dataset *ds, int D, const float *head)
 {
     int n = ds->n, K = ds->num_classes;
     float *sum = comine_alloc_floats((size_t)K * D);
@@ -100,10 +105,18 @@ static void centre_cosines(float *cos, uint8_t *outside, int col, const float *e
                 own = count[y] > 1 && ss > 1e-12 ? dot / sqrt(ss) : NAN;
             }
             float best = -INFINITY;
-            for (int j = 0; j < K; j++)
-                if (j != y && count[j] > 0 && dots[(size_t)t * K + j] > best) best = dots[(size_t)t * K + j];
+            int above = 0, ties = 0, others = 0;
+            for (int j = 0; j < K; j++) {
+                if (j == y || count[j] == 0) continue;
+                float d = dots[(size_t)t * K + j];
+                if (d > best) best = d;
+                others++;
+                above += d > own;
+                ties += d == own;
+            }
             cos[2 * (size_t)i + col] = (float)own;
             outside[2 * (size_t)i + col] = isfinite(own) && best > own;
+            pval[2 * (size_t)i + col] = isfinite(own) && others > 0 ? (float)((above + 0.5 * ties) / others) : NAN;
         }
     }
     comine_free_floats(dots);
@@ -129,10 +142,97 @@ static void json_str(FILE *fp, const char *key, const char *s, bool comma)
     fprintf(fp, "\"%s", comma ? ", " : "");
 }
 
+/* --samples: index,path,label,p,truth per sample (p empty where it was not ranked). */
+static comine_status write_pvalues(const char *path, const comine_dataset *ds, const float *p)
+{
+    size_t cap = 64 + (size_t)ds->n * 64, len = 0;
+    char *buf = comine_malloc(cap);
+    len += (size_t)snprintf(buf, cap, "index,path,label,p,truth\n");
+    for (int i = 0; i < ds->n; i++) {
+        const char *name = comine_dataset_sample_name(ds, i);
+        size_t need = strlen(name) + 64;
+        if (len + need > cap) {
+            cap = 2 * cap + need;
+            buf = comine_realloc(buf, cap);
+        }
+        len += (size_t)snprintf(buf + len, cap - len, "%d,%s,%d,", i, name, ds->samples[i].label);
+        if (isfinite(p[i])) len += (size_t)snprintf(buf + len, cap - len, "%.6f", p[i]);
+        len += (size_t)snprintf(buf + len, cap - len, ",%d\n", ds->samples[i].truth);
+    }
+    comine_status st = comine_write_file_atomic(path, buf, len);
+    free(buf);
+    return st;
+}
+
+/* `comine estimate --data D --out DIR`: comine_tau_crossfit with train's settings for the rest. */
+static int crossfit(const char *data, const char *root, const char *out, const char *net, double width, int input,
+                    int emb_dim, int epochs, int batch, double lr, double scale, double m, unsigned long long seed,
+                    int threads, int decode_threads, bool json, const char *samples_path)
+{
+    if (!out) return cli_error("estimate", "option --out: cross-fitting needs a folder for its two half runs");
+    comine_train_cfg cfg;
+    comine_train_cfg_default(&cfg);
+    if (comine_arch_default(&cfg.arch, net) != COMINE_OK) return cli_error("estimate", "%s", comine_last_error());
+    cfg.arch.width = (float)width;
+    cfg.arch.input = input;
+    cfg.arch.emb_dim = emb_dim;
+    if (comine_arch_check(&cfg.arch) != COMINE_OK) return cli_error("estimate", "%s", comine_last_error());
+    cfg.data = data;
+    cfg.root = root;
+    cfg.batch = batch;
+    cfg.lr.base_lr = lr;
+    cfg.head.s = (float)scale;
+    cfg.head.m = (float)m;
+    cfg.seed = seed;
+    cfg.threads = threads;
+    cfg.loader_threads = decode_threads;
+    cfg.quiet = json;
+    double tau, lambda;
+    int n;
+    comine_dataset *ds = NULL;
+    comine_dataset_opts dopts = {.root = root};
+    comine_status st = comine_dataset_open(&ds, data, &dopts);
+    float *pv = st == COMINE_OK ? comine_alloc_floats((size_t)(ds->n > 0 ? ds->n : 1)) : NULL;
+    if (st == COMINE_OK) st = comine_tau_crossfit(&tau, &lambda, &n, pv, &cfg, epochs, out);
+    if (st == COMINE_OK && samples_path) st = write_pvalues(samples_path, ds, pv);
+    double true_rate = NAN;
+    if (st == COMINE_OK && ds->has_truth) { /* the true rate, where the data set carries it */
+        int noisy = 0;
+        for (int i = 0; i < ds->n; i++) noisy += comine_truth_noisy(ds->samples[i].truth);
+        true_rate = ds->n ? (double)noisy / ds->n : NAN;
+    }
+    comine_free_floats(pv);
+    comine_dataset_free(ds);
+    if (st != COMINE_OK) {
+        fprintf(stderr, "comine estimate: %s\n", comine_last_error());
+        return 1;
+    }
+    if (json) {
+        printf("{");
+        json_str(stdout, "source", data, true);
+        printf("\"samples\": %d, ", n);
+        json_num(stdout, "tau_estimate", tau, true);
+        json_str(stdout, "method", "crossfit", true);
+        json_num(stdout, "lambda", lambda, true);
+        printf("\"epochs\": %d, ", epochs);
+        json_num(stdout, "true_rate", true_rate, true);
+        json_num(stdout, "error", tau - true_rate, false);
+        printf("}\n");
+    } else {
+        printf("noise-rate estimate of %s by cross-fitting (%s, %d epochs per half): %d samples ranked\n", data,
+               cfg.arch.name, epochs, n);
+        printf("tau estimate: %.4f (crossfit; Storey's lambda %.2f)\n", tau, lambda);
+        if (isfinite(true_rate)) printf("true noise rate: %.4f; error %+.4f\n", true_rate, tau - true_rate);
+    }
+    return 0;
+}
+
 int comine_cmd_estimate(int argc, char **argv)
 {
-    const char *run, *model_a, *model_b, *data, *root, *checkpoint;
-    int epoch, batch, decode_threads;
+    const char *run, *model_a, *model_b, *data, *root, *checkpoint, *out, *net, *samples_path;
+    int epoch, batch, decode_threads, epochs, input, emb_dim, threads;
+    double width, m, scale, lr;
+    unsigned long long seed;
     bool json;
     cli_opt opts[] = {
         {"run", ARG_STR, &run, NULL, "training run folder: reads cos_epoch<E>.csv (both peers' cos(theta_y))", NULL, 0,
@@ -146,9 +246,28 @@ int comine_cmd_estimate(int argc, char **argv)
         {"checkpoint", ARG_STR, &checkpoint, NULL, "a run's checkpoint.bin (with --data): both peers' networks and "
          "their ArcFace heads, as the checkpoint resumes (a run stopped at the end of the warm-up: its state then)",
          NULL, 0, 0, false},
-        {"data", ARG_STR, &data, NULL, "data set for --model (folder, list or RecordIO)", NULL, 0, 0, false},
+        {"data", ARG_STR, &data, NULL, "data set (folder, list or RecordIO): for --model or --checkpoint, or alone: "
+         "cross-fitting (a network trained on each half of every label's samples ranks the other half; needs "
+         "--out)", NULL, 0, 0, false},
+        {"out", ARG_STR, &out, NULL, "cross-fitting: folder of the two half runs (half1, half2; resumed when there)",
+         NULL, 0, 0, false},
+        {"samples", ARG_STR, &samples_path, NULL, "cross-fitting: write each sample's rank p-value (index,path,label,"
+         "p,truth; a p near 1: its label is no better than a random one)", NULL, 0, 0, false},
+        {"net", ARG_STR, &net, "iresnet18", "cross-fitting: network (as train --net)", NULL, 0, 0, false},
+        {"width", ARG_FLOAT, &width, "1", "cross-fitting: channel width multiplier", NULL, 0.01, 16, false},
+        {"input", ARG_INT, &input, "112", "cross-fitting: input size", NULL, 8, 4096, false},
+        {"emb-dim", ARG_INT, &emb_dim, "512", "cross-fitting: embedding size", NULL, 2, 65536, false},
+        {"epochs", ARG_INT, &epochs, "8", "cross-fitting: epochs of each half's network (mode arcface)", NULL, 1, 100000,
+         false},
+        {"lr", ARG_FLOAT, &lr, "0.1", "cross-fitting: learning rate (cosine schedule, 1 warm-up epoch)", NULL, 1e-9, 100,
+         false},
+        {"s", ARG_FLOAT, &scale, "64", "cross-fitting: ArcFace scale", NULL, 1, 1024, false},
+        {"m", ARG_FLOAT, &m, "0.5", "cross-fitting: ArcFace margin", NULL, 0, 1.5, false},
+        {"seed", ARG_U64, &seed, "1", "cross-fitting: seed of the halves and the networks", NULL, 0, 0, false},
+        {"threads", ARG_INT, &threads, "0", "cross-fitting: compute threads (0 = all cores)", NULL, 0, 4096, false},
         {"root", ARG_STR, &root, NULL, "list files: folder the paths are relative to", NULL, 0, 0, false},
-        {"batch", ARG_INT, &batch, "64", "images per forward", NULL, 1, 4096, false},
+        {"batch", ARG_INT, &batch, "64", "images per forward (cross-fitting: also the training batch)", NULL, 1, 4096,
+         false},
         {"decode-threads", ARG_INT, &decode_threads, "4", "image decoding threads", NULL, 1, 64, false},
         {"json", ARG_FLAG, &json, "0", "print one JSON object", NULL, 0, 0, false},
         {0},
@@ -167,8 +286,18 @@ int comine_cmd_estimate(int argc, char **argv)
     if (seen > 2) return cli_error("estimate", "option --model: at most two models (the two peers)");
     if ((run != NULL) + (model_a != NULL) + (checkpoint != NULL) > 1)
         return cli_error("estimate", "option --run: give one of --run, --model or --checkpoint");
+    if (!run && !model_a && !checkpoint && !data)
+        return cli_error("estimate", "option --data: give a data set (with --out: cross-fitting), a run folder, a "
+                         "model and --data, or a checkpoint and --data");
+    static const char *const crossfit_only[] = {"out", "samples", "net", "width", "input", "emb-dim", "epochs", "lr",
+                                                "s", "m", "seed", "threads"};
+    for (size_t k = 0; (run || model_a || checkpoint) && k < sizeof crossfit_only / sizeof *crossfit_only; k++)
+        if (cli_given(opts, crossfit_only[k]))
+            return cli_error("estimate", "option --%s: only for cross-fitting (--data without --run, --model or "
+                             "--checkpoint)", crossfit_only[k]);
     if (!run && !model_a && !checkpoint)
-        return cli_error("estimate", "option --run: give a run folder, a model and --data, or a checkpoint and --data");
+        return crossfit(data, root, out, net, width, input, emb_dim, epochs, batch, lr, scale, m, seed, threads,
+                        decode_threads, json, samples_path);
     if ((model_a || checkpoint) && !data)
         return cli_error("estimate", "option --data: needed with --%s (the images to embed)",
                          model_a ? "model" : "checkpoint");
@@ -178,6 +307,7 @@ int comine_cmd_estimate(int argc, char **argv)
     int status = 1, n = 0, n_peers = 0;
     float *cos = NULL;
     uint8_t *outside = NULL;
+    float *pval = NULL;
     int8_t *truth = NULL;
     char *source = NULL;
     comine_cos_table *table = NULL;
@@ -268,11 +398,12 @@ int comine_cmd_estimate(int argc, char **argv)
         int D = comine_model_arch(models[0])->emb_dim;
         cos = comine_alloc_floats((size_t)n * 2);
         outside = comine_calloc((size_t)n * 2, 1);
+        pval = comine_alloc_floats((size_t)n * 2);
         emb = comine_alloc_floats((size_t)n * D);
         for (int k = 0; k < n_peers; k++) {
             if (!json) fprintf(stderr, "embedding %d images with %s%s\n", n, paths[k], checkpoint ? (k ? " (peer B)" : " (peer A)") : "");
             if ((st = comine_embed_dataset(emb, &models[k], 1, ds, batch, decode_threads, NULL))) goto fail;
-            centre_cosines(cos, outside, k, emb, ds, D, checkpoint ? heads.weight[k] : NULL);
+            centre_cosines(cos, outside, pval, k, emb, ds, D, checkpoint ? heads.weight[k] : NULL);
         }
         truth = comine_malloc((size_t)n);
         for (int i = 0; i < n; i++) truth[i] = ds->has_truth ? ds->samples[i].truth : -1;
@@ -285,6 +416,12 @@ int comine_cmd_estimate(int argc, char **argv)
 
     comine_tau_estimate e;
     if ((st = comine_estimate_tau(&e, cos, n, n_peers, outside))) goto fail;
+    double rank = NAN, rank_lambda = NAN;
+    if (pval && (st = comine_tau_storey(&rank, &rank_lambda, pval, n, n_peers, 1))) goto fail;
+    if (isfinite(rank) && model_a) { /* a network that has not trained on these labels: the rank estimate */
+        e.tau = rank < 0 ? 0 : rank > 0.95 ? 0.95 : rank;
+        e.method = COMINE_TAU_RANK;
+    }
     /* the true rate over the samples the estimate used */
     int known = 0, noisy = 0, used = 0;
     for (int i = 0; i < n; i++) {
@@ -309,6 +446,8 @@ int comine_cmd_estimate(int argc, char **argv)
         json_num(stdout, "beta", e.beta, true);
         json_num(stdout, "mirror", e.mirror, true);
         json_num(stdout, "outside", e.outside, true);
+        json_num(stdout, "rank", rank, true);
+        json_num(stdout, "rank_lambda", rank_lambda, true);
         json_num(stdout, "mixture_mean_low", e.gauss.mean[0], true);
         json_num(stdout, "mixture_sd_low", e.gauss.sd[0], true);
         json_num(stdout, "mixture_mean_high", e.gauss.mean[1], true);
@@ -331,6 +470,9 @@ int comine_cmd_estimate(int argc, char **argv)
         printf("  mirror   %.4f  1 - 2 x the share above the mode (%.3f)\n", e.mirror, e.mode);
         if (outside) printf("  outside  %.4f  share that every peer places outside its label\n", e.outside);
         else printf("  outside  -       (needs each peer's argmax: give --model and --data)\n");
+        if (isfinite(rank))
+            printf("  rank     %.4f  Storey's estimate on the rank p-values of the labels (lambda %.2f)%s\n", rank,
+                   rank_lambda, checkpoint ? "; the run's own heads have fitted its wrong labels: too low" : "");
         printf("tau estimate: %.4f (%s)\n", e.tau, comine_tau_method_name(e.method));
         if (isfinite(true_rate))
             printf("true noise rate: %.4f (%d of %d samples flagged by the truth); error %+.4f\n", true_rate, noisy,
@@ -350,6 +492,7 @@ done:
     comine_free_floats(emb);
     comine_free_floats(cos);
     free(outside);
+    comine_free_floats(pval);
     free(truth);
     free(source);
     return status;

@@ -22,7 +22,7 @@ typedef struct train_args {
     double subcenter_drop_angle;
     double width, lr, dm, merge_threshold, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
-    int bn_groups, val_every, subcenters, subcenter_drop;
+    int bn_groups, val_every, subcenters, subcenter_drop, tau_epochs;
     unsigned long long seed;
     bool flip, cache, quiet, json, merge_duplicates;
 } train_args;
@@ -89,6 +89,7 @@ static void library_defaults(cli_opt *opts)
     DEFAULT("sample-rate", "%g", (double)d.sample_rate);
     DEFAULT("val-every", "%d", d.val_every);
     DEFAULT("tk", "%d", d.tk);
+    DEFAULT("tau-epochs", "%d", d.tau_epochs);
     DEFAULT("reweight", "%s", comine_reweight_name(d.select.reweight));
     DEFAULT("dm", "%g", d.head.dm);
     DEFAULT("w", "%g", d.select.w);
@@ -136,9 +137,11 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"min-lr", ARG_FLOAT, NULL, NULL, "cosine schedule: final learning rate", NULL, 0, 100},
         {"momentum", ARG_FLOAT, NULL, NULL, "SGD momentum", NULL, 0, 0.9999},
         {"wd", ARG_FLOAT, NULL, NULL, "weight decay", NULL, 0, 1},
-        {"tau", ARG_STR, NULL, NULL, "expected noise rate: the drop rate after warm-up, or `auto`: estimated from "
-         "the peers at the end of epoch 2 (the drop rate 0 until then; tau_estimate in metrics.jsonl)"},
+        {"tau", ARG_STR, NULL, NULL, "expected noise rate: the drop rate after warm-up, or `auto`: estimated before "
+         "training by cross-fitting (a network trained on each half of every label's samples ranks the other half; "
+         "RUN/tau_crossfit, RUN/tau_estimate.json, tau_estimate in metrics.jsonl)"},
         {"tk", ARG_INT, NULL, NULL, "epochs over which the drop rate grows to tau", NULL, 0, 100000},
+        {"tau-epochs", ARG_INT, NULL, NULL, "--tau auto: epochs of each half's network (mode arcface)", NULL, 1, 100000},
         {"reweight", ARG_CHOICE, NULL, NULL, "comining: how the clean set is re-weighted", "margin|weight|mv"},
         {"dm", ARG_FLOAT, NULL, NULL, "margin re-weighting: extra margin", NULL, 0, 1.5},
         {"w", ARG_FLOAT, NULL, NULL, "weight re-weighting: factor (>= 1)", NULL, 1, 1000},
@@ -198,7 +201,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
     };
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
                    &a->dropout, &a->epochs, &a->batch, &a->lr, &a->schedule, &a->warmup, &a->milestones, &a->gamma,
-                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->reweight, &a->dm, &a->w, &a->t,
+                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->tau_epochs, &a->reweight, &a->dm, &a->w, &a->t,
                    &a->rw_schedule, &a->s, &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
                    &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
                    &a->val, &a->val_root, &a->val_every, &a->merge_duplicates, &a->merge_threshold, &a->subcenters,
@@ -307,6 +310,7 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
         return cli_error("train", "option --tau: '%s' is not a rate in [0, 0.99] or `auto`", a->tau ? a->tau : "");
     }
     cfg->tau = (float)tau;
+    cfg->tau_epochs = a->tau_epochs;
     cfg->head.subcenters = a->subcenters;
     cfg->subcenter_drop = a->subcenter_drop;
     cfg->subcenter_drop_angle = (float)a->subcenter_drop_angle;

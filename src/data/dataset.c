@@ -39,6 +39,17 @@ void comine_dataset_free(comine_dataset *ds)
     free(ds);
 }
 
+int comine_dataset_keep(comine_dataset *ds, const uint8_t *keep)
+{
+    int m = 0;
+    for (int i = 0; i < ds->n; i++) {
+        if (keep[i]) ds->samples[m++] = ds->samples[i];
+        else free(ds->samples[i].path);
+    }
+    ds->n = m;
+    return m;
+}
+
 comine_status comine_dataset_open(comine_dataset **out, const char *path, const comine_dataset_opts *opts)
 {
     *out = NULL;

@@ -255,6 +255,8 @@ const char *comine_tau_method_name(comine_tau_method m)
     case COMINE_TAU_BETA: return "beta";
     case COMINE_TAU_MIRROR: return "mirror";
     case COMINE_TAU_OUTSIDE: return "outside";
+    case COMINE_TAU_RANK: return "rank";
+    case COMINE_TAU_CROSSFIT: return "crossfit";
     }
     return "?";
 }

@@ -58,6 +58,7 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
     cfg->bn_groups = 1;
     cfg->merge_threshold = NAN;
     cfg->sample_rate = 1.0f;
+    cfg->tau_epochs = 8;
     cfg->subcenter_drop_angle = 75.0f;
 }
 
@@ -93,6 +94,8 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     st = comine_dataset_open(&t->ds, cfg->data, &dopts);
     if (st != COMINE_OK) return st;
     if (t->ds->n < 1) return comine_fail(COMINE_ERR_FORMAT, "%s: the data set has no samples", cfg->data);
+    if (cfg->subset && comine_dataset_keep(t->ds, cfg->subset) < 1)
+        return comine_fail(COMINE_ERR_ARG, "%s: the subset to train on is empty", cfg->data);
     if (cfg->select.mode == COMINE_MODE_ORACLE && !t->ds->has_truth)
         return comine_fail(COMINE_ERR_ARG, "%s: mode oracle needs ground-truth noise flags (a list file with a "
                                            "flag column, as written by comine corrupt)", cfg->data);
@@ -148,8 +151,8 @@ static comine_status trainer_create(trainer *t, const comine_train_cfg *cfg)
     t->truth_noisy = comine_calloc(t->B, 1);
     t->batch_excluded = comine_calloc(t->B, 1);
     comine_trainer_batch_init(t);
-    t->tau = cfg->tau_auto ? 0.0f : cfg->tau;
-    t->tau_estimate = NAN;
+    t->tau = cfg->tau;
+    t->tau_estimate = cfg->tau_auto ? cfg->tau : NAN;
     return COMINE_OK;
 }
 
@@ -371,10 +374,6 @@ static comine_status end_of_epoch(trainer *t, float drop_rate, double lr, comine
                         'A' + k, a->cos_target[k] / nb, a->cos_negative[k] / nb,
                         t->cfg->head.fallback == COMINE_FALLBACK_INSIGHTFACE ? "--fallback easy, " : "");
     }
-    if (cfg->tau_auto && t->epoch == COMINE_TAU_AUTO_EPOCHS - 1) {
-        comine_status st = comine_trainer_tau_estimate(t);
-        if (st != COMINE_OK) return st;
-    }
     json_num(line, sizeof line, &len, "tau", t->tau);
     if (cfg->tau_auto) json_num(line, sizeof line, &len, "tau_estimate", t->tau_estimate);
     sum->tau_estimate = t->tau_estimate;
@@ -535,6 +534,11 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
     if (st != COMINE_OK) return st;
 
     double start = comine_now();
+    /* --tau auto: the estimate first (two short runs of their own), then the run with it */
+    comine_train_cfg run_cfg = *cfg;
+    char tau_msg[512] = "";
+    if (cfg->tau_auto && (st = comine_trainer_tau_auto(&run_cfg, tau_msg, sizeof tau_msg)) != COMINE_OK) return st;
+    cfg = &run_cfg;
     trainer t;
     st = trainer_create(&t, cfg);
     comine_valrun val;
@@ -548,6 +552,7 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
         free(log);
         comine_progress_set_quiet(cfg->quiet);
     }
+    if (st == COMINE_OK && tau_msg[0] && writer) comine_progress("%s", tau_msg);
     if (st == COMINE_OK && t.ds->class_names && writer) {
         char *path = comine_path_join(cfg->out, "classes.tsv");
         st = comine_dataset_write_classes(t.ds, path);
@@ -573,7 +578,6 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
             if (writer) st = comine_metrics_trim(metrics, t.epoch);
             free(metrics);
             if (st == COMINE_OK && writer) st = comine_valrun_trim(&val, (int64_t)t.epoch * t.steps_per_epoch + t.step);
-            if (st == COMINE_OK) st = comine_trainer_tau_restore(&t);
             if (!quiet)
                 comine_info("resuming %s at epoch %d step %d", cfg->out, t.epoch + 1, t.step);
         }

@@ -42,11 +42,11 @@ typedef struct trainer {
     uint8_t *batch_excluded; /* (B) the batch's */
 } trainer;
 
-/* trainer_tau.c: --tau auto.  After the epoch COMINE_TAU_AUTO_EPOCHS - 1: estimate tau from the
- * epoch's cosines (t->cos_snapshot), set t->tau, write RUN/tau_estimate.json (rank 0).  On
- * resume past that epoch: read it back. */
-comine_status comine_trainer_tau_estimate(trainer *t);
-comine_status comine_trainer_tau_restore(trainer *t);
+/* trainer_tau.c: --tau auto, before the trainer is made: reads RUN/tau_estimate.json when an
+ * earlier start of the run wrote it, else estimates tau by cross-fitting (RUN/tau_crossfit/)
+ * and writes it (rank 0); sets cfg->tau to the rate the run drops (at most 0.9) and msg to
+ * the line to print. */
+comine_status comine_trainer_tau_auto(comine_train_cfg *cfg, char *msg, size_t msg_size);
 
 /* trainer_merge.c: --merge-duplicates.  comine_trainer_merge after the warm-up's last epoch
  * (every rank; rank 0 writes merge_map.tsv, duplicates.csv, classes.tsv); before the peers are
