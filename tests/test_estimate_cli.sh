@@ -100,6 +100,12 @@ cp "$TMP/cf.json" "$TMP/cf1.json"
     --epochs 2 --s 32 --m 0.2 --threads 1 --decode-threads 2 --json >"$TMP/cf.json" 2>/dev/null
 check "cross-fitting again on the finished halves: the same estimate" cmp -s "$TMP/cf.json" "$TMP/cf1.json"
 awk -F'\t' '!seen[$2]++' "$TMP/d.txt" > "$TMP/ones.txt"
+"$BIN" synth --out "$TMP/extra" --ids 3 --per-id 1 --size 32 --seed 11 --quiet >/dev/null
+{ cat "$TMP/d.txt"; find "$TMP/extra" -name '*.png' | sort | awk -v OFS='\t' '{ print $1, 15 + NR, 0 }'; } > "$TMP/single.txt"
+"$BIN" estimate --data "$TMP/single.txt" --out "$TMP/cf3" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 \
+    --batch 16 --epochs 1 --s 32 --m 0.2 --threads 1 --decode-threads 2 --json >"$TMP/cf3.json" 2>/dev/null
+check "cross-fitting: the 3 labels of one sample are not ranked (no centre in the other half): $n samples" \
+    grep -q '"samples": '"$n"', ' "$TMP/cf3.json"
 expect_fail "cross-fitting with one sample per label" "labels with 2 samples or more" estimate --data "$TMP/ones.txt" \
     --out "$TMP/cf1" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --epochs 1 --threads 1
 expect_fail "cross-fitting an empty data set" "no samples\|empty\|labels with 2" estimate --data "$TMP/empty0.txt" \

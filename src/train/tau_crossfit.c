@@ -73,7 +73,8 @@ static void half_cfg(comine_train_cfg *cfg, const comine_train_cfg *base, int ep
 }
 
 /* Rank 0: the p-values of the samples of half `test` against the network and head of the
- * run trained on the other half; p (n, 2), column 0 written at the samples' own indices. */
+ * run trained on the other half; p (n, 2), column 0 written at the samples' own indices
+ * (NAN for a label with no sample in the other half). */
 static comine_status rank_half(float *p, const comine_train_cfg *base, const char *run, const uint8_t *half, int test)
 {
     comine_dataset *ds = NULL;
@@ -82,10 +83,11 @@ static comine_status rank_half(float *p, const comine_train_cfg *base, const cha
     if (st != COMINE_OK) return st;
     int n = ds->n;
     uint8_t *keep = comine_malloc((size_t)n);
-    int *index = comine_malloc(sizeof(int) * (size_t)n);
+    int *index = comine_malloc(sizeof(int) * (size_t)n), *labels_all = comine_malloc(sizeof(int) * (size_t)n);
     int m = 0;
     for (int i = 0; i < n; i++) {
         keep[i] = half[i] == test;
+        labels_all[i] = ds->samples[i].label;
         if (keep[i]) index[m++] = i;
     }
     comine_dataset_keep(ds, keep);
@@ -114,6 +116,14 @@ static comine_status rank_half(float *p, const comine_train_cfg *base, const cha
         if (st == COMINE_OK) {
             labels = comine_malloc(sizeof(int) * (size_t)m);
             for (int t = 0; t < m; t++) labels[t] = ds->samples[t].label;
+            /* a label the network never trained on (all its samples in this half) has no centre:
+             * its head row is the initial random one */
+            int *trained = comine_calloc((size_t)heads.K, sizeof(int));
+            for (int i = 0; i < n; i++)
+                if (half[i] != test && labels_all[i] >= 0 && labels_all[i] < heads.K) trained[labels_all[i]]++;
+            for (int j = 0; j < heads.K; j++)
+                if (!trained[j]) memset(heads.weight[0] + (size_t)j * D, 0, sizeof(float) * (size_t)D);
+            free(trained);
             hp = comine_alloc_floats((size_t)m);
             comine_label_pvalues(hp, NULL, 1, emb, labels, m, D, heads.weight[0], heads.K, true);
             for (int t = 0; t < m; t++) p[2 * (size_t)index[t]] = hp[t];
@@ -126,6 +136,7 @@ static comine_status rank_half(float *p, const comine_train_cfg *base, const cha
     comine_run_heads_free(&heads);
     free(ckpt);
     free(model_path);
+    free(labels_all);
     free(index);
     free(keep);
     comine_dataset_free(ds);
