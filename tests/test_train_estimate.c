@@ -202,7 +202,8 @@ int main(void)
               "cosines %.4f %.4f %.4f %.4f", cc[0], cc[4], cc[6], cc[8]);
     /* many rows (several blocks) against a float64 count */
     enum { NR = 600, KR = 40, DR = 16 };
-    float *re = malloc(sizeof(float) * NR * DR), *rc = malloc(sizeof(float) * KR * DR), *rp = malloc(sizeof(float) * NR);
+    float *re = malloc(sizeof(float) * NR * DR), *rc = malloc(sizeof(float) * KR * DR);
+    float *rp = malloc(sizeof(float) * NR);
     int *rl = malloc(sizeof(int) * NR), off = 0;
     for (int i = 0; i < KR * DR; i++) rc[i] = (i / DR) == 7 ? 0 : 3 * comine_rng_normal(&rng); /* centre 7: none */
     for (int i = 0; i < NR; i++) {

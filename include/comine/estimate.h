@@ -114,11 +114,13 @@ struct comine_train_cfg;
  * architecture is trained in mode arcface for `epochs` on each half (runs dir/half1 and
  * dir/half2, resumed when present), and the other half is embedded and ranked against its
  * ArcFace head and the means of its own labels (comine_label_pvalues with add_means: the
- * centres of labels whose training half was mostly wrong are helped by the held-out faces).  A network that has not seen a sample cannot have
- * fitted its label: a wrong label ranks like a random one.  tau = comine_tau_storey over
- * both halves' p-values.  Collective under MPI (every rank trains; rank 0 ranks the samples
- * and broadcasts the result).  *lambda and *n (may be NULL): Storey's lambda, the samples
- * ranked; pvalues (may be NULL; the data set's n, rank 0 only): each sample's p-value.  Errors: a data set with fewer than 2 labels of 2 samples or more, training errors. */
+ * centres of labels whose training half was mostly wrong are helped by the held-out faces).
+ * A network that has not seen a sample cannot have fitted its label: a wrong label ranks like
+ * a random one.  tau = comine_tau_storey over both halves' p-values.  Collective under MPI
+ * (every rank trains; rank 0 ranks the samples and broadcasts the result).  *lambda and *n
+ * (may be NULL): Storey's lambda, the samples ranked; pvalues (may be NULL; the data set's n,
+ * rank 0 only): each sample's p-value (NAN: not ranked).  Errors: a data set with fewer than
+ * 2 labels of 2 samples or more, training errors. */
 comine_status comine_tau_crossfit(double *tau, double *lambda, int *n, float *pvalues,
                                   const struct comine_train_cfg *base, int epochs, const char *dir);
 

@@ -32,7 +32,8 @@
 #include "comine/run_heads.h"
 #include "comine/trainer.h"
 
-const char comine_cmd_estimate_summary[] = "estimate the noise rate (tau) of a data set: by cross-fitting, or from a run, models or a checkpoint";
+const char comine_cmd_estimate_summary[] =
+    "estimate the noise rate (tau) of a data set: by cross-fitting, or from a run, models or a checkpoint";
 
 /* The integer value of `name` in RUN/args.txt (one argument per line, or name=value); -1
  * when absent. */
@@ -257,10 +258,10 @@ int comine_cmd_estimate(int argc, char **argv)
         {"width", ARG_FLOAT, &width, "1", "cross-fitting: channel width multiplier", NULL, 0.01, 16, false},
         {"input", ARG_INT, &input, "112", "cross-fitting: input size", NULL, 8, 4096, false},
         {"emb-dim", ARG_INT, &emb_dim, "512", "cross-fitting: embedding size", NULL, 2, 65536, false},
-        {"epochs", ARG_INT, &epochs, "8", "cross-fitting: epochs of each half's network (mode arcface)", NULL, 1, 100000,
-         false},
-        {"lr", ARG_FLOAT, &lr, "0.1", "cross-fitting: learning rate (cosine schedule, 1 warm-up epoch)", NULL, 1e-9, 100,
-         false},
+        {"epochs", ARG_INT, &epochs, "8", "cross-fitting: epochs of each half's network (mode arcface)", NULL, 1,
+         100000, false},
+        {"lr", ARG_FLOAT, &lr, "0.1", "cross-fitting: learning rate (cosine schedule, 1 warm-up epoch)", NULL, 1e-9,
+         100, false},
         {"s", ARG_FLOAT, &scale, "64", "cross-fitting: ArcFace scale", NULL, 1, 1024, false},
         {"m", ARG_FLOAT, &m, "0.5", "cross-fitting: ArcFace margin", NULL, 0, 1.5, false},
         {"seed", ARG_U64, &seed, "1", "cross-fitting: seed of the halves and the networks", NULL, 0, 0, false},

@@ -141,7 +141,8 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
          "training by cross-fitting (a network trained on each half of every label's samples ranks the other half; "
          "RUN/tau_crossfit, RUN/tau_estimate.json, tau_estimate in metrics.jsonl)"},
         {"tk", ARG_INT, NULL, NULL, "epochs over which the drop rate grows to tau", NULL, 0, 100000},
-        {"tau-epochs", ARG_INT, NULL, NULL, "--tau auto: epochs of each half's network (mode arcface)", NULL, 1, 100000},
+        {"tau-epochs", ARG_INT, NULL, NULL, "--tau auto: epochs of each half's network (mode arcface)", NULL, 1,
+         100000},
         {"reweight", ARG_CHOICE, NULL, NULL, "comining: how the clean set is re-weighted", "margin|weight|mv"},
         {"dm", ARG_FLOAT, NULL, NULL, "margin re-weighting: extra margin", NULL, 0, 1.5},
         {"w", ARG_FLOAT, NULL, NULL, "weight re-weighting: factor (>= 1)", NULL, 1, 1000},
@@ -201,7 +202,8 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
     };
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
                    &a->dropout, &a->epochs, &a->batch, &a->lr, &a->schedule, &a->warmup, &a->milestones, &a->gamma,
-                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->tau_epochs, &a->reweight, &a->dm, &a->w, &a->t,
+                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->tau_epochs, &a->reweight, &a->dm, &a->w,
+                   &a->t,
                    &a->rw_schedule, &a->s, &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
                    &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
                    &a->val, &a->val_root, &a->val_every, &a->merge_duplicates, &a->merge_threshold, &a->subcenters,

@@ -110,8 +110,8 @@ static comine_status rank_half(float *p, const comine_train_cfg *base, const cha
             if (!base->quiet && comine_dist_rank() == 0)
                 comine_progress("cross-fitting: ranking the %d samples of half %d against %s", m, test + 1, run);
             emb = comine_alloc_floats((size_t)m * D);
-            st = comine_embed_dataset(emb, &model, 1, ds, base->batch, base->loader_threads > 0 ? base->loader_threads : 1,
-                                      NULL);
+            int decode = base->loader_threads > 0 ? base->loader_threads : 1;
+            st = comine_embed_dataset(emb, &model, 1, ds, base->batch, decode, NULL);
         }
         if (st == COMINE_OK) {
             labels = comine_malloc(sizeof(int) * (size_t)m);

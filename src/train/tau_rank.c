@@ -118,7 +118,8 @@ void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, co
             for (int d = 0; d < D; d++) sum_ss[j] += (double)sum[(size_t)j * D + d] * sum[(size_t)j * D + d];
     }
     enum { CHUNK = 256 };
-    float *dots = comine_alloc_floats((size_t)CHUNK * K), *mdots = add_means ? comine_alloc_floats((size_t)CHUNK * K) : NULL;
+    float *dots = comine_alloc_floats((size_t)CHUNK * K);
+    float *mdots = add_means ? comine_alloc_floats((size_t)CHUNK * K) : NULL;
     float *score = comine_alloc_floats((size_t)K);
     for (int i0 = 0; i0 < n; i0 += CHUNK) {
         int m = n - i0 < CHUNK ? n - i0 : CHUNK;

@@ -24,7 +24,8 @@ static int read_estimate(const char *path, double *est, double *tau)
     const char *a = strstr((const char *)data, "\"tau_estimate\": "), *b = strstr((const char *)data, "\"tau\": ");
     int ok = a && b && sscanf(a + 16, "%lf", est) == 1 && sscanf(b + 7, "%lf", tau) == 1 && *tau >= 0 && *tau <= 1;
     free(data);
-    if (!ok) comine_fail(COMINE_ERR_FORMAT, "%s: not the estimate --tau auto writes (delete it to estimate again)", path);
+    if (!ok)
+        comine_fail(COMINE_ERR_FORMAT, "%s: not the estimate --tau auto writes (delete it to estimate again)", path);
     return ok ? 1 : -1;
 }
 
@@ -54,7 +55,8 @@ comine_status comine_trainer_tau_auto(comine_train_cfg *cfg, char *msg, size_t m
             if (comine_dist_rank() == 0) {
                 char buf[256];
                 int len = snprintf(buf, sizeof buf,
-                                   "{\"tau_estimate\": %.6f, \"tau\": %.6f, \"method\": \"crossfit\", \"lambda\": %.2f, "
+                                   "{\"tau_estimate\": %.6f, \"tau\": %.6f, \"method\": \"crossfit\", "
+                                   "\"lambda\": %.2f, "
                                    "\"samples\": %d, \"epochs\": %d}\n",
                                    est, tau, lambda, n, cfg->tau_epochs);
                 st = comine_write_file_atomic(path, buf, (size_t)len);
@@ -62,7 +64,8 @@ comine_status comine_trainer_tau_auto(comine_train_cfg *cfg, char *msg, size_t m
         }
     }
     if (found == 1)
-        snprintf(msg, msg_size, "--tau auto: noise rate %.3f read from %s; the drop rate grows to %.3f", est, path, tau);
+        snprintf(msg, msg_size, "--tau auto: noise rate %.3f read from %s; the drop rate grows to %.3f", est, path,
+                 tau);
     free(path);
     if (st != COMINE_OK) return comine_fail(st, "--tau auto: %s", comine_last_error());
     cfg->tau = (float)tau;
