@@ -5,7 +5,8 @@
  * fused entry runs).  Every epilogue (none, PReLU, residual, both), weights reordered per
  * call (weight_version 0) and kept by the plan (nonzero), two batch sizes per plan; then the
  * kept weights must follow a new version or a new pointer (no stale copy).  Where the
- * backend applies a PReLU to the input inside the conv (depthwise layers on AVX-512), that
+ * backend applies a PReLU to the input inside the conv (depthwise layers on AVX-512 and on
+ * AVX2; ctest runs this test again with COMINE_CPU_LEVEL=3 for the AVX2 kernels), that
  * too, against PyTorch and against a PReLU pass before the unfused path; and it must be
  * fused exactly where expected.
  * Tolerances: each output is a sum of C/groups * K * K products of O(1) values, rounded
@@ -16,6 +17,7 @@
 
 #include "backend/backend_impl.h"
 #include "comine/nn.h"
+#include "core/cpu_dispatch.h"
 #include "fixture.h"
 
 #define ATOL 2e-5
@@ -47,17 +49,18 @@ static void unfused(comine_conv2d *l, float *out, const float *x, const float *w
     if (res) comine_add_forward(be, out, out, res, rows * (size_t)l->OC);
 }
 
-/* Where the input PReLU must be fused: the CPU backend's depthwise kernel (AVX-512,
- * channels a multiple of 16), not a backend without a fused forward. */
+/* Where the input PReLU must be fused: the CPU backend's depthwise kernel (AVX-512 with
+ * channels a multiple of 16, AVX2 with a multiple of 8), not a backend without a fused
+ * forward. */
 static bool expect_input_prelu(const comine_conv2d *l)
 {
-    bool depthwise = l->groups == l->C && l->OC == l->C && l->C % 16 == 0 && l->groups > 1;
-    bool avx512 = false;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    avx512 = __builtin_cpu_supports("avx512f");
+    bool depthwise = l->groups == l->C && l->OC == l->C && l->groups > 1;
+    int level = 1;
+#ifdef COMINE_CPU_X86
+    level = comine_cpu_x86_level();
 #endif
-    return depthwise && avx512 && be->conv_forward_fused != NULL && be == comine_backend_cpu();
+    bool kernel = level >= 4 ? l->C % 16 == 0 : level == 3 && l->C % 8 == 0;
+    return depthwise && kernel && be->conv_forward_fused != NULL && be == comine_backend_cpu();
 }
 
 /* The depthwise kernel over enough rows for every thread (4 images, 64 channels, 16 x 14),
@@ -220,11 +223,16 @@ static void test_case(const fx_file *f, const char *name)
 int main(void)
 {
     const char *cases[] = {"pairs3x3", "pairs3x3_s2", "pairs3x3_wide", "pairs3x3_many", "dense1x1",    "dense3x3",
-                           "dw3x3_s2", "dw3x3",       "dw7x7_gdc",     "dw3x3_s2_odd",  "rgb3x3_s2",   "rgb3x3_wide"};
+                           "dw3x3_s2", "dw3x3",       "dw7x7_gdc",     "dw3x3_s2_odd",  "rgb3x3_s2",   "rgb3x3_wide",
+                           "dw3x3_c24", "dense3x3_wide", "dense3x3_s2"};
     fx_file f;
     if (fx_load(&f, fx_path("nn_fused.bin"))) return 1;
     be = comine_backend_cpu();
-    printf("backend: %s, %d thread(s)\n", comine_backend_name(be), comine_num_threads());
+    int level = 1;
+#ifdef COMINE_CPU_X86
+    level = comine_cpu_x86_level();
+#endif
+    printf("backend: %s, %d thread(s), x86 kernel level %d\n", comine_backend_name(be), comine_num_threads(), level);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_case(&f, cases[i]);
     dw_threads_case();
     /* a backend without the fused entry: nn.h's conv, PReLU and add in sequence */

@@ -28,7 +28,7 @@ bool comine_cpu_conv_pairs_supported(const comine_conv_geom *g);
 void comine_cpu_conv_pairs_forward(const comine_conv_geom *g, float *out, const float *in, const float *weight,
                                    const float *bias, const float *alpha, const float *residual, int N);
 
-/* depthwise convolutions, AVX-512, channels a multiple of 16 (cpu_conv_dw.c); eval only:
+/* depthwise convolutions, AVX-512 (channels a multiple of 16) or AVX2 (8) (cpu_conv_dw.c); eval only:
  * out = prelu(conv(prelu(in, in_alpha), weight) + bias, alpha) + residual */
 bool comine_cpu_conv_dw_supported(const comine_conv_geom *g);
 void comine_cpu_conv_dw_forward(const comine_conv_geom *g, float *out, const float *in, const float *in_alpha,
@@ -83,6 +83,7 @@ enum {
     CPU_BUF_DW_RING,    /* the depthwise kernel's input rows */
     CPU_BUF_NARROW_WEIGHTS, /* the first-layer kernel's rearranged weights */
     CPU_BUF_NARROW_PATCH,   /* the first-layer kernel's gathered input row */
+    CPU_BUF_OWN_CONV,   /* cpu_conv_wf2.c's tiles and products, cpu_conv_im2col.c's windows */
     CPU_BUF_SCRATCHPAD, /* oneDNN primitives' scratchpads */
     CPU_BUF_COUNT
 };

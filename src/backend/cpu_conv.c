@@ -115,6 +115,15 @@ float *comine_cpu_thread_buf(int which, size_t n)
 
 
 
+float *comine_cpu_plan_weights(conv_plan *p, const float *weight, uint64_t version, size_t n)
+{
+    if (version != 0 && p->own_w && p->own_w_src == weight && p->own_w_version == version) return NULL;
+    comine_cpu_grow(&p->own_w, &p->own_w_cap, n);
+    p->own_w_src = weight;
+    p->own_w_version = version;
+    return p->own_w;
+}
+
 float *comine_cpu_grow(float **buf, size_t *cap, size_t n)
 {
     if (n > *cap) {
@@ -255,6 +264,8 @@ void *comine_cpu_conv_plan_create(const comine_conv_geom *g)
     p->pairs = comine_cpu_conv_pairs_supported(g);
     p->dw = comine_cpu_conv_dw_supported(g);
     p->narrow = comine_cpu_conv_narrow_supported(g);
+    p->wf2 = comine_cpu_conv_wf2_supported(g);
+    p->im2col = comine_cpu_conv_im2col_supported(g);
     return p;
 }
 
@@ -286,6 +297,7 @@ void comine_cpu_conv_plan_free(void *plan)
     if (!p) return;
     for (int i = 0; i < p->n_entries; i++) entry_destroy(&p->entries[i]);
     comine_free_floats(p->wcache);
+    comine_free_floats(p->own_w);
     free(p);
 }
 

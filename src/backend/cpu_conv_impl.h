@@ -106,6 +106,13 @@ typedef struct conv_plan {
     bool pairs; /* forward by cpu_conv_pairs.c's kernel */
     bool dw;    /* eval forward by cpu_conv_dw.c's kernel */
     bool narrow; /* eval forward by cpu_conv_narrow.c's kernel */
+    bool wf2;    /* eval forward by cpu_conv_wf2.c's Winograd F(2x2, 3x3) */
+    bool im2col; /* eval forward by cpu_conv_im2col.c's matrix products */
+    /* those two kernels' weights in their own layout (comine_cpu_plan_weights) */
+    float *own_w;
+    size_t own_w_cap;
+    const float *own_w_src;
+    uint64_t own_w_version;
     /* weights in a fused forward's format, kept while the caller's (pointer, version) stay */
     float *wcache;
     size_t wcache_cap;
@@ -187,5 +194,23 @@ void comine_cpu_wino_backward_weights(conv_plan *p, wino_conv *w, float *dweight
 void comine_cpu_wino_backward(conv_plan *p, wino_conv *w, float *dinp, bool overwrite, float *dweight, float *dbias,
                               const float *dout, const float *in, const float *weight);
 void comine_cpu_wino_free(wino_conv *w);
+
+/* p->own_w grown to n floats; returns it where the caller must write the weights in its
+ * layout (version 0, or another pointer or version than the kept one), else NULL */
+float *comine_cpu_plan_weights(conv_plan *p, const float *weight, uint64_t version, size_t n);
+
+/* cpu_conv_im2col.c: the eval forward of dense 3x3 stride-2 convolutions as matrix products,
+ * where oneDNN's direct kernel is slow (no AVX-512), 32 channels or more in and out */
+bool comine_cpu_conv_im2col_supported(const comine_conv_geom *g);
+void comine_cpu_conv_im2col_forward(conv_plan *p, float *out, const float *in, const float *weight,
+                                    uint64_t weight_version, const float *bias, const float *alpha,
+                                    const float *residual, int N);
+
+/* cpu_conv_wf2.c: Winograd F(2x2, 3x3) for the eval forward where oneDNN has none (no
+ * AVX-512): dense 3x3, stride 1, pad 1, 32 channels or more in and out */
+bool comine_cpu_conv_wf2_supported(const comine_conv_geom *g);
+void comine_cpu_conv_wf2_forward(conv_plan *p, float *out, const float *in, const float *weight,
+                                 uint64_t weight_version, const float *bias, const float *alpha,
+                                 const float *residual, int N);
 
 #endif

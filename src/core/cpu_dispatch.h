@@ -17,8 +17,11 @@
  * sanitizer's runtime).
  *
  * comine_cpu_x86_level() is for the kernels written with intrinsics (cpu_conv_pairs.c,
- * image_jpeg_input.c):
- * 4 where the CPU and the OS run AVX-512F, 3 where they run AVX2 and FMA, else 1. */
+ * cpu_conv_dw.c, image_jpeg_input.c, ...):
+ * 4 where the CPU and the OS run AVX-512F, 3 where they run AVX2 and FMA, else 1.  The
+ * environment variable COMINE_CPU_LEVEL (1, 3 or 4) lowers it, never raises it: the tests
+ * run the AVX2 kernels on an AVX-512 CPU that way (the target_clones versions are picked
+ * once at load time and are not affected; they compute the same floats anyway). */
 #ifndef COMINE_CPU_DISPATCH_H
 #define COMINE_CPU_DISPATCH_H
 
@@ -42,12 +45,17 @@
 #endif
 
 #ifdef COMINE_CPU_X86
+#include <stdlib.h>
+
 static inline int comine_cpu_x86_level(void)
 {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 4;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 3;
-    return 1;
+    int level = 1;
+    if (__builtin_cpu_supports("avx512f")) level = 4;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = 3;
+    const char *cap = getenv("COMINE_CPU_LEVEL");
+    if (cap && *cap >= '1' && *cap <= '4' && cap[1] == '\0' && *cap - '0' < level) level = *cap - '0';
+    return level;
 }
 #endif
 

@@ -2,9 +2,13 @@
 (comine_conv2d_forward_fused, tests/test_nn_fused.c): out = prelu(conv(x) + b) + residual,
 and each part alone, for the geometries that take different kernels: grouped convolutions
 with 2 channels per group (the direct kernel, with channel counts that exercise its vector
-tails), dense 1x1 and 3x3 convolutions (oneDNN, with post-ops or an epilogue pass) and
+tails), dense 1x1 and 3x3 convolutions (oneDNN, with post-ops or an epilogue pass; with 32
+channels or more and without AVX-512, Winograd F(2x2, 3x3), here with odd rows and columns
+that leave part of the last tiles outside the image; stride 2 with 32 channels or more,
+matrix products over the gathered windows without AVX-512) and
 depthwise ones (the direct kernel on AVX-512: strides 1 and 2, 3x3 and MobileFaceNet's 7x7
-without padding, rows not a multiple of its 4 pixels) and a first layer on RGB images (the
+without padding, rows not a multiple of its 4 pixels; 24 channels, which only the AVX2
+version takes) and a first layer on RGB images (the
 direct kernel on AVX-512: 3 input channels, a whole block of 128 output channels and a part
 of one, an odd number of output pixels);
 and the same with a PReLU on the input first (out_in, out_in_both).
@@ -36,6 +40,9 @@ CASES = {
     "dw3x3_s2_odd": (1, 48, 9, 11, 48, 3, 2, 1, 48, 1),
     "rgb3x3_s2": (2, 3, 9, 10, 64, 3, 2, 1, 1, 1),
     "rgb3x3_wide": (1, 3, 3, 5, 176, 3, 1, 1, 1, 0),
+    "dw3x3_c24": (2, 24, 6, 7, 24, 3, 1, 1, 24, 1),
+    "dense3x3_wide": (2, 32, 7, 5, 40, 3, 1, 1, 1, 1),
+    "dense3x3_s2": (2, 32, 9, 7, 48, 3, 2, 1, 1, 1),
 }
 
 
