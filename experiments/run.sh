@@ -503,21 +503,24 @@ stage_taupost() {
     done; } | tee "$work/results/taupost.md"
 }
 # Cross-fitted noise-rate estimates (`comine estimate --data`, the settings of the protocol's
-# network, 8 epochs per half) on the training set at 0-50% noise and on synthetic faces at the
-# same rates; then comining with `--tau auto` against the true tau at 20% and 40% noise.
-crossfit_row() { # name list [epochs]
-  local name=$1 list=$2 epochs=${3:-$crossfit_epochs} js
+# network, 8 epochs per half, one or two rounds: chosen on the validation split) on the
+# training set at 0-50% noise and on synthetic faces at the same rates; then comining with
+# `--tau auto` against the true tau at 20% and 40% noise.
+crossfit_row() { # name list [epochs [rounds]]
+  local name=$1 list=$2 epochs=${3:-$crossfit_epochs} rounds=${4:-$crossfit_rounds} js
   mkdir -p "$work/crossfit"
   name=${name}_e$epochs
+  # a second round trains in OUT/round2 and reads the first round's halves back
+  local tag=$name; [ "$rounds" -gt 1 ] && tag=${name}_r$rounds
   if ! js=$("$bin" estimate --data "$list" --out "$work/crossfit/$name" --net iresnet18 --width 0.25 --input 64 \
-              --batch 64 --lr 0.1 --s 32 --m 0.2 --epochs "$epochs" --threads 2 --decode-threads 1 --json \
-              2> "$work/crossfit/$name.log"); then
-    log "FAILED crossfit $name (see $work/crossfit/$name.log)"
+              --batch 64 --lr 0.1 --s 32 --m 0.2 --epochs "$epochs" --rounds "$rounds" --threads 2 --decode-threads 1 \
+              --json 2> "$work/crossfit/$tag.log"); then
+    log "FAILED crossfit $tag (see $work/crossfit/$tag.log)"
     return 0
   fi
   local k v=()
   for k in true_rate tau_estimate lambda samples; do v+=("$(printf '%s' "$js" | sed -n "s/.*\"$k\": *\([0-9.e-]*\).*/\1/p")"); done
-  awk -v r="$name" -v t="${v[0]}" -v e="${v[1]}" -v l="${v[2]}" -v n="${v[3]}" \
+  awk -v r="$tag" -v t="${v[0]}" -v e="${v[1]}" -v l="${v[2]}" -v n="${v[3]}" \
     'BEGIN { printf "| %s | %d | %.3f | %.3f | %+.3f | %.2f |\n", r, n, t, e, e - t, l }'
 }
 stage_crossfit() {
@@ -533,28 +536,31 @@ stage_crossfit() {
         --out "$syn/n$n.txt.tmp" > /dev/null && mv "$syn/n$n.txt.tmp" "$syn/n$n.txt"
     done
   fi
-  # the epochs of the halves' networks, chosen on the validation split (the training people only)
-  local e best=8 best_err=9
+  # the epochs of the halves' networks and the rounds, chosen on the validation split (the
+  # training people only)
+  local e r best=8 best_r=1 best_err=9 grid="8:1 8:2"
   { echo "| data set | samples ranked | true rate | estimate | error | lambda |"
     echo "|---|---|---|---|---|---|"
-    for e in 8 16; do for n in 20 40; do crossfit_row "fit_n$n" "$data/fit_n$n.txt" "$e"; done; done; } |
+    for e in $grid; do for n in 20 40; do crossfit_row "fit_n$n" "$data/fit_n$n.txt" "${e%:*}" "${e#*:}"; done; done; } |
     tee "$work/results/crossfit_val.md"
-  for e in 8 16; do
-    local err; err=$(grep "_e$e |" "$work/results/crossfit_val.md" | awk -F'|' '{ s += ($6 < 0 ? -$6 : $6); k++ }
+  for e in $grid; do
+    r=${e#*:}
+    local tag="_e${e%:*}"; [ "$r" -gt 1 ] && tag="${tag}_r$r"
+    local err; err=$(grep "$tag |" "$work/results/crossfit_val.md" | awk -F'|' '{ s += ($6 < 0 ? -$6 : $6); k++ }
                        END { printf "%.4f", k ? s / k : 9 }')
-    log "crossfit: $e epochs, mean |error| on the validation split $err"
-    if awk -v a="$err" -v b="$best_err" 'BEGIN { exit !(a < b) }'; then best=$e; best_err=$err; fi
+    log "crossfit: ${e%:*} epochs, $r round(s): mean |error| on the validation split $err"
+    if awk -v a="$err" -v b="$best_err" 'BEGIN { exit !(a < b) }'; then best=${e%:*}; best_r=$r; best_err=$err; fi
   done
-  crossfit_epochs=$best
+  crossfit_epochs=$best crossfit_rounds=$best_r
   { echo "| data set | samples ranked | true rate | estimate | error | lambda |"
     echo "|---|---|---|---|---|---|"
     for n in 0 10 20 30 40 50; do crossfit_row "lfw_n$n" "$data/train_n$n.txt"; done
     for n in 0 10 20 30 40 50; do crossfit_row "syn_n$n" "$syn/n$n.txt"; done; } | tee "$work/results/crossfit.md"
-  local s
+  local s auto=tauauto; [ "$crossfit_rounds" -gt 1 ] && auto=tauauto_r$crossfit_rounds
   for s in $paired_seeds; do
     for n in 20 40; do
-      enqueue "tauauto_n${n}_comining_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining "$s" --tau auto \
-        --tau-epochs "$crossfit_epochs" --m 0.2
+      enqueue "${auto}_n${n}_comining_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining "$s" --tau auto \
+        --tau-epochs "$crossfit_epochs" --tau-rounds "$crossfit_rounds" --m 0.2
       enqueue "m02_n${n}_comining_s$s" "$data/train_n$n.txt" "$pairs" "$images" "$n" comining "$s" \
         --tau "$(tau_for "$n")" --m 0.2
     done
@@ -565,7 +571,7 @@ stage_crossfit() {
     echo "|---|---|---|---|---|---|---|"
     for s in $paired_seeds; do
       for n in 20 40; do
-        for r in "$work/runs/tauauto_n${n}_comining_s$s" "$work/runs/m02_n${n}_comining_s$s"; do
+        for r in "$work/runs/${auto}_n${n}_comining_s$s" "$work/runs/m02_n${n}_comining_s$s"; do
           [ -s "$r/result.tsv" ] || continue
           local tau; tau=$(tail -n 1 "$r/metrics.jsonl" | sed -n 's/.*"tau": *\([0-9.]*\).*/\1/p')
           awk -F'\t' -v t="${tau:--}" '{ printf "| %s | %s | %.1f | %s | %s | %s | %s |\n", $1, t, 100 * $5,

@@ -86,10 +86,10 @@ check "--checkpoint: the estimate by the rule of the cosines" grep -q '"method":
 : > "$TMP/empty0.txt"
 # ---- cross-fitting: --data --out ----
 "$BIN" estimate --data "$TMP/d.txt" --out "$TMP/cf" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --batch 16 \
-    --epochs 2 --s 32 --m 0.2 --threads 1 --decode-threads 2 --json >"$TMP/cf.json" 2>"$TMP/cf.err" \
+    --epochs 2 --rounds 1 --s 32 --m 0.2 --threads 1 --decode-threads 2 --json >"$TMP/cf.json" 2>"$TMP/cf.err" \
     || bad "estimate --data --out: $(cat "$TMP/cf.err")"
-check "cross-fitting: every sample ranked, method crossfit, 2 epochs" \
-    grep -q '"samples": '"$n"', "tau_estimate": [0-9.e-]*, "method": "crossfit", "lambda": 0\.[0-9]*, "epochs": 2, ' "$TMP/cf.json"
+check "cross-fitting: every sample ranked, method crossfit, 2 epochs, 1 round" \
+    grep -q '"samples": '"$n"', "tau_estimate": [0-9.e-]*, "method": "crossfit", "lambda": 0\.[0-9]*, "epochs": 2, "rounds": 1, ' "$TMP/cf.json"
 cft=$(sed 's/.*"true_rate": \([0-9.e-]*\).*/\1/' "$TMP/cf.json")
 check "cross-fitting: the true rate of the list ($cft = $true_rate)" \
     awk -v a="$cft" -v b="$true_rate" 'BEGIN { exit !(a != "" && (a - b) < 1e-4 && (b - a) < 1e-4) }'
@@ -97,8 +97,29 @@ check "cross-fitting: two half runs of $n samples in all" \
     test "$(($(tail -n +2 "$TMP/cf/half1/noise.csv" | wc -l) + $(tail -n +2 "$TMP/cf/half2/noise.csv" | wc -l)))" = "$n"
 cp "$TMP/cf.json" "$TMP/cf1.json"
 "$BIN" estimate --data "$TMP/d.txt" --out "$TMP/cf" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --batch 16 \
-    --epochs 2 --s 32 --m 0.2 --threads 1 --decode-threads 2 --json >"$TMP/cf.json" 2>/dev/null
+    --epochs 2 --rounds 1 --s 32 --m 0.2 --threads 1 --decode-threads 2 --json >"$TMP/cf.json" 2>/dev/null
 check "cross-fitting again on the finished halves: the same estimate" cmp -s "$TMP/cf.json" "$TMP/cf1.json"
+touch -d '1 minute ago' "$TMP/cf/half1/checkpoint.bin" "$TMP/cf/half2/checkpoint.bin"
+touch "$TMP/stamp"
+"$BIN" estimate --data "$TMP/d.txt" --out "$TMP/cf" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --batch 16 \
+    --epochs 2 --rounds 2 --s 32 --m 0.2 --threads 1 --decode-threads 2 >"$TMP/cf2.txt" 2>&1 \
+    || bad "estimate --rounds 2: $(cat "$TMP/cf2.txt")"
+t1=$(sed -n 's/.*"tau_estimate": \([0-9.e-]*\),.*/\1/p' "$TMP/cf1.json")
+r1=$(sed -n 's/.*round 1 of 2: noise rate \([0-9.]*\).*/\1/p' "$TMP/cf2.txt")
+check "two rounds: round 1 is the one-round estimate, read back ($r1 = $t1)" \
+    awk -v a="${r1:-x}" -v b="$t1" 'BEGIN { exit !(a != "x" && (a - b) < 6e-4 && (b - a) < 6e-4) }'
+check "two rounds: round 1's halves not trained again" \
+    test "$(find "$TMP/cf/half1" "$TMP/cf/half2" -name checkpoint.bin -newer "$TMP/stamp" | wc -l)" = 0
+check "two rounds: round 2's networks in OUT/round2" test -s "$TMP/cf/round2/half1/peer_a.model" -a -s "$TMP/cf/round2/half2/peer_a.model"
+kept=$(($(tail -n +2 "$TMP/cf/round2/half1/noise.csv" | wc -l) + $(tail -n +2 "$TMP/cf/round2/half2/noise.csv" | wc -l)))
+check "two rounds: round 2 trains without the ceil(min($t1, 0.9) x $n) most suspicious samples ($kept kept)" \
+    awk -v k="$kept" -v n="$n" -v t="$t1" 'BEGIN { d = n - k; e = (t < 0.9 ? t : 0.9) * n; exit !(d >= e - 0.5 && d <= e + 1.5) }'
+r2=$(sed -n 's/^tau estimate: \([0-9.]*\) .*/\1/p' "$TMP/cf2.txt")
+p2=$(sed -n 's/.*round 2 of 2: noise rate \([0-9.]*\).*/\1/p' "$TMP/cf2.txt")
+check "two rounds: the estimate is round 2's ($r2 = $p2)" \
+    awk -v a="${r2:-x}" -v b="${p2:-y}" 'BEGIN { exit !(a != "x" && b != "y" && (a - b) < 6e-4 && (b - a) < 6e-4) }'
+check "two rounds: said in the report" grep -q "2 rounds" "$TMP/cf2.txt"
+expect_fail "cross-fitting with 0 rounds" "rounds" estimate --data "$TMP/d.txt" --out "$TMP/cf" --rounds 0
 awk -F'\t' '!seen[$2]++' "$TMP/d.txt" > "$TMP/ones.txt"
 "$BIN" synth --out "$TMP/extra" --ids 3 --per-id 1 --size 32 --seed 11 --quiet >/dev/null
 { cat "$TMP/d.txt"; find "$TMP/extra" -name '*.png' | sort | awk -v OFS='\t' '{ print $1, 15 + NR, 0 }'; } > "$TMP/single.txt"

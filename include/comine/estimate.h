@@ -116,13 +116,16 @@ struct comine_train_cfg;
  * ArcFace head and the means of its own labels (comine_label_pvalues with add_means: the
  * centres of labels whose training half was mostly wrong are helped by the held-out faces).
  * A network that has not seen a sample cannot have fitted its label: a wrong label ranks like
- * a random one.  tau = comine_tau_storey over both halves' p-values.  Collective under MPI
+ * a random one.  tau = comine_tau_storey over both halves' p-values.  With rounds > 1, each
+ * further round trains the two networks again (dir/roundR/half1, half2) without the
+ * ceil(tau m) samples of largest p-value in the last round, and ranks every sample again (a
+ * label whose kept training half is empty keeps its last p-values); tau is the last round's.  Collective under MPI
  * (every rank trains; rank 0 ranks the samples and broadcasts the result).  *lambda and *n
  * (may be NULL): Storey's lambda, the samples ranked; pvalues (may be NULL; the data set's n,
  * rank 0 only): each sample's p-value (NAN: not ranked).  Errors: a data set with fewer than
  * 2 labels of 2 samples or more, training errors. */
 comine_status comine_tau_crossfit(double *tau, double *lambda, int *n, float *pvalues,
-                                  const struct comine_train_cfg *base, int epochs, const char *dir);
+                                  const struct comine_train_cfg *base, int epochs, int rounds, const char *dir);
 
 /* The peers' backbones held in a run's checkpoint.bin (the state the checkpoint resumes at:
  * after a run stopped at the end of the warm-up, the warm-up's networks), for embedding with

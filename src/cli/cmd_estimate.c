@@ -167,7 +167,8 @@ static comine_status write_pvalues(const char *path, const comine_dataset *ds, c
 
 /* `comine estimate --data D --out DIR`: comine_tau_crossfit with train's settings for the rest. */
 static int crossfit(const char *data, const char *root, const char *out, const char *net, double width, int input,
-                    int emb_dim, int epochs, int batch, double lr, double scale, double m, unsigned long long seed,
+                    int emb_dim, int epochs, int rounds, int batch, double lr, double scale, double m,
+                    unsigned long long seed,
                     int threads, int decode_threads, bool json, const char *samples_path)
 {
     if (!out) return cli_error("estimate", "option --out: cross-fitting needs a folder for its two half runs");
@@ -194,7 +195,7 @@ static int crossfit(const char *data, const char *root, const char *out, const c
     comine_dataset_opts dopts = {.root = root};
     comine_status st = comine_dataset_open(&ds, data, &dopts);
     float *pv = st == COMINE_OK ? comine_alloc_floats((size_t)(ds->n > 0 ? ds->n : 1)) : NULL;
-    if (st == COMINE_OK) st = comine_tau_crossfit(&tau, &lambda, &n, pv, &cfg, epochs, out);
+    if (st == COMINE_OK) st = comine_tau_crossfit(&tau, &lambda, &n, pv, &cfg, epochs, rounds, out);
     if (st == COMINE_OK && samples_path) st = write_pvalues(samples_path, ds, pv);
     double true_rate = NAN;
     if (st == COMINE_OK && ds->has_truth) { /* the true rate, where the data set carries it */
@@ -215,13 +216,13 @@ static int crossfit(const char *data, const char *root, const char *out, const c
         json_num(stdout, "tau_estimate", tau, true);
         json_str(stdout, "method", "crossfit", true);
         json_num(stdout, "lambda", lambda, true);
-        printf("\"epochs\": %d, ", epochs);
+        printf("\"epochs\": %d, \"rounds\": %d, ", epochs, rounds);
         json_num(stdout, "true_rate", true_rate, true);
         json_num(stdout, "error", tau - true_rate, false);
         printf("}\n");
     } else {
-        printf("noise-rate estimate of %s by cross-fitting (%s, %d epochs per half): %d samples ranked\n", data,
-               cfg.arch.name, epochs, n);
+        printf("noise-rate estimate of %s by cross-fitting (%s, %d epochs per half, %d round%s): %d samples "
+               "ranked\n", data, cfg.arch.name, epochs, rounds, rounds > 1 ? "s" : "", n);
         printf("tau estimate: %.4f (crossfit; Storey's lambda %.2f)\n", tau, lambda);
         if (isfinite(true_rate)) printf("true noise rate: %.4f; error %+.4f\n", true_rate, tau - true_rate);
     }
@@ -231,7 +232,7 @@ static int crossfit(const char *data, const char *root, const char *out, const c
 int comine_cmd_estimate(int argc, char **argv)
 {
     const char *run, *model_a, *model_b, *data, *root, *checkpoint, *out, *net, *samples_path;
-    int epoch, batch, decode_threads, epochs, input, emb_dim, threads;
+    int epoch, batch, decode_threads, epochs, rounds, input, emb_dim, threads;
     double width, m, scale, lr;
     unsigned long long seed;
     bool json;
@@ -260,6 +261,8 @@ int comine_cmd_estimate(int argc, char **argv)
         {"emb-dim", ARG_INT, &emb_dim, "512", "cross-fitting: embedding size", NULL, 2, 65536, false},
         {"epochs", ARG_INT, &epochs, "8", "cross-fitting: epochs of each half's network (mode arcface)", NULL, 1,
          100000, false},
+        {"rounds", ARG_INT, &rounds, "2", "cross-fitting: rounds (each after the first trains without the samples "
+         "the last ranked most suspicious)", NULL, 1, 9, false},
         {"lr", ARG_FLOAT, &lr, "0.1", "cross-fitting: learning rate (cosine schedule, 1 warm-up epoch)", NULL, 1e-9,
          100, false},
         {"s", ARG_FLOAT, &scale, "64", "cross-fitting: ArcFace scale", NULL, 1, 1024, false},
@@ -290,14 +293,14 @@ int comine_cmd_estimate(int argc, char **argv)
     if (!run && !model_a && !checkpoint && !data)
         return cli_error("estimate", "option --data: give a data set (with --out: cross-fitting), a run folder, a "
                          "model and --data, or a checkpoint and --data");
-    static const char *const crossfit_only[] = {"out", "samples", "net", "width", "input", "emb-dim", "epochs", "lr",
-                                                "s", "m", "seed", "threads"};
+    static const char *const crossfit_only[] = {"out", "samples", "net",  "width", "input", "emb-dim", "epochs",
+                                                "rounds", "lr", "s", "m", "seed", "threads"};
     for (size_t k = 0; (run || model_a || checkpoint) && k < sizeof crossfit_only / sizeof *crossfit_only; k++)
         if (cli_given(opts, crossfit_only[k]))
             return cli_error("estimate", "option --%s: only for cross-fitting (--data without --run, --model or "
                              "--checkpoint)", crossfit_only[k]);
     if (!run && !model_a && !checkpoint)
-        return crossfit(data, root, out, net, width, input, emb_dim, epochs, batch, lr, scale, m, seed, threads,
+        return crossfit(data, root, out, net, width, input, emb_dim, epochs, rounds, batch, lr, scale, m, seed, threads,
                         decode_threads, json, samples_path);
     if ((model_a || checkpoint) && !data)
         return cli_error("estimate", "option --data: needed with --%s (the images to embed)",

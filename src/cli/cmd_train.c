@@ -22,7 +22,7 @@ typedef struct train_args {
     double subcenter_drop_angle;
     double width, lr, dm, merge_threshold, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
-    int bn_groups, val_every, subcenters, subcenter_drop, tau_epochs;
+    int bn_groups, val_every, subcenters, subcenter_drop, tau_epochs, tau_rounds;
     unsigned long long seed;
     bool flip, cache, quiet, json, merge_duplicates;
 } train_args;
@@ -90,6 +90,7 @@ static void library_defaults(cli_opt *opts)
     DEFAULT("val-every", "%d", d.val_every);
     DEFAULT("tk", "%d", d.tk);
     DEFAULT("tau-epochs", "%d", d.tau_epochs);
+    DEFAULT("tau-rounds", "%d", d.tau_rounds);
     DEFAULT("reweight", "%s", comine_reweight_name(d.select.reweight));
     DEFAULT("dm", "%g", d.head.dm);
     DEFAULT("w", "%g", d.select.w);
@@ -143,6 +144,8 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"tk", ARG_INT, NULL, NULL, "epochs over which the drop rate grows to tau", NULL, 0, 100000},
         {"tau-epochs", ARG_INT, NULL, NULL, "--tau auto: epochs of each half's network (mode arcface)", NULL, 1,
          100000},
+        {"tau-rounds", ARG_INT, NULL, NULL, "--tau auto: rounds of cross-fitting (each after the first trains "
+         "without the samples the last ranked most suspicious)", NULL, 1, 9},
         {"reweight", ARG_CHOICE, NULL, NULL, "comining: how the clean set is re-weighted", "margin|weight|mv"},
         {"dm", ARG_FLOAT, NULL, NULL, "margin re-weighting: extra margin", NULL, 0, 1.5},
         {"w", ARG_FLOAT, NULL, NULL, "weight re-weighting: factor (>= 1)", NULL, 1, 1000},
@@ -202,7 +205,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
     };
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
                    &a->dropout, &a->epochs, &a->batch, &a->lr, &a->schedule, &a->warmup, &a->milestones, &a->gamma,
-                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->tau_epochs, &a->reweight, &a->dm, &a->w,
+                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->tau_epochs, &a->tau_rounds, &a->reweight, &a->dm, &a->w,
                    &a->t,
                    &a->rw_schedule, &a->s, &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
                    &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
@@ -313,6 +316,7 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     }
     cfg->tau = (float)tau;
     cfg->tau_epochs = a->tau_epochs;
+    cfg->tau_rounds = a->tau_rounds;
     cfg->head.subcenters = a->subcenters;
     cfg->subcenter_drop = a->subcenter_drop;
     cfg->subcenter_drop_angle = (float)a->subcenter_drop_angle;

@@ -3,7 +3,10 @@
  * cannot tell which of them are wrong (docs/EXPERIMENTS.md, "Duplicate identities and the
  * noise rate"); one trained on the other half of each label's samples has never seen them.
  * Two short runs in mode arcface, one per half, each ranking the other half's samples
- * against its ArcFace head; Storey's estimate over all of them. */
+ * against its ArcFace head; Storey's estimate over all of them.  Each further round trains
+ * the two networks again without the samples the last round ranked most suspicious (the
+ * estimated share of each half): where a label's training half was mostly wrong, the first
+ * network could not learn that label and its right held-out faces ranked like wrong ones. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,9 +76,10 @@ static void half_cfg(comine_train_cfg *cfg, const comine_train_cfg *base, int ep
 }
 
 /* Rank 0: the p-values of the samples of half `test` against the network and head of the
- * run trained on the other half; p (n, 2), column 0 written at the samples' own indices
- * (NAN for a label with no sample in the other half). */
-static comine_status rank_half(float *p, const comine_train_cfg *base, const char *run, const uint8_t *half, int test)
+ * run trained on the samples flagged in `trained_on`; p (n, 2), column 0 written at the
+ * samples' own indices (NAN for a label the network did not train on). */
+static comine_status rank_half(float *p, const comine_train_cfg *base, const char *run, const uint8_t *half, int test,
+                               const uint8_t *trained_on)
 {
     comine_dataset *ds = NULL;
     comine_dataset_opts dopts = {.root = base->root};
@@ -120,7 +124,7 @@ static comine_status rank_half(float *p, const comine_train_cfg *base, const cha
              * its head row is the initial random one */
             int *trained = comine_calloc((size_t)heads.K, sizeof(int));
             for (int i = 0; i < n; i++)
-                if (half[i] != test && labels_all[i] >= 0 && labels_all[i] < heads.K) trained[labels_all[i]]++;
+                if (trained_on[i] && labels_all[i] >= 0 && labels_all[i] < heads.K) trained[labels_all[i]]++;
             for (int j = 0; j < heads.K; j++)
                 if (!trained[j]) memset(heads.weight[0] + (size_t)j * D, 0, sizeof(float) * (size_t)D);
             free(trained);
@@ -143,13 +147,56 @@ static comine_status rank_half(float *p, const comine_train_cfg *base, const cha
     return st;
 }
 
+/* drop[i] = 1 for the ceil(tau m) ranked samples (m: those with a p-value) of largest p-value,
+ * ties in index order; tau capped at SUSPECTS_MAX, so that both halves keep samples */
+#define SUSPECTS_MAX 0.9
+typedef struct ranked {
+    float p;
+    int i;
+} ranked;
+
+static int by_pvalue_desc(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    return x->p > y->p ? -1 : x->p < y->p ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+static void suspects(uint8_t *drop, const float *p, int n, double tau)
+{
+    ranked *order = comine_malloc(sizeof(ranked) * (size_t)(n > 0 ? n : 1));
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        drop[i] = 0;
+        if (isfinite(p[2 * (size_t)i])) order[m++] = (ranked){p[2 * (size_t)i], i};
+    }
+    qsort(order, (size_t)m, sizeof *order, by_pvalue_desc);
+    int k = (int)ceil((tau < SUSPECTS_MAX ? tau : SUSPECTS_MAX) * m - 1e-9);
+    for (int t = 0; t < k && t < m; t++) drop[order[t].i] = 1;
+    free(order);
+}
+
+/* Rank 0: one round's p-values (p, column 0) from the two runs of `runs`; where a label's
+ * network of this round trained on none of its samples, the previous round's (prev) stand */
+static comine_status rank_round(float *p, const float *prev, const comine_train_cfg *base, char *const *runs,
+                                const uint8_t *half, uint8_t *const *keep, int n)
+{
+    comine_status st = COMINE_OK;
+    for (size_t i = 0; i < (size_t)n * 2; i++) p[i] = NAN;
+    for (int h = 0; h < 2 && st == COMINE_OK; h++) st = rank_half(p, base, runs[h], half, 1 - h, keep[h]);
+    if (prev)
+        for (int i = 0; i < n; i++)
+            if (!isfinite(p[2 * (size_t)i])) p[2 * (size_t)i] = prev[2 * (size_t)i];
+    return st;
+}
+
 comine_status comine_tau_crossfit(double *tau, double *lambda, int *n_out, float *pvalues,
-                                  const comine_train_cfg *base, int epochs, const char *dir)
+                                  const comine_train_cfg *base, int epochs, int rounds, const char *dir)
 {
     *tau = NAN;
     if (lambda) *lambda = NAN;
     if (n_out) *n_out = 0;
     if (epochs < 1) return comine_fail(COMINE_ERR_ARG, "cross-fitting: %d epochs (at least 1)", epochs);
+    if (rounds < 1 || rounds > 9) return comine_fail(COMINE_ERR_ARG, "cross-fitting: %d rounds (1 to 9)", rounds);
     comine_dataset *ds = NULL;
     comine_dataset_opts dopts = {.root = base->root};
     comine_status st = comine_dataset_open(&ds, base->data, &dopts);
@@ -167,46 +214,62 @@ comine_status comine_tau_crossfit(double *tau, double *lambda, int *n_out, float
         free(half);
         return st;
     }
-    uint8_t *keep = comine_malloc((size_t)n);
-    float *p = comine_alloc_floats((size_t)n * 2);
-    for (size_t i = 0; i < (size_t)n * 2; i++) p[i] = NAN;
-    char *runs[2] = {comine_path_join(dir, "half1"), comine_path_join(dir, "half2")};
-    for (int h = 0; h < 2 && st == COMINE_OK; h++) {
-        for (int i = 0; i < n; i++) keep[i] = half[i] == h;
-        comine_train_cfg cfg;
-        half_cfg(&cfg, base, epochs, runs[h], keep);
-        if (!base->quiet && comine_dist_rank() == 0)
-            comine_progress("cross-fitting: training on half %d of each label's samples (mode arcface, %d epochs, %s)",
-                            h + 1, epochs, runs[h]);
-        comine_train_summary sum;
-        st = comine_train(&cfg, &sum);
-    }
-    /* rank 0 ranks and estimates; the others receive the result (training failed on every
-     * rank or on none) */
+    uint8_t *keep[2] = {comine_malloc((size_t)n), comine_malloc((size_t)n)}, *drop = comine_calloc((size_t)n, 1);
+    float *p = comine_alloc_floats((size_t)n * 2), *prev = comine_alloc_floats((size_t)n * 2);
     double res[4] = {NAN, NAN, 0, 0}; /* tau, lambda, samples, failed */
-    if (st == COMINE_OK) {
-        if (comine_dist_rank() == 0) {
-            for (int h = 0; h < 2 && st == COMINE_OK; h++) st = rank_half(p, base, runs[h], half, 1 - h);
-            int m = 0;
-            for (int i = 0; i < n; i++) m += isfinite(p[2 * (size_t)i]);
-            if (st == COMINE_OK) st = comine_tau_storey(&res[0], &res[1], p, n, 1, base->seed);
-            if (st == COMINE_OK && pvalues)
-                for (int i = 0; i < n; i++) pvalues[i] = p[2 * (size_t)i];
-            res[2] = m;
-            res[3] = st != COMINE_OK;
+    for (int r = 0; r < rounds && st == COMINE_OK; r++) {
+        char name[32], *round_dir = NULL, *runs[2];
+        if (r > 0) snprintf(name, sizeof name, "round%d", r + 1);
+        if (r > 0) round_dir = comine_path_join(dir, name);
+        for (int h = 0; h < 2; h++) runs[h] = comine_path_join(r > 0 ? round_dir : dir, h ? "half2" : "half1");
+        for (int h = 0; h < 2 && st == COMINE_OK; h++) {
+            for (int i = 0; i < n; i++) keep[h][i] = half[i] == h && !drop[i];
+            comine_train_cfg cfg;
+            half_cfg(&cfg, base, epochs, runs[h], keep[h]);
+            if (!base->quiet && comine_dist_rank() == 0)
+                comine_progress("cross-fitting, round %d of %d: training on half %d of each label's samples (mode "
+                                "arcface, %d epochs, %s)", r + 1, rounds, h + 1, epochs, runs[h]);
+            comine_train_summary sum;
+            st = comine_train(&cfg, &sum);
         }
-        if (comine_dist_size() > 1) comine_dist_broadcast(res, sizeof res, 0);
-        if (st == COMINE_OK && res[3] != 0) st = comine_fail(COMINE_ERR_ARG, "cross-fitting failed on rank 0");
+        /* rank 0 ranks and estimates; the others receive the result and the next round's
+         * suspects (training failed on every rank or on none) */
+        if (st == COMINE_OK) {
+            if (comine_dist_rank() == 0) {
+                st = rank_round(p, r > 0 ? prev : NULL, base, runs, half, keep, n);
+                int m = 0;
+                for (int i = 0; i < n; i++) m += isfinite(p[2 * (size_t)i]);
+                if (st == COMINE_OK) st = comine_tau_storey(&res[0], &res[1], p, n, 1, base->seed);
+                if (st == COMINE_OK && !base->quiet && rounds > 1)
+                    comine_progress("cross-fitting, round %d of %d: noise rate %.3f (Storey's lambda %.2f)", r + 1,
+                                    rounds, res[0], res[1]);
+                if (st == COMINE_OK && r + 1 < rounds) suspects(drop, p, n, res[0]);
+                memcpy(prev, p, sizeof(float) * (size_t)n * 2);
+                res[2] = m;
+                res[3] = st != COMINE_OK;
+            }
+            if (comine_dist_size() > 1) {
+                comine_dist_broadcast(res, sizeof res, 0);
+                if (r + 1 < rounds && res[3] == 0) comine_dist_broadcast(drop, (size_t)n, 0);
+            }
+            if (st == COMINE_OK && res[3] != 0) st = comine_fail(COMINE_ERR_ARG, "cross-fitting failed on rank 0");
+        }
+        free(runs[0]);
+        free(runs[1]);
+        free(round_dir);
     }
+    if (st == COMINE_OK && pvalues && comine_dist_rank() == 0)
+        for (int i = 0; i < n; i++) pvalues[i] = p[2 * (size_t)i];
     if (st == COMINE_OK) {
         *tau = res[0];
         if (lambda) *lambda = res[1];
         if (n_out) *n_out = (int)res[2];
     }
-    free(runs[0]);
-    free(runs[1]);
+    comine_free_floats(prev);
     comine_free_floats(p);
-    free(keep);
+    free(drop);
+    free(keep[0]);
+    free(keep[1]);
     free(half);
     return st;
 }
