@@ -538,7 +538,7 @@ stage_crossfit() {
   fi
   # the epochs of the halves' networks and the rounds, chosen on the validation split (the
   # training people only)
-  local e r best=8 best_r=1 best_err=9 grid="8:1 8:2"
+  local e r best=8 best_r=1 best_err=9 grid="8:1 8:2 8:3"
   { echo "| data set | samples ranked | true rate | estimate | error | lambda |"
     echo "|---|---|---|---|---|---|"
     for e in $grid; do for n in 20 40; do crossfit_row "fit_n$n" "$data/fit_n$n.txt" "${e%:*}" "${e#*:}"; done; done; } |

@@ -23,6 +23,8 @@
  * Where oneDNN has Winograd kernels (AVX-512), dense 3x3 stride-1 convolutions with
  * padding 1 take them for all three passes instead (cpu_conv_wino.c), and the stride-2
  * ones compute their weight gradient on blocked activations (cpu_conv_blocked.c).
+ * Elsewhere those stride-1 layers with 32 channels or more run the forward and the input
+ * gradient through comine's own F(2x2, 3x3) (cpu_conv_wf2.c).
  * The eval forward with an epilogue (PReLU, residual) and kept weights is in
  * cpu_conv_fused.c; the plan's structure is in cpu_conv_impl.h.
  * A plan is used by one thread at a time; plans may run on several threads at once (a
@@ -443,6 +445,10 @@ void comine_cpu_conv_forward(void *plan, float *out, const float *in, const floa
         comine_cpu_conv_pairs_forward(&p->g, out, in, weight, p->g.has_bias ? bias : NULL, NULL, NULL, N);
         return;
     }
+    if (p->wf2) { /* the weights may have changed since the last call: no version */
+        comine_cpu_conv_wf2_forward(p, out, in, weight, 0, p->g.has_bias ? bias : NULL, NULL, NULL, N);
+        return;
+    }
     conv_entry *e = comine_cpu_conv_entry(p, N);
     wino_conv *w = comine_cpu_wino(p, e);
     if (w) {
@@ -477,6 +483,13 @@ static void backward_data(conv_plan *p, float *dinp, const float *dout, const fl
     COMINE_ASSERT(N >= 0);
     if (N == 0 || !dinp) return;
     const comine_conv_geom *g = &p->g;
+    if (p->wf2) {
+        size_t n_in = (size_t)N * g->H * g->W * g->C;
+        float *dsrc = overwrite ? dinp : thread_scratch(n_in);
+        comine_cpu_conv_wf2_backward_data(p, dsrc, dout, weight, N);
+        if (!overwrite) comine_cpu_accumulate(dinp, dsrc, n_in);
+        return;
+    }
     conv_entry *e = comine_cpu_conv_entry(p, N);
     wino_conv *w = comine_cpu_wino(p, e);
     if (w) {

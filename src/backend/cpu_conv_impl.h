@@ -206,11 +206,13 @@ void comine_cpu_conv_im2col_forward(conv_plan *p, float *out, const float *in, c
                                     uint64_t weight_version, const float *bias, const float *alpha,
                                     const float *residual, int N);
 
-/* cpu_conv_wf2.c: Winograd F(2x2, 3x3) for the eval forward where oneDNN has none (no
- * AVX-512): dense 3x3, stride 1, pad 1, 32 channels or more in and out */
+/* cpu_conv_wf2.c: Winograd F(2x2, 3x3) where oneDNN has none (no AVX-512): dense 3x3,
+ * stride 1, pad 1, 32 channels or more in and out; the forward (eval and training) and the
+ * backward-data pass (dinp = the transposed convolution of dout, overwritten) */
 bool comine_cpu_conv_wf2_supported(const comine_conv_geom *g);
 void comine_cpu_conv_wf2_forward(conv_plan *p, float *out, const float *in, const float *weight,
                                  uint64_t weight_version, const float *bias, const float *alpha,
                                  const float *residual, int N);
+void comine_cpu_conv_wf2_backward_data(conv_plan *p, float *dinp, const float *dout, const float *weight, int N);
 
 #endif

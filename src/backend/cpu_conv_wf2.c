@@ -1,8 +1,11 @@
-/* cpu_conv_wf2.c: the eval forward of dense 3x3 stride-1 convolutions (iresnet's) by
- * Winograd's F(2x2, 3x3), for CPUs where oneDNN has no Winograd kernel (those without
- * AVX-512; cpu_conv_wino.c runs oneDNN's there), with the epilogue applied in the output
- * transform:
+/* cpu_conv_wf2.c: dense 3x3 stride-1 convolutions with padding 1 (iresnet's) by Winograd's
+ * F(2x2, 3x3), for CPUs where oneDNN has no Winograd kernel (those without AVX-512;
+ * cpu_conv_wino.c runs oneDNN's on the others).  The forward, eval and training, with the
+ * epilogue applied in the output transform:
  *   out = prelu(conv(in, weight) + bias, alpha) + residual
+ * and the input gradient, which is the same convolution of the output gradient with the
+ * weights' in and out channels swapped and the kernel turned by 180 degrees.  (The weight
+ * gradient stays oneDNN's.)
  * Each 4x4 input tile (stride 2, NHWC) becomes 16 vectors of C values, V = B^T d B; the 16
  * products M[xi] = V[xi] U[xi] (tiles x C times C x OC, U = G g G^T the transformed weights,
  * kept while the caller's pointer and version stay the same) are OpenBLAS sgemm calls, and
@@ -39,12 +42,16 @@ bool comine_cpu_conv_wf2_supported(const comine_conv_geom *g)
 #endif
 }
 
-/* U[xi][c][oc] = (G g G^T)[xi] for g = weight[oc][c] (3x3), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] */
-static void transform_weights(float *U, const float *weight, int C, int OC)
+/* U[xi][c][oc] = (G g G^T)[xi] for g = weight[oc][c] (3x3), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1];
+ * flipped: the weights of the transposed convolution (backward data: in and out channels
+ * swapped, the kernel turned by 180 degrees), U[xi][oc][c] from weight[oc][c] reversed */
+static void transform_weights(float *U, const float *weight, int C, int OC, bool flipped)
 {
     for (int oc = 0; oc < OC; oc++)
         for (int c = 0; c < C; c++) {
-            const float *k = weight + ((size_t)oc * C + c) * 9;
+            const float *w = weight + ((size_t)oc * C + c) * 9;
+            float k[9];
+            for (int j = 0; j < 9; j++) k[j] = flipped ? w[8 - j] : w[j];
             float t[4][3]; /* G g */
             for (int j = 0; j < 3; j++) {
                 t[0][j] = k[j];
@@ -52,10 +59,12 @@ static void transform_weights(float *U, const float *weight, int C, int OC)
                 t[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
                 t[3][j] = k[6 + j];
             }
+            size_t in = flipped ? (size_t)oc : (size_t)c, out = flipped ? (size_t)c : (size_t)oc;
+            size_t n_in = flipped ? (size_t)OC : (size_t)C, n_out = flipped ? (size_t)C : (size_t)OC;
             for (int i = 0; i < 4; i++) {
                 float u[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]), 0.5f * (t[i][0] - t[i][1] + t[i][2]),
                               t[i][2]};
-                for (int j = 0; j < 4; j++) U[((size_t)(4 * i + j) * C + c) * OC + oc] = u[j];
+                for (int j = 0; j < 4; j++) U[((size_t)(4 * i + j) * n_in + in) * n_out + out] = u[j];
             }
         }
 }
@@ -152,16 +161,12 @@ static void output_transform(const wf2_job *j, const float *restrict M, long t0,
     }
 }
 
-void comine_cpu_conv_wf2_forward(conv_plan *p, float *out, const float *in, const float *weight,
-                                 uint64_t weight_version, const float *bias, const float *alpha,
-                                 const float *residual, int N)
+/* the convolution of geometry g (3x3, stride 1, pad 1) with transformed weights U */
+static void wf2_run(const comine_conv_geom *g, float *out, const float *in, const float *U, const float *bias,
+                    const float *alpha, const float *residual, int N)
 {
-    const comine_conv_geom *g = &p->g;
     const int C = g->C, OC = g->OC;
-    float *U = comine_cpu_plan_weights(p, weight, weight_version, (size_t)16 * C * OC);
-    if (U) transform_weights(U, weight, C, OC);
-    wf2_job job = {g, out, in, p->own_w, bias, alpha, residual, NULL, residual != NULL, (g->OH + 1) / 2,
-                   (g->OW + 1) / 2};
+    wf2_job job = {g, out, in, U, bias, alpha, residual, NULL, residual != NULL, (g->OH + 1) / 2, (g->OW + 1) / 2};
     const long tiles = (long)N * job.TH * job.TW;
     int T = WF2_CHUNK_FLOATS / (16 * (C + OC));
     T = T < WF2_TILES_MIN ? WF2_TILES_MIN : T > WF2_TILES_MAX ? WF2_TILES_MAX : T;
@@ -198,4 +203,29 @@ void comine_cpu_conv_wf2_forward(conv_plan *p, float *out, const float *in, cons
             output_transform(&mine, M, t0, cnt, spill);
         }
     }
+}
+
+void comine_cpu_conv_wf2_forward(conv_plan *p, float *out, const float *in, const float *weight,
+                                 uint64_t weight_version, const float *bias, const float *alpha,
+                                 const float *residual, int N)
+{
+    const comine_conv_geom *g = &p->g;
+    float *U = comine_cpu_plan_weights(p, weight, weight_version, (size_t)16 * g->C * g->OC);
+    if (U) transform_weights(U, weight, g->C, g->OC, false);
+    wf2_run(g, out, in, p->own_w, bias, alpha, residual, N);
+}
+
+void comine_cpu_conv_wf2_backward_data(conv_plan *p, float *dinp, const float *dout, const float *weight, int N)
+{
+    comine_conv_geom t = p->g; /* the transposed convolution: OC -> C channels, the same size */
+    t.C = p->g.OC;
+    t.OC = p->g.C;
+    t.H = p->g.OH;
+    t.W = p->g.OW;
+    t.OH = p->g.H;
+    t.OW = p->g.W;
+    t.has_bias = false;
+    float *U = comine_cpu_plan_weights(p, NULL, 0, (size_t)16 * t.C * t.OC);
+    transform_weights(U, weight, p->g.C, p->g.OC, true);
+    wf2_run(&t, dinp, dout, U, NULL, NULL, NULL, N);
 }
