@@ -261,7 +261,7 @@ int comine_cmd_estimate(int argc, char **argv)
         {"emb-dim", ARG_INT, &emb_dim, "512", "cross-fitting: embedding size", NULL, 2, 65536, false},
         {"epochs", ARG_INT, &epochs, "8", "cross-fitting: epochs of each half's network (mode arcface)", NULL, 1,
          100000, false},
-        {"rounds", ARG_INT, &rounds, "2", "cross-fitting: rounds (each after the first trains without the samples "
+        {"rounds", ARG_INT, &rounds, "1", "cross-fitting: rounds (each after the first trains without the samples "
          "the last ranked most suspicious)", NULL, 1, 9, false},
         {"lr", ARG_FLOAT, &lr, "0.1", "cross-fitting: learning rate (cosine schedule, 1 warm-up epoch)", NULL, 1e-9,
          100, false},
