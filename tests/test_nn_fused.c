@@ -8,10 +8,12 @@
  * backend applies a PReLU to the input inside the conv (depthwise layers on AVX-512 and on
  * AVX2; ctest runs this test again with COMINE_CPU_LEVEL=3 for the AVX2 kernels), that
  * too, against PyTorch and against a PReLU pass before the unfused path; and it must be
- * fused exactly where expected.
+ * fused exactly where expected.  Where the 1x1 kernel runs (AVX-512), its outputs must be
+ * the bits of its summation order in scalar code.
  * Tolerances: each output is a sum of C/groups * K * K products of O(1) values, rounded
  * in float32 in an order that differs between kernels: atol 2e-5, rtol 1e-5 against
  * float64 PyTorch, and fused against unfused. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +63,33 @@ static bool expect_input_prelu(const comine_conv2d *l)
 #endif
     bool kernel = level >= 4 ? l->C % 16 == 0 : level == 3 && l->C % 8 == 0;
     return depthwise && kernel && be->conv_forward_fused != NULL && be == comine_backend_cpu();
+}
+
+/* Where the CPU backend's 1x1 kernel must run (AVX-512, output channels a multiple of 32),
+ * which sums bias first, then the channels in order, one rounding per multiply-add */
+static bool expect_1x1_kernel(const comine_conv2d *l)
+{
+    int level = 1;
+#ifdef COMINE_CPU_X86
+    level = comine_cpu_x86_level();
+#endif
+    const char *nhwc = getenv("COMINE_CONV_NHWC");
+    bool geometry = l->groups == 1 && l->KH == 1 && l->KW == 1 && l->stride == 1 && l->pad == 0 && l->OC % 32 == 0;
+    return geometry && level >= 4 && !(nhwc && *nhwc && strcmp(nhwc, "0")) && be->conv_forward_fused != NULL &&
+           be == comine_backend_cpu();
+}
+
+/* That order in scalar code: bias, fmaf over the channels, PReLU, residual */
+static void conv1x1_fmaf(float *out, const float *x, const float *w, const float *b, const float *alpha,
+                         const float *res, size_t pixels, int C, int OC)
+{
+    for (size_t p = 0; p < pixels; p++)
+        for (int oc = 0; oc < OC; oc++) {
+            float v = b ? b[oc] : 0.0f;
+            for (int c = 0; c < C; c++) v = fmaf(x[p * C + c], w[(size_t)oc * C + c], v);
+            if (v <= 0.0f) v *= alpha[oc];
+            out[p * OC + oc] = v + res[p * OC + oc];
+        }
 }
 
 /* The depthwise kernel over enough rows for every thread (4 images, 64 channels, 16 x 14),
@@ -155,6 +184,18 @@ static void test_case(const fx_file *f, const char *name)
             fx_check(label, host, host_ref, n_out, ATOL, RTOL);
         }
     }
+    /* where the 1x1 kernel runs, its order exactly (which also shows that it ran) */
+    if (expect_1x1_kernel(&l)) {
+        l.weight_version = 2000;
+        comine_conv2d_forward_fused(&l, out, dx, dw, db, dal, dres, N);
+        comine_backend_download(be, host, out, n_out);
+        conv1x1_fmaf(host_ref, x->data, w->data, b ? b->data : NULL, al->data, res->data, n_out / (size_t)OC, C, OC);
+        size_t differ = 0;
+        for (size_t i = 0; i < n_out; i++) differ += memcmp(&host[i], &host_ref[i], sizeof(float)) != 0;
+        FX_EXPECT(differ == 0, "%s: 1x1 kernel: %zu of %zu outputs differ from its order in scalar code", name, differ,
+                  n_out);
+        printf("   1x1 kernel: %zu outputs the same bits as its order in scalar code\n", n_out);
+    }
     /* a PReLU on the input inside the conv, where the backend says it does one: against
      * PyTorch and against a PReLU pass before the unfused path */
     bool fuses = comine_conv2d_fuses_input_prelu(&l);
@@ -224,7 +265,7 @@ int main(void)
 {
     const char *cases[] = {"pairs3x3", "pairs3x3_s2", "pairs3x3_wide", "pairs3x3_many", "dense1x1",    "dense3x3",
                            "dw3x3_s2", "dw3x3",       "dw7x7_gdc",     "dw3x3_s2_odd",  "rgb3x3_s2",   "rgb3x3_wide",
-                           "dw3x3_c24", "dense3x3_wide", "dense3x3_s2"};
+                           "dw3x3_c24", "dense3x3_wide", "dense3x3_s2", "dense1x1_panels", "dense1x1_chunks"};
     fx_file f;
     if (fx_load(&f, fx_path("nn_fused.bin"))) return 1;
     be = comine_backend_cpu();

@@ -15,7 +15,8 @@
  * Winograd without its reorders: 64ch 56x56 35.4 -> 18.0 ms, 128ch 28x28 33.0 -> 17.5,
  * 256ch 14x14 31.9 -> 16.4, 512ch 7x7 34.7 -> 14.1.  Without AVX-512 (no Winograd in
  * oneDNN) they run through cpu_conv_wf2.c's F(2x2, 3x3), and the stride-2 ones as matrix
- * products (cpu_conv_im2col.c), epilogues included.  This is the
+ * products (cpu_conv_im2col.c), epilogues included.  Dense 1x1 stride-1 ones with output
+ * channels a multiple of 32 run through cpu_conv_1x1.c's kernel on AVX-512.  This is the
  * eval forward of folded convolutions (model_exec.c). */
 #include "backend/cpu_conv_impl.h"
 #include "core/cpu_dispatch.h"
@@ -161,6 +162,10 @@ void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, cons
     }
     if (p->im2col) {
         comine_cpu_conv_im2col_forward(p, out, in, weight, weight_version, bias, alpha, residual, N);
+        return;
+    }
+    if (p->k1x1) {
+        comine_cpu_conv_1x1_forward(p, out, in, weight, weight_version, bias, alpha, residual, N);
         return;
     }
     int ops = (alpha ? FUSE_PRELU : 0) | (residual ? FUSE_RESIDUAL : 0);

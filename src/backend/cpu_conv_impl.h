@@ -108,7 +108,8 @@ typedef struct conv_plan {
     bool narrow; /* eval forward by cpu_conv_narrow.c's kernel */
     bool wf2;    /* eval forward by cpu_conv_wf2.c's Winograd F(2x2, 3x3) */
     bool im2col; /* eval forward by cpu_conv_im2col.c's matrix products */
-    /* those two kernels' weights in their own layout (comine_cpu_plan_weights) */
+    bool k1x1;   /* eval forward by cpu_conv_1x1.c's kernel */
+    /* those three kernels' weights in their own layout (comine_cpu_plan_weights) */
     float *own_w;
     size_t own_w_cap;
     const float *own_w_src;
@@ -205,6 +206,13 @@ bool comine_cpu_conv_im2col_supported(const comine_conv_geom *g);
 void comine_cpu_conv_im2col_forward(conv_plan *p, float *out, const float *in, const float *weight,
                                     uint64_t weight_version, const float *bias, const float *alpha,
                                     const float *residual, int N);
+
+/* cpu_conv_1x1.c: the eval forward of dense 1x1 stride-1 convolutions on AVX-512, output
+ * channels a multiple of 32 */
+bool comine_cpu_conv_1x1_supported(const comine_conv_geom *g);
+void comine_cpu_conv_1x1_forward(conv_plan *p, float *out, const float *in, const float *weight,
+                                 uint64_t weight_version, const float *bias, const float *alpha,
+                                 const float *residual, int N);
 
 /* cpu_conv_wf2.c: Winograd F(2x2, 3x3) where oneDNN has none (no AVX-512): dense 3x3,
  * stride 1, pad 1, 32 channels or more in and out; the forward (eval and training) and the

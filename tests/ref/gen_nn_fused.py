@@ -5,7 +5,9 @@ with 2 channels per group (the direct kernel, with channel counts that exercise 
 tails), dense 1x1 and 3x3 convolutions (oneDNN, with post-ops or an epilogue pass; with 32
 channels or more and without AVX-512, Winograd F(2x2, 3x3), here with odd rows and columns
 that leave part of the last tiles outside the image; stride 2 with 32 channels or more,
-matrix products over the gathered windows without AVX-512) and
+matrix products over the gathered windows without AVX-512; 1x1 with output channels a
+multiple of 32, comine's kernel on AVX-512: pixels that leave partial tiles, and more
+pixels than one chunk with 272 channels) and
 depthwise ones (the direct kernel on AVX-512: strides 1 and 2, 3x3 and MobileFaceNet's 7x7
 without padding, rows not a multiple of its 4 pixels; 24 channels, which only the AVX2
 version takes) and a first layer on RGB images (the
@@ -43,6 +45,8 @@ CASES = {
     "dw3x3_c24": (2, 24, 6, 7, 24, 3, 1, 1, 24, 1),
     "dense3x3_wide": (2, 32, 7, 5, 40, 3, 1, 1, 1, 1),
     "dense3x3_s2": (2, 32, 9, 7, 48, 3, 2, 1, 1, 1),
+    "dense1x1_panels": (2, 40, 5, 7, 64, 1, 1, 0, 1, 1),
+    "dense1x1_chunks": (3, 272, 9, 11, 96, 1, 1, 0, 1, 0),
 }
 
 
