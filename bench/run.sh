@@ -18,7 +18,14 @@
 # usage: bash bench/run.sh [COMINE_BINARY]      (default: build/comine)
 # environment: REPS (3), STEPS (8), WARMUP (2), THREADS (2), SGEMM_N (2048),
 #              ONLY (an extended regex: run only the configurations it matches, e.g.
-#              'mobilefacenet|w0.25'), OUT (raw results file)
+#              'mobilefacenet|w0.25'), OUT (raw results file),
+#              MALLOC (keep: both sides run with glibc's malloc keeping what it was given,
+#              MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64 GiB; glibc: its defaults).
+# Why MALLOC=keep: PyTorch allocates its activations at every forward, and with glibc's
+# defaults the large ones go back to the system when freed and come back as fresh pages,
+# whose faults cost these VMs more than the convolutions (PyTorch's iresnet18@112 inference
+# at 12-15 images/s against 61-73 with the setting; docs/PERFORMANCE_ZEN5.md). comine
+# allocates its buffers once, so the setting leaves it as it is.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 comine=${1:-$here/../build/comine}
@@ -39,6 +46,13 @@ modes=(arcface comining)
 load() { cut -d' ' -f1 /proc/loadavg; }
 echo "load average (1 min) before: $(load); threads $THREADS, $REPS repetitions x $STEPS steps; raw: $out"
 common="--steps $STEPS --warmup-steps $WARMUP --threads $THREADS --json"
+MALLOC=${MALLOC:-keep}
+case "$MALLOC" in
+  keep) export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 ;;
+  glibc) ;;
+  *) echo "run.sh: MALLOC must be keep or glibc, not '$MALLOC'" >&2; exit 2 ;;
+esac
+echo "malloc: $MALLOC (MALLOC_MMAP_MAX_=${MALLOC_MMAP_MAX_:-default} MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-default})"
 for ((rep = 0; rep < REPS; rep++)); do
   i=0
   for c in "${configs[@]}"; do

@@ -12,7 +12,11 @@ Times training steps and eval forwards (torch.inference_mode) after warm-up step
 medians and the same JSON keys as `comine bench --json`.  FLOPs are analytic: 2 x MACs of
 the convolutions and linear layers, backward = 2 x forward, plus the head's products.
 
-Run: /usr/bin/python3 bench/torch_bench.py --net iresnet18 --input 112 --batch 32 --classes 10575
+Run: MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 \
+     /usr/bin/python3 bench/torch_bench.py --net iresnet18 --input 112 --batch 32 --classes 10575
+The two variables keep glibc's malloc from giving PyTorch's activations back to the system
+and faulting them in again at every forward, which slowed PyTorch several times over on
+these VMs (docs/PERFORMANCE_ZEN5.md); bench/run.sh sets them for both sides.
 """
 import argparse
 import json
