@@ -503,19 +503,21 @@ stage_taupost() {
     done; } | tee "$work/results/taupost.md"
 }
 # Cross-fitted noise-rate estimates (`comine estimate --data`, the settings of the protocol's
-# network, 8 epochs per half; one, two and three rounds on the validation split, one and two
-# on the rest) on the training set at 0-50% noise and on synthetic faces at the same rates;
-# then comining with `--tau auto` (one round, the default) against the true tau at 20% and
-# 40% noise.
-crossfit_row() { # name list [epochs [rounds]]
-  local name=$1 list=$2 epochs=${3:-8} rounds=${4:-1} js
+# network, 8 epochs per network; one, two and three rounds on the validation split, one and two
+# on the rest; 2, 3 and 4 folds on the validation split over 4 seeds, at 50% 2 and 4) on
+# the training set at 0-50% noise and on synthetic faces at the same rates; then comining with
+# `--tau auto` (one round, two folds: the defaults) against the true tau at 20% and 40% noise.
+crossfit_row() { # name list [epochs [rounds [folds [seed]]]]
+  local name=$1 list=$2 epochs=${3:-8} rounds=${4:-1} folds=${5:-2} seed=${6:-1} js
   mkdir -p "$work/crossfit"
   name=${name}_e$epochs
-  # a further round trains in OUT/roundR and reads the earlier rounds' halves back
+  [ "$folds" != 2 ] && name=${name}_k$folds
+  [ "$seed" != 1 ] && name=${name}_s$seed
+  # a further round trains in OUT/roundR and reads the earlier rounds' runs back
   local tag=$name; [ "$rounds" -gt 1 ] && tag=${name}_r$rounds
   if ! js=$("$bin" estimate --data "$list" --out "$work/crossfit/$name" --net iresnet18 --width 0.25 --input 64 \
-              --batch 64 --lr 0.1 --s 32 --m 0.2 --epochs "$epochs" --rounds "$rounds" --threads 2 --decode-threads 1 \
-              --json 2> "$work/crossfit/$tag.log"); then
+              --batch 64 --lr 0.1 --s 32 --m 0.2 --epochs "$epochs" --rounds "$rounds" --folds "$folds" \
+              --seed "$seed" --threads 2 --decode-threads 1 --json 2> "$work/crossfit/$tag.log"); then
     log "FAILED crossfit $tag (see $work/crossfit/$tag.log)"
     return 0
   fi
@@ -527,6 +529,9 @@ crossfit_row() { # name list [epochs [rounds]]
 stage_crossfit() {
   local n f r syn=$data/syn
   for n in 0 10 20 30 40 50; do make_train_set "$n"; done
+  [ -s "$data/fit_n50.txt" ] || { "$bin" corrupt --data "$images" --people "$data/people_fit.txt" --min-per-id \
+    "$min_per_id" --max-per-id 60 --flip 0.25 --outlier 0.25 --seed 1 $([ "$min_per_id" -lt 5 ] && echo --keep-one) \
+    --out "$data/fit_n50.txt.tmp" && mv "$data/fit_n50.txt.tmp" "$data/fit_n50.txt"; }
   if [ ! -s "$syn/n50.txt" ]; then
     mkdir -p "$syn"
     [ -d "$syn/ids" ] || "$bin" synth --out "$syn/ids" --ids 200 --per-id 14 --size 64 --seed 1 --quiet
@@ -540,14 +545,21 @@ stage_crossfit() {
   # the validation split (the training people only): one, two and three rounds
   { echo "| data set | samples ranked | true rate | estimate | error | lambda |"
     echo "|---|---|---|---|---|---|"
-    for r in 1 2 3; do for n in 20 40; do crossfit_row "fit_n$n" "$data/fit_n$n.txt" 8 "$r"; done; done; } |
+    for r in 1 2 3; do for n in 20 40; do crossfit_row "fit_n$n" "$data/fit_n$n.txt" 8 "$r"; done; done
+    for s in 1 2 3 4; do for n in 20 40; do for k in 2 3 4; do
+      crossfit_row "fit_n$n" "$data/fit_n$n.txt" 8 1 "$k" "$s"
+    done; done; done
+    for s in 1 2; do for k in 2 4; do crossfit_row "fit_n50" "$data/fit_n50.txt" 8 1 "$k" "$s"; done; done; } |
     tee "$work/results/crossfit_val.md"
   { echo "| data set | samples ranked | true rate | estimate | error | lambda |"
     echo "|---|---|---|---|---|---|"
     for r in 1 2; do
       for n in 0 10 20 30 40 50; do crossfit_row "lfw_n$n" "$data/train_n$n.txt" 8 "$r"; done
       for n in 0 10 20 30 40 50; do crossfit_row "syn_n$n" "$syn/n$n.txt" 8 "$r"; done
-    done; } | tee "$work/results/crossfit.md"
+    done
+    # the 50% set again: two more seeds of the folds, and four folds
+    for s in 2 3; do crossfit_row "lfw_n50" "$data/train_n50.txt" 8 1 2 "$s"; done
+    crossfit_row "lfw_n50" "$data/train_n50.txt" 8 1 4; } | tee "$work/results/crossfit.md"
   local crossfit_epochs=8 crossfit_rounds=1
   local s auto=tauauto; [ "$crossfit_rounds" -gt 1 ] && auto=tauauto_r$crossfit_rounds
   for s in $paired_seeds; do

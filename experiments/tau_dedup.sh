@@ -1,6 +1,6 @@
 #!/bin/bash
-# tau_dedup.sh: the warm-up run of docs/EXPERIMENTS.md, "Duplicate identities and the noise
-# rate": 200 synthetic identities, 10% of them split in two labels, 10% flips + 10% outliers;
+# tau_dedup.sh: the warm-up run of docs/NOISE_RATE.md, "The noise rate at the end of the
+# warm-up": 200 synthetic identities, 10% of them split in two labels, 10% flips + 10% outliers;
 # the noise rate estimated at the end of the warm-up (`comine estimate` from the run's table and
 # from its checkpoint) and the duplicates found there (`comine dedup` on the run stopped at the
 # end of the warm-up, its networks read from checkpoint.bin).  The separable case of the same

@@ -1,5 +1,5 @@
-"""tau_heldout.py: the noise-rate estimators in the separable case (docs/EXPERIMENTS.md,
-"Duplicate identities and the noise rate"): identities a network never saw, embedded once by
+"""tau_heldout.py: the noise-rate estimators in the separable case (docs/NOISE_RATE.md,
+"The noise rate at the end of the warm-up"): identities a network never saw, embedded once by
 `comine embed` with each peer; noise injected here (half flips to a uniform other label, half
 outliers from a pool of other identities); cos(theta_y) against each label's leave-one-out mean
 embedding and `outside` (another label's mean nearer) per peer, as `comine estimate --model`

@@ -120,6 +120,23 @@ check "two rounds: the estimate is round 2's ($r2 = $p2)" \
     awk -v a="${r2:-x}" -v b="${p2:-y}" 'BEGIN { exit !(a != "x" && b != "y" && (a - b) < 6e-4 && (b - a) < 6e-4) }'
 check "two rounds: said in the report" grep -q "2 rounds" "$TMP/cf2.txt"
 expect_fail "cross-fitting with 0 rounds" "rounds" estimate --data "$TMP/d.txt" --out "$TMP/cf" --rounds 0
+# three folds: each network trains on two folds of every label and ranks the third
+"$BIN" estimate --data "$TMP/d.txt" --out "$TMP/cfk" --folds 3 --net iresnet18 --width 0.125 --input 32 --emb-dim 32 \
+    --batch 16 --epochs 1 --s 32 --m 0.2 --threads 1 --decode-threads 2 --samples "$TMP/cfk.csv" --json \
+    >"$TMP/cfk.json" 2>"$TMP/cfk.err" || bad "estimate --folds 3: $(cat "$TMP/cfk.err")"
+check "three folds: every sample ranked, said in the JSON" grep -q '"samples": '"$n"', .*"folds": 3, ' "$TMP/cfk.json"
+check "three folds: runs OUT/fold1 .. fold3, no halves" \
+    test -s "$TMP/cfk/fold1/peer_a.model" -a -s "$TMP/cfk/fold3/peer_a.model" -a ! -e "$TMP/cfk/half1"
+check "three folds: every sample trained on by two networks" \
+    test "$(cat "$TMP/cfk"/fold[123]/noise.csv | grep -vc '^index')" = $((2 * n))
+# per label of c samples, each network leaves out floor(c / 3) or ceil(c / 3) of them
+check "three folds: each label split in equal folds (within one)" awk -F'[,\t]' '
+    FNR == 1 { f++ } f == 1 { c[$2]++; next } FNR > 1 { t[f, $3]++ }
+    END { for (k = 2; k <= 4; k++) for (y in c) { h = c[y] - t[k, y]; if (h < int(c[y] / 3) || h > int((c[y] + 2) / 3)) exit 1 }
+          exit f != 4 }' "$TMP/d.txt" "$TMP/cfk/fold1/noise.csv" "$TMP/cfk/fold2/noise.csv" "$TMP/cfk/fold3/noise.csv"
+check "three folds: a p-value for every sample" test "$(awk -F, 'NR > 1 && $4 != ""' "$TMP/cfk.csv" | wc -l)" = "$n"
+expect_fail "cross-fitting with 1 fold" "folds" estimate --data "$TMP/d.txt" --out "$TMP/cf" --folds 1
+expect_fail "cross-fitting with 11 folds" "folds" estimate --data "$TMP/d.txt" --out "$TMP/cf" --folds 11
 awk -F'\t' '!seen[$2]++' "$TMP/d.txt" > "$TMP/ones.txt"
 "$BIN" synth --out "$TMP/extra" --ids 3 --per-id 1 --size 32 --seed 11 --quiet >/dev/null
 { cat "$TMP/d.txt"; find "$TMP/extra" -name '*.png' | sort | awk -v OFS='\t' '{ print $1, 15 + NR, 0 }'; } > "$TMP/single.txt"

@@ -12,7 +12,7 @@
  *   outside  the share of samples that every peer places outside their label (argmax of
  *            the cosines != label); only when those flags are given
  * The rule that picks `tau` among them is documented at comine_estimate_tau and in
- * docs/EXPERIMENTS.md ("Duplicates and the noise rate"), with the measurements behind it.
+ * docs/NOISE_RATE.md, with the measurements behind it.
  * A network trained on the labels fits the wrong ones too, and every estimator above then gives
  * back the rate it dropped; cross-fitting (comine_tau_crossfit: networks trained on one half of
  * each label's samples rank the other half, Storey's estimate on the ranks) is what `--tau
@@ -76,8 +76,7 @@ typedef struct comine_tau_estimate {
  * Rule: tau = the Beta mixture's low weight, or, when the flags are given, the smaller of it
  * and the outside share (each of the two fails by counting clean samples as noisy: the clean
  * mode's lower tail split off, clean samples the peers have not learnt yet); clamped to
- * [0, 0.95]; the others are reported beside it.  Measured in docs/EXPERIMENTS.md, "Duplicate
- * identities and the noise rate".
+ * [0, 0.95]; the others are reported beside it.  Measured in docs/NOISE_RATE.md.
  * Errors: n_peers not 1 or 2, fewer than 4 samples with every cosine. */
 comine_status comine_estimate_tau(comine_tau_estimate *e, const float *cos, int n, int n_peers,
                                   const uint8_t *outside);
@@ -108,24 +107,38 @@ comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int
 void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, const int *labels, int n, int D,
                           const float *centres, int K, bool add_means);
 
+#define COMINE_CROSSFIT_FOLDS_MAX 10
+
+/* Cross-fitting's settings (comine_crossfit_opts_default: 2 folds, 8 epochs, 1 round). */
+typedef struct comine_crossfit_opts {
+    int folds;  /* parts each label's samples are split into, 2 to COMINE_CROSSFIT_FOLDS_MAX */
+    int epochs; /* epochs of each fold's network (mode arcface) */
+    int rounds; /* 1 to 9 */
+} comine_crossfit_opts;
+
+void comine_crossfit_opts_default(comine_crossfit_opts *o);
+
 struct comine_train_cfg;
 /* The noise rate of a data set by cross-fitting (`train --tau auto`, `comine estimate --data`):
- * each label's samples are split in two halves (shuffled with the seed); a network of base's
- * architecture is trained in mode arcface for `epochs` on each half (runs dir/half1 and
- * dir/half2, resumed when present), and the other half is embedded and ranked against its
+ * each label's samples are shuffled with the seed and split in o->folds folds of equal size
+ * (within one); for each fold, a network of base's architecture is trained in mode arcface for
+ * o->epochs on the label's other folds, and that fold is embedded and ranked against its
  * ArcFace head and the means of its own labels (comine_label_pvalues with add_means: the
- * centres of labels whose training half was mostly wrong are helped by the held-out faces).
+ * centres of labels whose training folds were mostly wrong are helped by the held-out faces).
+ * The runs are dir/half1 and dir/half2 with 2 folds (half h trains on fold h and ranks the
+ * other), dir/fold1 .. dir/foldF with more (fold f's run ranks fold f); resumed when present.
  * A network that has not seen a sample cannot have fitted its label: a wrong label ranks like
- * a random one.  tau = comine_tau_storey over both halves' p-values.  With rounds > 1, each
- * further round trains the two networks again (dir/roundR/half1, half2) without the
- * ceil(tau m) samples of largest p-value in the last round, and ranks every sample again (a
- * label whose kept training half is empty keeps its last p-values); tau is the last round's.  Collective under MPI
- * (every rank trains; rank 0 ranks the samples and broadcasts the result).  *lambda and *n
- * (may be NULL): Storey's lambda, the samples ranked; pvalues (may be NULL; the data set's n,
- * rank 0 only): each sample's p-value (NAN: not ranked).  Errors: a data set with fewer than
- * 2 labels of 2 samples or more, training errors. */
+ * a random one.  tau = comine_tau_storey over every fold's p-values.  With rounds > 1, each
+ * further round trains the networks again (dir/roundR/...) without the ceil(tau m) samples
+ * of largest p-value in the last round, and ranks every sample again (a label whose kept
+ * training folds are empty keeps its last p-values); tau is the last round's.  Collective
+ * under MPI (every rank trains; rank 0 ranks the samples and broadcasts the result).
+ * *lambda and *n (may be NULL): Storey's lambda, the samples ranked; pvalues (may be NULL;
+ * the data set's n, rank 0 only): each sample's p-value (NAN: not ranked).  Errors: options
+ * out of range, a data set with fewer than 2 labels of 2 samples or more, training errors. */
 comine_status comine_tau_crossfit(double *tau, double *lambda, int *n, float *pvalues,
-                                  const struct comine_train_cfg *base, int epochs, int rounds, const char *dir);
+                                  const struct comine_train_cfg *base, const comine_crossfit_opts *o,
+                                  const char *dir);
 
 /* The peers' backbones held in a run's checkpoint.bin (the state the checkpoint resumes at:
  * after a run stopped at the end of the warm-up, the warm-up's networks), for embedding with

@@ -37,7 +37,8 @@ typedef struct comine_train_cfg {
     bool tau_auto;             /* tau estimated before training by cross-fitting (estimate.h,
                                   comine_tau_crossfit: RUN/tau_crossfit/, RUN/tau_estimate.json); `tau` is
                                   ignored */
-    int tau_epochs;            /* --tau auto: epochs of each half's network (8) */
+    int tau_epochs;            /* --tau auto: epochs of each fold's network (8) */
+    int tau_folds;             /* --tau auto: folds of each label's samples (comine_tau_crossfit; 2) */
     int tau_rounds;            /* --tau auto: rounds of cross-fitting (comine_tau_crossfit; 1) */
     int tk;                    /* warm-up epochs of the drop rate */
     bool merge_duplicates;     /* at the end of epoch tk - 1, merge the labels found to be one person */

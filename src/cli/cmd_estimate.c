@@ -167,11 +167,11 @@ static comine_status write_pvalues(const char *path, const comine_dataset *ds, c
 
 /* `comine estimate --data D --out DIR`: comine_tau_crossfit with train's settings for the rest. */
 static int crossfit(const char *data, const char *root, const char *out, const char *net, double width, int input,
-                    int emb_dim, int epochs, int rounds, int batch, double lr, double scale, double m,
+                    int emb_dim, const comine_crossfit_opts *o, int batch, double lr, double scale, double m,
                     unsigned long long seed,
                     int threads, int decode_threads, bool json, const char *samples_path)
 {
-    if (!out) return cli_error("estimate", "option --out: cross-fitting needs a folder for its two half runs");
+    if (!out) return cli_error("estimate", "option --out: cross-fitting needs a folder for its runs");
     comine_train_cfg cfg;
     comine_train_cfg_default(&cfg);
     if (comine_arch_default(&cfg.arch, net) != COMINE_OK) return cli_error("estimate", "%s", comine_last_error());
@@ -195,7 +195,7 @@ static int crossfit(const char *data, const char *root, const char *out, const c
     comine_dataset_opts dopts = {.root = root};
     comine_status st = comine_dataset_open(&ds, data, &dopts);
     float *pv = st == COMINE_OK ? comine_alloc_floats((size_t)(ds->n > 0 ? ds->n : 1)) : NULL;
-    if (st == COMINE_OK) st = comine_tau_crossfit(&tau, &lambda, &n, pv, &cfg, epochs, rounds, out);
+    if (st == COMINE_OK) st = comine_tau_crossfit(&tau, &lambda, &n, pv, &cfg, o, out);
     if (st == COMINE_OK && samples_path) st = write_pvalues(samples_path, ds, pv);
     double true_rate = NAN;
     if (st == COMINE_OK && ds->has_truth) { /* the true rate, where the data set carries it */
@@ -216,13 +216,13 @@ static int crossfit(const char *data, const char *root, const char *out, const c
         json_num(stdout, "tau_estimate", tau, true);
         json_str(stdout, "method", "crossfit", true);
         json_num(stdout, "lambda", lambda, true);
-        printf("\"epochs\": %d, \"rounds\": %d, ", epochs, rounds);
+        printf("\"epochs\": %d, \"rounds\": %d, \"folds\": %d, ", o->epochs, o->rounds, o->folds);
         json_num(stdout, "true_rate", true_rate, true);
         json_num(stdout, "error", tau - true_rate, false);
         printf("}\n");
     } else {
-        printf("noise-rate estimate of %s by cross-fitting (%s, %d epochs per half, %d round%s): %d samples "
-               "ranked\n", data, cfg.arch.name, epochs, rounds, rounds > 1 ? "s" : "", n);
+        printf("noise-rate estimate of %s by cross-fitting (%s, %d folds, %d epochs per fold's network, %d round%s): "
+               "%d samples ranked\n", data, cfg.arch.name, o->folds, o->epochs, o->rounds, o->rounds > 1 ? "s" : "", n);
         printf("tau estimate: %.4f (crossfit; Storey's lambda %.2f)\n", tau, lambda);
         if (isfinite(true_rate)) printf("true noise rate: %.4f; error %+.4f\n", true_rate, tau - true_rate);
     }
@@ -232,7 +232,7 @@ static int crossfit(const char *data, const char *root, const char *out, const c
 int comine_cmd_estimate(int argc, char **argv)
 {
     const char *run, *model_a, *model_b, *data, *root, *checkpoint, *out, *net, *samples_path;
-    int epoch, batch, decode_threads, epochs, rounds, input, emb_dim, threads;
+    int epoch, batch, decode_threads, epochs, rounds, folds, input, emb_dim, threads;
     double width, m, scale, lr;
     unsigned long long seed;
     bool json;
@@ -249,25 +249,27 @@ int comine_cmd_estimate(int argc, char **argv)
          "their ArcFace heads, as the checkpoint resumes (a run stopped at the end of the warm-up: its state then)",
          NULL, 0, 0, false},
         {"data", ARG_STR, &data, NULL, "data set (folder, list or RecordIO): for --model or --checkpoint, or alone: "
-         "cross-fitting (a network trained on each half of every label's samples ranks the other half; needs "
+         "cross-fitting (a network trained on all but one fold of every label's samples ranks that fold; needs "
          "--out)", NULL, 0, 0, false},
-        {"out", ARG_STR, &out, NULL, "cross-fitting: folder of the two half runs (half1, half2; resumed when there)",
-         NULL, 0, 0, false},
+        {"out", ARG_STR, &out, NULL, "cross-fitting: folder of the folds' runs (half1, half2 with 2 folds, else "
+         "fold1 ...; resumed when there)", NULL, 0, 0, false},
         {"samples", ARG_STR, &samples_path, NULL, "cross-fitting: write each sample's rank p-value (index,path,label,"
          "p,truth; a p near 1: its label is no better than a random one)", NULL, 0, 0, false},
         {"net", ARG_STR, &net, "iresnet18", "cross-fitting: network (as train --net)", NULL, 0, 0, false},
         {"width", ARG_FLOAT, &width, "1", "cross-fitting: channel width multiplier", NULL, 0.01, 16, false},
         {"input", ARG_INT, &input, "112", "cross-fitting: input size", NULL, 8, 4096, false},
         {"emb-dim", ARG_INT, &emb_dim, "512", "cross-fitting: embedding size", NULL, 2, 65536, false},
-        {"epochs", ARG_INT, &epochs, "8", "cross-fitting: epochs of each half's network (mode arcface)", NULL, 1,
+        {"epochs", ARG_INT, &epochs, "8", "cross-fitting: epochs of each fold's network (mode arcface)", NULL, 1,
          100000, false},
+        {"folds", ARG_INT, &folds, "2", "cross-fitting: folds each label's samples are split into (one network per "
+         "fold, trained on the others)", NULL, 2, COMINE_CROSSFIT_FOLDS_MAX, false},
         {"rounds", ARG_INT, &rounds, "1", "cross-fitting: rounds (each after the first trains without the samples "
          "the last ranked most suspicious)", NULL, 1, 9, false},
         {"lr", ARG_FLOAT, &lr, "0.1", "cross-fitting: learning rate (cosine schedule, 1 warm-up epoch)", NULL, 1e-9,
          100, false},
         {"s", ARG_FLOAT, &scale, "64", "cross-fitting: ArcFace scale", NULL, 1, 1024, false},
         {"m", ARG_FLOAT, &m, "0.5", "cross-fitting: ArcFace margin", NULL, 0, 1.5, false},
-        {"seed", ARG_U64, &seed, "1", "cross-fitting: seed of the halves and the networks", NULL, 0, 0, false},
+        {"seed", ARG_U64, &seed, "1", "cross-fitting: seed of the folds and the networks", NULL, 0, 0, false},
         {"threads", ARG_INT, &threads, "0", "cross-fitting: compute threads (0 = all cores)", NULL, 0, 4096, false},
         {"root", ARG_STR, &root, NULL, "list files: folder the paths are relative to", NULL, 0, 0, false},
         {"batch", ARG_INT, &batch, "64", "images per forward (cross-fitting: also the training batch)", NULL, 1, 4096,
@@ -294,14 +296,16 @@ int comine_cmd_estimate(int argc, char **argv)
         return cli_error("estimate", "option --data: give a data set (with --out: cross-fitting), a run folder, a "
                          "model and --data, or a checkpoint and --data");
     static const char *const crossfit_only[] = {"out", "samples", "net",  "width", "input", "emb-dim", "epochs",
-                                                "rounds", "lr", "s", "m", "seed", "threads"};
+                                                "rounds", "folds", "lr", "s", "m", "seed", "threads"};
     for (size_t k = 0; (run || model_a || checkpoint) && k < sizeof crossfit_only / sizeof *crossfit_only; k++)
         if (cli_given(opts, crossfit_only[k]))
             return cli_error("estimate", "option --%s: only for cross-fitting (--data without --run, --model or "
                              "--checkpoint)", crossfit_only[k]);
-    if (!run && !model_a && !checkpoint)
-        return crossfit(data, root, out, net, width, input, emb_dim, epochs, rounds, batch, lr, scale, m, seed, threads,
+    if (!run && !model_a && !checkpoint) {
+        comine_crossfit_opts o = {.folds = folds, .epochs = epochs, .rounds = rounds};
+        return crossfit(data, root, out, net, width, input, emb_dim, &o, batch, lr, scale, m, seed, threads,
                         decode_threads, json, samples_path);
+    }
     if ((model_a || checkpoint) && !data)
         return cli_error("estimate", "option --data: needed with --%s (the images to embed)",
                          model_a ? "model" : "checkpoint");

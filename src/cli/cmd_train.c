@@ -9,6 +9,7 @@
 #include "cli/args.h"
 #include "cli/json_out.h"
 #include "comine/dist.h"
+#include "comine/estimate.h"
 #include "comine/trainer.h"
 
 const char comine_cmd_train_summary[] = "train one or two peer networks with Co-Mining on noisy labels";
@@ -22,7 +23,7 @@ typedef struct train_args {
     double subcenter_drop_angle;
     double width, lr, dm, merge_threshold, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
-    int bn_groups, val_every, subcenters, subcenter_drop, tau_epochs, tau_rounds;
+    int bn_groups, val_every, subcenters, subcenter_drop, tau_epochs, tau_rounds, tau_folds;
     unsigned long long seed;
     bool flip, cache, quiet, json, merge_duplicates;
 } train_args;
@@ -91,6 +92,7 @@ static void library_defaults(cli_opt *opts)
     DEFAULT("tk", "%d", d.tk);
     DEFAULT("tau-epochs", "%d", d.tau_epochs);
     DEFAULT("tau-rounds", "%d", d.tau_rounds);
+    DEFAULT("tau-folds", "%d", d.tau_folds);
     DEFAULT("reweight", "%s", comine_reweight_name(d.select.reweight));
     DEFAULT("dm", "%g", d.head.dm);
     DEFAULT("w", "%g", d.select.w);
@@ -139,11 +141,13 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
         {"momentum", ARG_FLOAT, NULL, NULL, "SGD momentum", NULL, 0, 0.9999},
         {"wd", ARG_FLOAT, NULL, NULL, "weight decay", NULL, 0, 1},
         {"tau", ARG_STR, NULL, NULL, "expected noise rate: the drop rate after warm-up, or `auto`: estimated before "
-         "training by cross-fitting (a network trained on each half of every label's samples ranks the other half; "
+         "training by cross-fitting (a network trained on all but one fold of every label's samples ranks that fold; "
          "RUN/tau_crossfit, RUN/tau_estimate.json, tau_estimate in metrics.jsonl)"},
         {"tk", ARG_INT, NULL, NULL, "epochs over which the drop rate grows to tau", NULL, 0, 100000},
-        {"tau-epochs", ARG_INT, NULL, NULL, "--tau auto: epochs of each half's network (mode arcface)", NULL, 1,
+        {"tau-epochs", ARG_INT, NULL, NULL, "--tau auto: epochs of each fold's network (mode arcface)", NULL, 1,
          100000},
+        {"tau-folds", ARG_INT, NULL, NULL, "--tau auto: folds of each label's samples (one network per fold, trained "
+         "on the others)", NULL, 2, COMINE_CROSSFIT_FOLDS_MAX},
         {"tau-rounds", ARG_INT, NULL, NULL, "--tau auto: rounds of cross-fitting (each after the first trains "
          "without the samples the last ranked most suspicious)", NULL, 1, 9},
         {"reweight", ARG_CHOICE, NULL, NULL, "comining: how the clean set is re-weighted", "margin|weight|mv"},
@@ -205,8 +209,8 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
     };
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
                    &a->dropout, &a->epochs, &a->batch, &a->lr, &a->schedule, &a->warmup, &a->milestones, &a->gamma,
-                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->tau_epochs, &a->tau_rounds, &a->reweight, &a->dm, &a->w,
-                   &a->t,
+                   &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->tau_epochs, &a->tau_folds,
+                   &a->tau_rounds, &a->reweight, &a->dm, &a->w, &a->t,
                    &a->rw_schedule, &a->s, &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
                    &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
                    &a->val, &a->val_root, &a->val_every, &a->merge_duplicates, &a->merge_threshold, &a->subcenters,
@@ -317,6 +321,7 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->tau = (float)tau;
     cfg->tau_epochs = a->tau_epochs;
     cfg->tau_rounds = a->tau_rounds;
+    cfg->tau_folds = a->tau_folds;
     cfg->head.subcenters = a->subcenters;
     cfg->subcenter_drop = a->subcenter_drop;
     cfg->subcenter_drop_angle = (float)a->subcenter_drop_angle;

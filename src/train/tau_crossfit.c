@@ -1,12 +1,12 @@
 /* tau_crossfit.c: the noise rate of a data set by cross-fitting (comine/estimate.h,
  * comine_tau_crossfit).  A network trained on a data set fits its wrong labels too, so it
- * cannot tell which of them are wrong (docs/EXPERIMENTS.md, "Duplicate identities and the
- * noise rate"); one trained on the other half of each label's samples has never seen them.
- * Two short runs in mode arcface, one per half, each ranking the other half's samples
- * against its ArcFace head; Storey's estimate over all of them.  Each further round trains
- * the two networks again without the samples the last round ranked most suspicious (the
- * estimated share of each half): where a label's training half was mostly wrong, the first
- * network could not learn that label and its right held-out faces ranked like wrong ones. */
+ * cannot tell which of them are wrong (docs/NOISE_RATE.md); one trained on the other folds
+ * of each label's samples has never seen them.
+ * One short run in mode arcface per fold, on every fold but that one, ranks that fold's
+ * samples against its ArcFace head; Storey's estimate over all of them.  Each further round
+ * trains the networks again without the samples the last round ranked most suspicious (the
+ * estimated share): where a label's training folds were mostly wrong, the first network
+ * could not learn that label and its right held-out faces ranked like wrong ones. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +22,10 @@
 #include "comine/run_heads.h"
 #include "comine/trainer.h"
 
-/* half[i] = 0 or 1: each label's samples shuffled with the seed, the first ceil(count / 2)
- * in half 0.  Returns the labels that have samples in both halves. */
-static int split_halves(uint8_t *half, const comine_dataset *ds, uint64_t seed)
+/* fold[i] in 0 .. folds - 1: each label's samples shuffled with the seed, the t-th of its c
+ * samples in fold t * folds / c (with 2 folds: the first ceil(c / 2) in fold 0).  Returns the
+ * labels that have samples in at least two folds. */
+static int split_folds(uint8_t *fold, const comine_dataset *ds, uint64_t seed, int folds)
 {
     int K = ds->num_classes, n = ds->n;
     int *count = comine_calloc((size_t)K + 1, sizeof(int)), *start = comine_calloc((size_t)K + 1, sizeof(int));
@@ -40,8 +41,8 @@ static int split_halves(uint8_t *half, const comine_dataset *ds, uint64_t seed)
     int both = 0;
     for (int j = 0; j < K; j++) {
         comine_rng_shuffle_int(&rng, order + start[j], (size_t)count[j]);
-        int first = (count[j] + 1) / 2;
-        for (int t = 0; t < count[j]; t++) half[order[start[j] + t]] = t >= first;
+        for (int t = 0; t < count[j]; t++)
+            fold[order[start[j] + t]] = (uint8_t)((int64_t)t * folds / count[j]);
         both += count[j] >= 2;
     }
     free(order);
@@ -51,8 +52,8 @@ static int split_halves(uint8_t *half, const comine_dataset *ds, uint64_t seed)
     return both;
 }
 
-/* The run that trains on half h: mode arcface, no drop, nothing that needs the labels clean. */
-static void half_cfg(comine_train_cfg *cfg, const comine_train_cfg *base, int epochs, const char *out,
+/* The run of one fold: mode arcface, no drop, nothing that needs the labels clean. */
+static void fold_cfg(comine_train_cfg *cfg, const comine_train_cfg *base, int epochs, const char *out,
                      const uint8_t *subset)
 {
     *cfg = *base;
@@ -70,15 +71,15 @@ static void half_cfg(comine_train_cfg *cfg, const comine_train_cfg *base, int ep
     cfg->val = NULL;
     cfg->val_every = 0;
     cfg->checkpoint_every = 0;
-    cfg->resume = true; /* a half that finished is read back, one that stopped continues */
+    cfg->resume = true; /* a run that finished is read back, one that stopped continues */
     cfg->inject_nan_step = 0;
     cfg->bn_groups = 1;
 }
 
-/* Rank 0: the p-values of the samples of half `test` against the network and head of the
+/* Rank 0: the p-values of the samples of fold `test` against the network and head of the
  * run trained on the samples flagged in `trained_on`; p (n, 2), column 0 written at the
  * samples' own indices (NAN for a label the network did not train on). */
-static comine_status rank_half(float *p, const comine_train_cfg *base, const char *run, const uint8_t *half, int test,
+static comine_status rank_fold(float *p, const comine_train_cfg *base, const char *run, const uint8_t *fold, int test,
                                const uint8_t *trained_on)
 {
     comine_dataset *ds = NULL;
@@ -90,7 +91,7 @@ static comine_status rank_half(float *p, const comine_train_cfg *base, const cha
     int *index = comine_malloc(sizeof(int) * (size_t)n), *labels_all = comine_malloc(sizeof(int) * (size_t)n);
     int m = 0;
     for (int i = 0; i < n; i++) {
-        keep[i] = half[i] == test;
+        keep[i] = fold[i] == test;
         labels_all[i] = ds->samples[i].label;
         if (keep[i]) index[m++] = i;
     }
@@ -112,7 +113,7 @@ static comine_status rank_half(float *p, const comine_train_cfg *base, const cha
                              heads.D);
         } else {
             if (!base->quiet && comine_dist_rank() == 0)
-                comine_progress("cross-fitting: ranking the %d samples of half %d against %s", m, test + 1, run);
+                comine_progress("cross-fitting: ranking the %d samples of fold %d against %s", m, test + 1, run);
             emb = comine_alloc_floats((size_t)m * D);
             int decode = base->loader_threads > 0 ? base->loader_threads : 1;
             st = comine_embed_dataset(emb, &model, 1, ds, base->batch, decode, NULL);
@@ -120,7 +121,7 @@ static comine_status rank_half(float *p, const comine_train_cfg *base, const cha
         if (st == COMINE_OK) {
             labels = comine_malloc(sizeof(int) * (size_t)m);
             for (int t = 0; t < m; t++) labels[t] = ds->samples[t].label;
-            /* a label the network never trained on (all its samples in this half) has no centre:
+            /* a label the network never trained on (all its samples in this fold) has no centre:
              * its head row is the initial random one */
             int *trained = comine_calloc((size_t)heads.K, sizeof(int));
             for (int i = 0; i < n; i++)
@@ -175,89 +176,135 @@ static void suspects(uint8_t *drop, const float *p, int n, double tau)
     free(order);
 }
 
-/* Rank 0: one round's p-values (p, column 0) from the two runs of `runs`; where a label's
- * network of this round trained on none of its samples, the previous round's (prev) stand */
+/* Network h of a round: with 2 folds, the run that trains on fold h and ranks fold 1 - h
+ * (dir/half<h+1>); with more, the run that trains on every fold but h and ranks fold h
+ * (dir/fold<h+1>). */
+static int ranked_fold(int h, int folds)
+{
+    return folds == 2 ? 1 - h : h;
+}
+
+static char *run_dir(const char *dir, int h, int folds)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s%d", folds == 2 ? "half" : "fold", h + 1);
+    return comine_path_join(dir, name);
+}
+
+/* Rank 0: one round's p-values (p, column 0) from the runs of `runs`; where a label's network
+ * of this round trained on none of its samples, the previous round's (prev) stand */
 static comine_status rank_round(float *p, const float *prev, const comine_train_cfg *base, char *const *runs,
-                                const uint8_t *half, uint8_t *const *keep, int n)
+                                const uint8_t *fold, uint8_t *const *keep, int n, int folds)
 {
     comine_status st = COMINE_OK;
     for (size_t i = 0; i < (size_t)n * 2; i++) p[i] = NAN;
-    for (int h = 0; h < 2 && st == COMINE_OK; h++) st = rank_half(p, base, runs[h], half, 1 - h, keep[h]);
+    for (int h = 0; h < folds && st == COMINE_OK; h++)
+        st = rank_fold(p, base, runs[h], fold, ranked_fold(h, folds), keep[h]);
     if (prev)
         for (int i = 0; i < n; i++)
             if (!isfinite(p[2 * (size_t)i])) p[2 * (size_t)i] = prev[2 * (size_t)i];
     return st;
 }
 
+static void free_all(uint8_t **keep, char **runs, int folds)
+{
+    for (int h = 0; h < folds; h++) {
+        free(keep[h]);
+        free(runs[h]);
+    }
+}
+
+/* One round: trains the networks (every rank), then rank 0 ranks, estimates and picks the
+ * next round's suspects; the others receive res and drop.  res: tau, lambda, samples ranked,
+ * failed. */
+static comine_status crossfit_round(double *res, float *p, float *prev, uint8_t *drop, const comine_train_cfg *base,
+                                    const comine_crossfit_opts *o, const uint8_t *fold, int n, int r,
+                                    const char *dir)
+{
+    uint8_t *keep[COMINE_CROSSFIT_FOLDS_MAX] = {0};
+    char *runs[COMINE_CROSSFIT_FOLDS_MAX] = {0}, name[32];
+    snprintf(name, sizeof name, "round%d", r + 1);
+    char *round_dir = r > 0 ? comine_path_join(dir, name) : NULL;
+    comine_status st = COMINE_OK;
+    for (int h = 0; h < o->folds && st == COMINE_OK; h++) {
+        runs[h] = run_dir(r > 0 ? round_dir : dir, h, o->folds);
+        keep[h] = comine_malloc((size_t)(n > 0 ? n : 1));
+        int test = ranked_fold(h, o->folds);
+        for (int i = 0; i < n; i++) keep[h][i] = fold[i] != test && !drop[i];
+        comine_train_cfg cfg;
+        fold_cfg(&cfg, base, o->epochs, runs[h], keep[h]);
+        if (!base->quiet && comine_dist_rank() == 0)
+            comine_progress("cross-fitting, round %d of %d: network %d of %d, trained on every fold of each label's "
+                            "samples but fold %d (mode arcface, %d epochs, %s)", r + 1, o->rounds, h + 1, o->folds,
+                            test + 1, o->epochs, runs[h]);
+        comine_train_summary sum;
+        st = comine_train(&cfg, &sum);
+    }
+    if (st == COMINE_OK) {
+        if (comine_dist_rank() == 0) {
+            st = rank_round(p, r > 0 ? prev : NULL, base, runs, fold, keep, n, o->folds);
+            int m = 0;
+            for (int i = 0; i < n; i++) m += isfinite(p[2 * (size_t)i]);
+            if (st == COMINE_OK) st = comine_tau_storey(&res[0], &res[1], p, n, 1, base->seed);
+            if (st == COMINE_OK && !base->quiet && o->rounds > 1)
+                comine_progress("cross-fitting, round %d of %d: noise rate %.3f (Storey's lambda %.2f)", r + 1,
+                                o->rounds, res[0], res[1]);
+            if (st == COMINE_OK && r + 1 < o->rounds) suspects(drop, p, n, res[0]);
+            memcpy(prev, p, sizeof(float) * (size_t)n * 2);
+            res[2] = m;
+            res[3] = st != COMINE_OK;
+        }
+        if (comine_dist_size() > 1) {
+            comine_dist_broadcast(res, sizeof(double) * 4, 0);
+            if (r + 1 < o->rounds && res[3] == 0) comine_dist_broadcast(drop, (size_t)n, 0);
+        }
+        if (st == COMINE_OK && res[3] != 0) st = comine_fail(COMINE_ERR_ARG, "cross-fitting failed on rank 0");
+    }
+    free_all(keep, runs, o->folds);
+    free(round_dir);
+    return st;
+}
+
+void comine_crossfit_opts_default(comine_crossfit_opts *o)
+{
+    o->folds = 2;
+    o->epochs = 8;
+    o->rounds = 1;
+}
+
 comine_status comine_tau_crossfit(double *tau, double *lambda, int *n_out, float *pvalues,
-                                  const comine_train_cfg *base, int epochs, int rounds, const char *dir)
+                                  const comine_train_cfg *base, const comine_crossfit_opts *o, const char *dir)
 {
     *tau = NAN;
     if (lambda) *lambda = NAN;
     if (n_out) *n_out = 0;
-    if (epochs < 1) return comine_fail(COMINE_ERR_ARG, "cross-fitting: %d epochs (at least 1)", epochs);
-    if (rounds < 1 || rounds > 9) return comine_fail(COMINE_ERR_ARG, "cross-fitting: %d rounds (1 to 9)", rounds);
+    if (o->epochs < 1) return comine_fail(COMINE_ERR_ARG, "cross-fitting: %d epochs (at least 1)", o->epochs);
+    if (o->rounds < 1 || o->rounds > 9)
+        return comine_fail(COMINE_ERR_ARG, "cross-fitting: %d rounds (1 to 9)", o->rounds);
+    if (o->folds < 2 || o->folds > COMINE_CROSSFIT_FOLDS_MAX)
+        return comine_fail(COMINE_ERR_ARG, "cross-fitting: %d folds (2 to %d)", o->folds, COMINE_CROSSFIT_FOLDS_MAX);
     comine_dataset *ds = NULL;
     comine_dataset_opts dopts = {.root = base->root};
     comine_status st = comine_dataset_open(&ds, base->data, &dopts);
     if (st != COMINE_OK) return st;
     int n = ds->n;
-    uint8_t *half = comine_malloc((size_t)(n > 0 ? n : 1));
-    int both = n > 0 ? split_halves(half, ds, base->seed) : 0;
+    uint8_t *fold = comine_malloc((size_t)(n > 0 ? n : 1));
+    int both = n > 0 ? split_folds(fold, ds, base->seed, o->folds) : 0;
     comine_dataset_free(ds);
     if (both < 2) {
-        free(half);
+        free(fold);
         return comine_fail(COMINE_ERR_ARG, "%s: %d labels with 2 samples or more; estimating the noise rate by "
                            "cross-fitting needs at least 2", base->data, both);
     }
     if ((st = comine_mkdirs(dir)) != COMINE_OK) {
-        free(half);
+        free(fold);
         return st;
     }
-    uint8_t *keep[2] = {comine_malloc((size_t)n), comine_malloc((size_t)n)}, *drop = comine_calloc((size_t)n, 1);
+    uint8_t *drop = comine_calloc((size_t)(n > 0 ? n : 1), 1);
     float *p = comine_alloc_floats((size_t)n * 2), *prev = comine_alloc_floats((size_t)n * 2);
     double res[4] = {NAN, NAN, 0, 0}; /* tau, lambda, samples, failed */
-    for (int r = 0; r < rounds && st == COMINE_OK; r++) {
-        char name[32], *round_dir = NULL, *runs[2];
-        if (r > 0) snprintf(name, sizeof name, "round%d", r + 1);
-        if (r > 0) round_dir = comine_path_join(dir, name);
-        for (int h = 0; h < 2; h++) runs[h] = comine_path_join(r > 0 ? round_dir : dir, h ? "half2" : "half1");
-        for (int h = 0; h < 2 && st == COMINE_OK; h++) {
-            for (int i = 0; i < n; i++) keep[h][i] = half[i] == h && !drop[i];
-            comine_train_cfg cfg;
-            half_cfg(&cfg, base, epochs, runs[h], keep[h]);
-            if (!base->quiet && comine_dist_rank() == 0)
-                comine_progress("cross-fitting, round %d of %d: training on half %d of each label's samples (mode "
-                                "arcface, %d epochs, %s)", r + 1, rounds, h + 1, epochs, runs[h]);
-            comine_train_summary sum;
-            st = comine_train(&cfg, &sum);
-        }
-        /* rank 0 ranks and estimates; the others receive the result and the next round's
-         * suspects (training failed on every rank or on none) */
-        if (st == COMINE_OK) {
-            if (comine_dist_rank() == 0) {
-                st = rank_round(p, r > 0 ? prev : NULL, base, runs, half, keep, n);
-                int m = 0;
-                for (int i = 0; i < n; i++) m += isfinite(p[2 * (size_t)i]);
-                if (st == COMINE_OK) st = comine_tau_storey(&res[0], &res[1], p, n, 1, base->seed);
-                if (st == COMINE_OK && !base->quiet && rounds > 1)
-                    comine_progress("cross-fitting, round %d of %d: noise rate %.3f (Storey's lambda %.2f)", r + 1,
-                                    rounds, res[0], res[1]);
-                if (st == COMINE_OK && r + 1 < rounds) suspects(drop, p, n, res[0]);
-                memcpy(prev, p, sizeof(float) * (size_t)n * 2);
-                res[2] = m;
-                res[3] = st != COMINE_OK;
-            }
-            if (comine_dist_size() > 1) {
-                comine_dist_broadcast(res, sizeof res, 0);
-                if (r + 1 < rounds && res[3] == 0) comine_dist_broadcast(drop, (size_t)n, 0);
-            }
-            if (st == COMINE_OK && res[3] != 0) st = comine_fail(COMINE_ERR_ARG, "cross-fitting failed on rank 0");
-        }
-        free(runs[0]);
-        free(runs[1]);
-        free(round_dir);
-    }
+    for (int r = 0; r < o->rounds && st == COMINE_OK; r++)
+        st = crossfit_round(res, p, prev, drop, base, o, fold, n, r, dir);
     if (st == COMINE_OK && pvalues && comine_dist_rank() == 0)
         for (int i = 0; i < n; i++) pvalues[i] = p[2 * (size_t)i];
     if (st == COMINE_OK) {
@@ -268,8 +315,6 @@ comine_status comine_tau_crossfit(double *tau, double *lambda, int *n_out, float
     comine_free_floats(prev);
     comine_free_floats(p);
     free(drop);
-    free(keep[0]);
-    free(keep[1]);
-    free(half);
+    free(fold);
     return st;
 }

@@ -297,8 +297,7 @@ comine_status comine_estimate_tau(comine_tau_estimate *e, const float *cos, int 
         e->beta = e->beta_fit.weight[0];
         e->mirror = comine_tau_mirror(x, m, &e->mode);
         if (outside) e->outside = (double)out_all / m;
-        /* the rule (docs/EXPERIMENTS.md, "Duplicate identities and the noise rate"): the Beta
-         * mixture, or the smaller of it and the outside share when the flags are known.  Each
+        /* the rule (docs/NOISE_RATE.md): the Beta mixture, or the smaller of it and the outside share when the flags are known.  Each
          * fails by counting clean samples as noisy (the clean mode's lower tail split off; clean
          * samples the peers have not learnt yet), so the smaller is the less contaminated. */
         bool use_outside = outside && e->outside < e->beta;

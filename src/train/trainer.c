@@ -60,6 +60,7 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
     cfg->sample_rate = 1.0f;
     cfg->tau_epochs = 8;
     cfg->tau_rounds = 1;
+    cfg->tau_folds = 2;
     cfg->subcenter_drop_angle = 75.0f;
 }
 

@@ -46,7 +46,8 @@ comine_status comine_trainer_tau_auto(comine_train_cfg *cfg, char *msg, size_t m
         char *dir = comine_path_join(cfg->out, TAU_DIR);
         double lambda = NAN;
         int n = 0;
-        st = comine_tau_crossfit(&est, &lambda, &n, NULL, cfg, cfg->tau_epochs, cfg->tau_rounds, dir);
+        comine_crossfit_opts o = {.folds = cfg->tau_folds, .epochs = cfg->tau_epochs, .rounds = cfg->tau_rounds};
+        st = comine_tau_crossfit(&est, &lambda, &n, NULL, cfg, &o, dir);
         free(dir);
         if (st == COMINE_OK) {
             tau = est < 0 ? 0 : est > TAU_MAX ? TAU_MAX : est;
@@ -57,8 +58,8 @@ comine_status comine_trainer_tau_auto(comine_train_cfg *cfg, char *msg, size_t m
                 int len = snprintf(buf, sizeof buf,
                                    "{\"tau_estimate\": %.6f, \"tau\": %.6f, \"method\": \"crossfit\", "
                                    "\"lambda\": %.2f, "
-                                   "\"samples\": %d, \"epochs\": %d, \"rounds\": %d}\n",
-                                   est, tau, lambda, n, cfg->tau_epochs, cfg->tau_rounds);
+                                   "\"samples\": %d, \"epochs\": %d, \"rounds\": %d, \"folds\": %d}\n",
+                                   est, tau, lambda, n, cfg->tau_epochs, cfg->tau_rounds, cfg->tau_folds);
                 st = comine_write_file_atomic(path, buf, (size_t)len);
             }
         }
