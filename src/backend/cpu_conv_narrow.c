@@ -4,10 +4,12 @@
  *   out = prelu(conv(in, weight) + bias, alpha) + residual
  * oneDNN 2.6 runs MobileFaceNet's first layer (3 -> 128 channels, stride 2 at 112x112) at
  * about 64-80% of the FMA peak and its PReLU as a pass of its own over the largest
- * activation of the network.  Here each pair of output pixels keeps the accumulators of up
- * to 128 output channels in registers (16 vectors) over the 27 taps, each tap one
- * broadcast input value per pixel and one weight vector per 16 channels, read from a
- * (27, OC) copy of the weights that stays in L1.  The input values come straight from the
+ * activation of the network.  Here a block of output pixels keeps the accumulators of up
+ * to 128 output channels in registers over the 27 taps, each tap one broadcast input value
+ * per pixel and one weight vector per 16 channels, read from a (27, OC) copy of the weights
+ * that stays in L1: 2 pixels by up to 8 vectors, or 4 by 2 (32 channels) or 8 by 1 (16
+ * channels, iresnet x0.25), so that at least 8 independent sums hide the latency of the
+ * multiply-adds.  The input values come straight from the
  * NHWC input (a kernel row's 9 values are contiguous) where the pixels' windows lie inside
  * it, else from a copy with zeros for the padding.
  * Where it runs: AVX-512 CPUs, 3 input channels, 3x3, output channels a multiple of 16
@@ -65,37 +67,36 @@ static void gather_pixel(const narrow_job *j, float *restrict patch, int n, int 
     }
 }
 
-/* NP (1 or 2) output pixels, NV vectors of channels from c0 on, into y (the first pixel's
+/* NP (1 to 8) output pixels, NV vectors of channels from c0 on, into y (the first pixel's
  * output).  src[kh] points at the 9 input values (kw, c) of the first pixel's kernel row kh,
- * the second pixel's `next` floats further: in the input itself where the pixels' windows
+ * each further pixel's `next` floats further: in the input itself where the pixels' windows
  * lie inside it, else in gather_pixel's copy. */
 static inline __attribute__((always_inline, target("avx512f"))) void
 narrow_block(const narrow_job *j, const float *const *src, size_t next, float *restrict y, const float *restrict res,
              int c0, const int NV, const int NP)
 {
     const int OC = j->g->OC;
-    __m512 a0[CHUNK / 16], a1[CHUNK / 16];
+    __m512 a[8][CHUNK / 16];
     for (int v = 0; v < NV; v++) {
-        a0[v] = j->bias ? _mm512_loadu_ps(j->bias + c0 + 16 * v) : _mm512_setzero_ps();
-        a1[v] = a0[v];
+        a[0][v] = j->bias ? _mm512_loadu_ps(j->bias + c0 + 16 * v) : _mm512_setzero_ps();
+        for (int q = 1; q < NP; q++) a[q][v] = a[0][v];
     }
     const float *restrict w = j->wt + c0;
     for (int kh = 0; kh < NARROW_K; kh++) {
         const float *restrict x = src[kh];
         for (int t = 0; t < NARROW_K * NARROW_C; t++, w += OC) {
-            const __m512 x0 = _mm512_set1_ps(x[t]);
-            const __m512 x1 = _mm512_set1_ps(x[NP == 2 ? next + (size_t)t : (size_t)t]);
+            __m512 xb[8];
+            for (int q = 0; q < NP; q++) xb[q] = _mm512_set1_ps(x[(size_t)q * next + (size_t)t]);
             for (int v = 0; v < NV; v++) {
                 const __m512 wv = _mm512_loadu_ps(w + 16 * v);
-                a0[v] = _mm512_fmadd_ps(wv, x0, a0[v]);
-                if (NP == 2) a1[v] = _mm512_fmadd_ps(wv, x1, a1[v]);
+                for (int q = 0; q < NP; q++) a[q][v] = _mm512_fmadd_ps(wv, xb[q], a[q][v]);
             }
         }
     }
     for (int q = 0; q < NP; q++)
         for (int v = 0; v < NV; v++) {
             size_t o = (size_t)q * OC + c0 + 16 * v;
-            __m512 r = q ? a1[v] : a0[v];
+            __m512 r = a[q][v];
             if (j->alpha) {
                 __m512 al = _mm512_loadu_ps(j->alpha + c0 + 16 * v);
                 r = _mm512_mask_mul_ps(r, _mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_LE_OQ), r, al);
@@ -116,23 +117,24 @@ __attribute__((target("avx512f"))) static void narrow_row(const narrow_job *j, f
         rows_in = rows_in && ih >= 0 && ih < g->H;
         rows[kh] = j->in + ((size_t)n * g->H + (ih < 0 ? 0 : ih)) * g->W * NARROW_C;
     }
-    /* pairs of pixels (ow, ow + 1) whose windows lie inside the input read it directly; the
-     * others are gathered */
+    /* blocks of np pixels (ow .. ow + np - 1) whose windows lie inside the input read it
+     * directly; the others are gathered */
+    const int nv_max = (OC < CHUNK ? OC : CHUNK) / 16, np = nv_max == 1 ? 8 : nv_max == 2 ? 4 : 2;
     int first_in = (g->pad + S - 1) / S;                         /* first ow with iw >= 0 */
     int last_in = rows_in ? (g->W - NARROW_K + g->pad) / S : -1; /* last ow with iw + K <= W */
-    for (int ow = 0; ow < OW; ow += 2) {
-        bool inside = ow >= first_in && ow + 1 <= last_in;
+    for (int ow = 0; ow < OW; ow += np) {
+        bool inside = ow >= first_in && ow + np - 1 <= last_in;
         if (!inside)
-            for (int q = 0; q < 2 && ow + q < OW; q++) gather_pixel(j, patch, n, oh, ow + q);
+            for (int q = 0; q < np && ow + q < OW; q++) gather_pixel(j, patch, n, oh, ow + q);
     }
     float *y = j->out + (size_t)r * OW * OC;
     const float *res = j->residual ? j->residual + (size_t)r * OW * OC : NULL;
     for (int c0 = 0; c0 < OC; c0 += CHUNK) {
         int nv = (OC - c0 < CHUNK ? OC - c0 : CHUNK) / 16;
-        for (int ow = 0; ow < OW; ow += 2) {
+        for (int ow = 0; ow < OW; ow += np) {
             const float *src[NARROW_K];
             size_t next;
-            if (ow >= first_in && ow + 1 <= last_in) {
+            if (ow >= first_in && ow + np - 1 <= last_in) {
                 for (int kh = 0; kh < NARROW_K; kh++) src[kh] = rows[kh] + (size_t)(ow * S - g->pad) * NARROW_C;
                 next = (size_t)S * NARROW_C;
             } else {
@@ -141,7 +143,11 @@ __attribute__((target("avx512f"))) static void narrow_row(const narrow_job *j, f
             }
             float *yo = y + (size_t)ow * OC;
             const float *ro = res ? res + (size_t)ow * OC : NULL;
-            if (ow + 2 <= OW) {
+            if (ow + np <= OW && np == 8) {
+                narrow_block(j, src, next, yo, ro, c0, 1, 8);
+            } else if (ow + np <= OW && np == 4) {
+                narrow_block(j, src, next, yo, ro, c0, 2, 4);
+            } else if (ow + np <= OW) {
                 switch (nv) {
                 case 8: narrow_block(j, src, next, yo, ro, c0, 8, 2); break;
                 case 4: narrow_block(j, src, next, yo, ro, c0, 4, 2); break;
@@ -150,8 +156,14 @@ __attribute__((target("avx512f"))) static void narrow_row(const narrow_job *j, f
                     for (int v = 0; v < nv; v++) narrow_block(j, src, next, yo, ro, c0 + 16 * v, 1, 2);
                     break;
                 }
-            } else { /* the last pixel of an odd row */
-                for (int v = 0; v < nv; v++) narrow_block(j, src, 0, yo, ro, c0 + 16 * v, 1, 1);
+            } else { /* the last pixels of a row, one at a time */
+                for (int q = 0; ow + q < OW; q++) {
+                    const float *one[NARROW_K];
+                    for (int kh = 0; kh < NARROW_K; kh++) one[kh] = src[kh] + (size_t)q * next;
+                    for (int v = 0; v < nv; v++)
+                        narrow_block(j, one, 0, yo + (size_t)q * OC, ro ? ro + (size_t)q * OC : NULL, c0 + 16 * v,
+                                     1, 1);
+                }
             }
         }
     }

@@ -12,7 +12,8 @@ depthwise ones (the direct kernel on AVX-512: strides 1 and 2, 3x3 and MobileFac
 without padding, rows not a multiple of its 4 pixels; 24 channels, which only the AVX2
 version takes) and a first layer on RGB images (the
 direct kernel on AVX-512: 3 input channels, a whole block of 128 output channels and a part
-of one, an odd number of output pixels);
+of one, an odd number of output pixels; 16 output channels in blocks of 8 pixels and 32 in
+blocks of 4, with and without padding, rows that end in a part of a block);
 and the same with a PReLU on the input first (out_in, out_in_both).
 
 Run: /usr/bin/python3 tests/ref/gen_nn_fused.py [--out DIR] [--threads N]   (fixture.py: options)
@@ -47,6 +48,9 @@ CASES = {
     "dense3x3_s2": (2, 32, 9, 7, 48, 3, 2, 1, 1, 1),
     "dense1x1_panels": (2, 40, 5, 7, 64, 1, 1, 0, 1, 1),
     "dense1x1_chunks": (3, 272, 9, 11, 96, 1, 1, 0, 1, 0),
+    "rgb3x3_c16": (2, 3, 7, 21, 16, 3, 1, 1, 1, 1),
+    "rgb3x3_c16_nopad": (1, 3, 5, 18, 16, 3, 1, 0, 1, 0),
+    "rgb3x3_c32_s2": (2, 3, 9, 19, 32, 3, 2, 1, 1, 1),
 }
 
 
