@@ -25,6 +25,9 @@
 #     (tolerance as 2), and the same set sizes step by step: both draw the same classes; a
 #     2-epoch run of it killed (SIGKILL to one rank) after its first epoch and resumed under
 #     mpiexec ends with the uninterrupted run's bytes.
+#  6. a bad image met by one rank: reported once, the other samples trained;
+#  7. `comine estimate --data` (cross-fitting) under mpiexec: one report, from rank 0; the
+#     folds' runs on both ranks; a missing data set ends the job.
 # usage: bash test_mpi_train.sh <comine binary> <source dir>
 # Skips (77) without mpiexec (COMINE_MPIEXEC, set by CTest when comine is built with MPI).
 set -u
@@ -181,6 +184,19 @@ check "a bad image, 2 ranks: reported once, by the rank that read it ($(grep -c 
     test "$(grep -c 'skipping bad image' "$TMP/bad2.log")" = 1
 check "a bad image, 2 ranks: the 63 good samples trained once, the bad one never (noise.csv's rounds)" \
     test "$(awk -F, 'NR > 1 && $5 == 1' "$TMP/bad2/noise.csv" | wc -l),$(grep -F "$bad" "$TMP/bad2/noise.csv" | cut -d, -f5)" = "63,0"
+
+# 7: cross-fitting (`comine estimate --data`) under mpiexec: every fold's network trained by
+# both ranks, one report and one p-value file, from rank 0
+"${MPI[@]}" "$BIN" estimate --data "$TMP/D" --out "$TMP/cf" --folds 3 --net iresnet18 --width 0.125 --input 32 \
+    --emb-dim 32 --batch 16 --epochs 1 --s 32 --m 0.2 --threads 1 --decode-threads 1 --json --samples "$TMP/cf.csv" \
+    >"$TMP/cf.json" 2>"$TMP/cf.log"
+check "estimate --data, 2 ranks: exit 0, one JSON report of the 64 samples" \
+    test $? -eq 0 -a "$(grep -c '"samples": 64, .*"folds": 3' "$TMP/cf.json")" = 1 -a "$(wc -l < "$TMP/cf.json")" = 1
+check "estimate --data, 2 ranks: every fold's run on both ranks, a p-value for every sample" \
+    test "$(cat "$TMP"/cf/fold[123]/metrics.jsonl | grep -c '"ranks": 2'),$(awk -F, 'NR > 1 && $4 != ""' "$TMP/cf.csv" | wc -l)" = "3,64"
+"${MPI[@]}" "$BIN" estimate --data "$TMP/nothere.txt" --out "$TMP/cf2" >"$TMP/cf2.log" 2>&1
+check "estimate --data, 2 ranks: a missing data set ends the job with a message naming it" \
+    test $? -ne 0 -a -n "$(grep -F nothere.txt "$TMP/cf2.log")"
 
 [ $fail -eq 0 ] || { echo "$fail check(s) failed"; tail -20 "$TMP/resume.log"; exit 1; }
 exit 0

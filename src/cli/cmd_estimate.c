@@ -25,6 +25,7 @@
 #include "comine/backend.h"
 #include "comine/core.h"
 #include "comine/data.h"
+#include "comine/dist.h"
 #include "comine/estimate.h"
 #include "comine/eval.h"
 #include "comine/model.h"
@@ -191,12 +192,16 @@ static int crossfit(const char *data, const char *root, const char *out, const c
     cfg.quiet = json;
     double tau, lambda;
     int n;
+    /* under mpirun: every rank trains each fold's network data-parallel, rank 0 ranks and
+     * reports */
+    if (comine_dist_init() != COMINE_OK) return cli_error("estimate", "%s", comine_last_error());
     comine_dataset *ds = NULL;
     comine_dataset_opts dopts = {.root = root};
     comine_status st = comine_dataset_open(&ds, data, &dopts);
     float *pv = st == COMINE_OK ? comine_alloc_floats((size_t)(ds->n > 0 ? ds->n : 1)) : NULL;
     if (st == COMINE_OK) st = comine_tau_crossfit(&tau, &lambda, &n, pv, &cfg, o, out);
-    if (st == COMINE_OK && samples_path) st = write_pvalues(samples_path, ds, pv);
+    bool report = comine_dist_rank() == 0; /* rank 0 alone holds the p-values */
+    if (st == COMINE_OK && samples_path && report) st = write_pvalues(samples_path, ds, pv);
     double true_rate = NAN;
     if (st == COMINE_OK && ds->has_truth) { /* the true rate, where the data set carries it */
         int noisy = 0;
@@ -205,10 +210,13 @@ static int crossfit(const char *data, const char *root, const char *out, const c
     }
     comine_free_floats(pv);
     comine_dataset_free(ds);
+    if (st != COMINE_OK && comine_dist_size() > 1) comine_dist_abort("comine estimate: %s", comine_last_error());
+    comine_dist_finalize();
     if (st != COMINE_OK) {
         fprintf(stderr, "comine estimate: %s\n", comine_last_error());
         return 1;
     }
+    if (!report) return 0;
     if (json) {
         printf("{");
         json_str(stdout, "source", data, true);
