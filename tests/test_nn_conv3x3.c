@@ -8,6 +8,9 @@
  * same bits both ways.  Winograd's bits differ from NHWC's in every pass (else it was not
  * taken); the stride-2 weight gradient runs the same oneDNN kernel on either layout, and
  * its bits came out the same here (printed, not required).
+ * The eval forward (comine_conv2d_forward_fused) too, against the same sums: on AVX-512,
+ * stride 1 with 16 to 128 channels takes cpu_conv_wf4.c's F(4x4, 3x3), whose bits must
+ * differ from NHWC's (up to 23 eps S measured, at 4x4 images).
  * Without AVX-512, stride 1 with 32 channels or more takes cpu_conv_wf2.c's F(2x2, 3x3) in
  * the forward and the input gradient instead (bits differ from NHWC's there, not in the
  * weight gradient); every other shape the NHWC kernels, the same bits both ways.
@@ -98,8 +101,9 @@ static double check(const char *what, const float *got, float offset, const doub
     return worst;
 }
 
-/* one path (NHWC only where nhwc, else the default): its results into y, dx, dw */
-static void run_path(bool nhwc, float *y, float *dx, float *dw)
+/* one path (NHWC only where nhwc, else the default): its results into y, dx, dw, and the
+ * eval forward's (comine_conv2d_forward_fused with the bias, weights kept by the plan) into ye */
+static void run_path(bool nhwc, float *y, float *dx, float *dw, float *ye)
 {
     setenv("COMINE_CONV_NHWC", nhwc ? "1" : "0", 1);
     const comine_backend *be = comine_backend_cpu();
@@ -112,6 +116,13 @@ static void run_path(bool nhwc, float *y, float *dx, float *dw)
     comine_conv2d_forward(&l, y, x, wt, bias, N);
     snprintf(what, sizeof what, "%s forward", name);
     check(what, y, 0, y_ref, y_abs, ny);
+    l.weight_version = 1;
+    for (int rep = 0; rep < 2; rep++) { /* the second with the weights the plan kept */
+        comine_conv2d_forward_fused(&l, ye, x, wt, bias, NULL, NULL, N);
+        snprintf(what, sizeof what, "%s eval forward%s", name, rep ? " (kept weights)" : "");
+        check(what, ye, 0, y_ref, y_abs, ny);
+    }
+    l.weight_version = 0;
     /* accumulated onto 0.5 (input) and -0.25 (weights), 1 (bias) */
     for (size_t i = 0; i < nx; i++) dx[i] = 0.5f;
     for (size_t i = 0; i < nw; i++) dw[i] = -0.25f;
@@ -174,10 +185,11 @@ static void test_shape(int n, int c, int h, int w, int oc, int stride, bool bloc
     db_ref = calloc((size_t)OC, sizeof(double)), db_abs = calloc((size_t)OC, sizeof(double));
     reference();
     float *y_b = malloc(ny * sizeof *y_b), *y_n = malloc(ny * sizeof *y_n);
+    float *ye_b = malloc(ny * sizeof *ye_b), *ye_n = malloc(ny * sizeof *ye_n);
     float *dx_b = malloc(nx * sizeof *dx_b), *dx_n = malloc(nx * sizeof *dx_n);
     float *dw_b = malloc(nw * sizeof *dw_b), *dw_n = malloc(nw * sizeof *dw_n);
-    run_path(false, y_b, dx_b, dw_b);
-    run_path(true, y_n, dx_n, dw_n);
+    run_path(false, y_b, dx_b, dw_b, ye_b);
+    run_path(true, y_n, dx_n, dw_n, ye_n);
     int level = 1;
 #ifdef COMINE_CPU_X86
     level = comine_cpu_x86_level();
@@ -198,8 +210,14 @@ static void test_shape(int n, int c, int h, int w, int oc, int stride, bool bloc
                   "from NHWC's bits, the weight gradient (NHWC's kernel) does not");
     else
         FX_EXPECT(!y_differ && !dx_differ && !dw_differ, "no AVX-512, a shape the NHWC kernels run: the same bits");
-    void *bufs[] = {x,      wt,     bias,   dy,     y_ref, y_abs, dx_ref, dx_abs, dw_ref,
-                    dw_abs, db_ref, db_abs, y_b,    y_n,   dx_b,  dx_n,   dw_b,   dw_n};
+    /* on AVX-512, stride 1, 16 to 128 channels (multiples of 16), images of 4x4 or more: the
+     * eval forward is cpu_conv_wf4.c's F(4x4, 3x3) */
+    bool wf4 = avx512 && S == 1 && C % 16 == 0 && OC % 16 == 0 && C <= 128 && OC <= 128 && OH >= 4 && OW >= 4;
+    bool ye_differ = memcmp(ye_b, ye_n, ny * sizeof *ye_b) != 0;
+    if (wf4)
+        FX_EXPECT(ye_differ, "AVX-512: F(4x4, 3x3)'s eval forward must differ from NHWC's bits");
+    void *bufs[] = {x,      wt,     bias,   dy,     y_ref, y_abs, dx_ref, dx_abs, dw_ref, dw_abs,
+                    db_ref, db_abs, y_b,    y_n,    dx_b,  dx_n,  dw_b,   dw_n,   ye_b,   ye_n};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
 }
 
@@ -213,6 +231,13 @@ int main(void)
     /* NHWC: smaller than one tile (iresnet's last stage at 32x32), 16 channels, stride 2 below 64 */
     test_shape(8, 64, 2, 2, 64, 1, false);
     test_shape(4, 16, 8, 8, 32, 1, false);
+    /* 16 channels in: the eval forward by F(4x4, 3x3) on AVX-512; edge tiles, 16 and 48
+     * output channels (panels of 32 and 16), more tiles than one chunk, and the smallest image */
+    test_shape(3, 16, 10, 13, 16, 1, false);
+    test_shape(2, 16, 9, 7, 48, 1, false);
+    test_shape(2, 16, 64, 40, 16, 1, false);
+    test_shape(1, 16, 4, 4, 32, 1, false);
+    test_shape(2, 144, 6, 5, 32, 1, true); /* more than 128 channels: oneDNN's Winograd */
     test_shape(4, 32, 12, 12, 64, 2, false);
     return fx_finish("test_nn_conv3x3");
 }

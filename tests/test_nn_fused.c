@@ -266,7 +266,8 @@ int main(void)
     const char *cases[] = {"pairs3x3", "pairs3x3_s2", "pairs3x3_wide", "pairs3x3_many", "dense1x1",    "dense3x3",
                            "dw3x3_s2", "dw3x3",       "dw7x7_gdc",     "dw3x3_s2_odd",  "rgb3x3_s2",   "rgb3x3_wide",
                            "dw3x3_c24", "dense3x3_wide", "dense3x3_s2", "dense1x1_panels", "dense1x1_chunks",
-                           "rgb3x3_c16", "rgb3x3_c16_nopad", "rgb3x3_c32_s2"};
+                           "rgb3x3_c16", "rgb3x3_c16_nopad", "rgb3x3_c32_s2", "dense3x3_c16_wf4",
+                           "dense3x3_c16_nobias"};
     fx_file f;
     if (fx_load(&f, fx_path("nn_fused.bin"))) return 1;
     be = comine_backend_cpu();

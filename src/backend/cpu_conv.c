@@ -267,6 +267,7 @@ void *comine_cpu_conv_plan_create(const comine_conv_geom *g)
     p->dw = comine_cpu_conv_dw_supported(g);
     p->narrow = comine_cpu_conv_narrow_supported(g);
     p->wf2 = comine_cpu_conv_wf2_supported(g);
+    p->wf4 = comine_cpu_conv_wf4_supported(g);
     p->im2col = comine_cpu_conv_im2col_supported(g);
     p->k1x1 = comine_cpu_conv_1x1_supported(g);
     return p;

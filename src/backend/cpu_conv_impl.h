@@ -107,6 +107,7 @@ typedef struct conv_plan {
     bool dw;    /* eval forward by cpu_conv_dw.c's kernel */
     bool narrow; /* eval forward by cpu_conv_narrow.c's kernel */
     bool wf2;    /* eval forward by cpu_conv_wf2.c's Winograd F(2x2, 3x3) */
+    bool wf4;    /* eval forward by cpu_conv_wf4.c's Winograd F(4x4, 3x3) */
     bool im2col; /* eval forward by cpu_conv_im2col.c's matrix products */
     bool k1x1;   /* eval forward by cpu_conv_1x1.c's kernel */
     /* those three kernels' weights in their own layout (comine_cpu_plan_weights) */
@@ -222,5 +223,12 @@ void comine_cpu_conv_wf2_forward(conv_plan *p, float *out, const float *in, cons
                                  uint64_t weight_version, const float *bias, const float *alpha,
                                  const float *residual, int N);
 void comine_cpu_conv_wf2_backward_data(conv_plan *p, float *dinp, const float *dout, const float *weight, int N);
+
+/* cpu_conv_wf4.c: the eval forward of dense 3x3 stride-1 pad-1 convolutions with 16 to 128
+ * channels in and out (multiples of 16), by Winograd F(4x4, 3x3), on AVX-512 */
+bool comine_cpu_conv_wf4_supported(const comine_conv_geom *g);
+void comine_cpu_conv_wf4_forward(conv_plan *p, float *out, const float *in, const float *weight,
+                                 uint64_t weight_version, const float *bias, const float *alpha,
+                                 const float *residual, int N);
 
 #endif

@@ -1,7 +1,8 @@
 /* cpu_conv_wino.c: the CPU backend's dense 3x3 stride-1 convolutions with padding 1
  * (iresnet's) through oneDNN's Winograd kernels (jit_wino_4x3, F(4x4, 3x3): 2.25 times
  * fewer multiplications; AVX-512 only): the training forward, both backward passes and the
- * eval forward with an epilogue (cpu_conv_fused.c).
+ * eval forward with an epilogue (cpu_conv_fused.c) above 128 channels (up to 128,
+ * cpu_conv_wf4.c's own F(4x4, 3x3) runs the eval forward).
  *
  * The kernels work on blocked activations (16 channels innermost), so every pass reorders
  * its NHWC inputs into per-thread scratches (CPU_BUF_WINO_SRC, CPU_BUF_WINO_DST) and its
