@@ -150,8 +150,8 @@ __attribute__((noinline, target("avx512f,fma"))) static void input_transform(con
     }
 }
 
-/* out's 4x4 pixels of tiles t0 .. t0 + T = A^T M A, then bias, PReLU (pos + alpha neg,
- * as the other kernels' epilogues) and residual; a pixel outside the image goes to `spill` */
+/* out's 4x4 pixels of tiles t0 .. t0 + T = A^T M A, then bias, PReLU (x <= 0: alpha x) and
+ * residual; a pixel outside the image goes to `spill` */
 __attribute__((noinline, target("avx512f,fma"))) static void output_transform(const wf4_job *j,
                                                                               const float *restrict M, long t0,
                                                                               int T, float *spill)
@@ -189,11 +189,7 @@ __attribute__((noinline, target("avx512f,fma"))) static void output_transform(co
                 WF4_AT(rr[i][0], rr[i][1], rr[i][2], rr[i][3], rr[i][4], rr[i][5], v[0], v[1], v[2], v[3]);
                 for (int k = 0; k < 4; k++) {
                     __m512 x = _mm512_add_ps(v[k], bias);
-                    if (j->alpha) {
-                        __mmask16 pos = _mm512_cmp_ps_mask(x, zero, _CMP_GT_OQ);
-                        x = _mm512_add_ps(_mm512_maskz_mov_ps(pos, x),
-                                          _mm512_mul_ps(alpha, _mm512_maskz_mov_ps((__mmask16)~pos, x)));
-                    }
+                    if (j->alpha) x = _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, zero, _CMP_LE_OQ), x, alpha);
                     if (res[4 * i + k]) x = _mm512_add_ps(x, _mm512_loadu_ps(res[4 * i + k] + oc));
                     _mm512_storeu_ps(y[4 * i + k] + oc, x);
                 }
