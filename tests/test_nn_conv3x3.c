@@ -10,7 +10,9 @@
  * its bits came out the same here (printed, not required).
  * The eval forward (comine_conv2d_forward_fused) too, against the same sums: on AVX-512,
  * stride 1 with 16 to 128 channels takes cpu_conv_wf4.c's F(4x4, 3x3), whose bits must
- * differ from NHWC's (up to 23 eps S measured, at 4x4 images).
+ * differ from NHWC's (up to 23 eps S measured, at 4x4 images); there, with a per-channel
+ * affine map on the input inside it (comine_conv2d_forward_fused_affine: an eval batch norm
+ * handed over), the bits of the plain eval forward of the mapped input.
  * Without AVX-512, stride 1 with 32 channels or more takes cpu_conv_wf2.c's F(2x2, 3x3) in
  * the forward and the input gradient instead (bits differ from NHWC's there, not in the
  * weight gradient); every other shape the NHWC kernels, the same bits both ways.
@@ -121,6 +123,20 @@ static void run_path(bool nhwc, float *y, float *dx, float *dw, float *ye)
         comine_conv2d_forward_fused(&l, ye, x, wt, bias, NULL, NULL, N);
         snprintf(what, sizeof what, "%s eval forward%s", name, rep ? " (kept weights)" : "");
         check(what, ye, 0, y_ref, y_abs, ny);
+    }
+    if (!nhwc && comine_conv2d_fuses_input_affine(&l)) {
+        /* an affine map on the input inside it (an eval batch norm handed over): the same
+         * bits as the plain eval forward of fmaf(x, scale, shift), the padding zero */
+        size_t n_in = (size_t)N * H * W * C;
+        float *sc = malloc(C * sizeof *sc), *sh = malloc(C * sizeof *sh), *xs = malloc(n_in * sizeof *xs);
+        float *ya = malloc(ny * sizeof *ya), *yp = malloc(ny * sizeof *yp);
+        for (int c = 0; c < C; c++) sc[c] = 0.5f + 0.75f * (uniform() + 1.0f), sh[c] = uniform();
+        for (size_t i = 0; i < n_in; i++) xs[i] = fmaf(x[i], sc[i % C], sh[i % C]);
+        comine_conv2d_forward_fused(&l, yp, xs, wt, bias, NULL, NULL, N);
+        comine_conv2d_forward_fused_affine(&l, ya, x, sc, sh, wt, bias, NULL, NULL, N);
+        FX_EXPECT(memcmp(ya, yp, ny * sizeof *ya) == 0, "eval forward with the input's affine map: the bits of the "
+                  "plain eval forward of fmaf(x, scale, shift)");
+        free(sc), free(sh), free(xs), free(ya), free(yp);
     }
     l.weight_version = 0;
     /* accumulated onto 0.5 (input) and -0.25 (weights), 1 (bias) */

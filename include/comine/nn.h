@@ -56,6 +56,16 @@ bool comine_conv2d_fuses_input_prelu(const comine_conv2d *l);
 void comine_conv2d_forward_fused_in(comine_conv2d *l, float *out, const float *in, const float *in_alpha,
                                     const float *weight, const float *bias, const float *prelu_alpha,
                                     const float *residual, int N);
+/* true where the backend runs comine_conv2d_forward_fused_affine (on the CPU: dense 3x3
+ * stride-1 layers with 16 to 128 channels, AVX-512) */
+bool comine_conv2d_fuses_input_affine(const comine_conv2d *l);
+/* The same with a per-channel affine map on the input first, the padding staying zero (an
+ * eval batch norm before the convolution): out = prelu(conv(in * in_scale + in_shift, weight)
+ * + bias, prelu_alpha) + residual, in_scale and in_shift (C); only where
+ * comine_conv2d_fuses_input_affine(l). */
+void comine_conv2d_forward_fused_affine(comine_conv2d *l, float *out, const float *in, const float *in_scale,
+                                        const float *in_shift, const float *weight, const float *bias,
+                                        const float *prelu_alpha, const float *residual, int N);
 /* dinp is (N, H, W, C) or NULL; dweight like weight; dbias (OC) or NULL; all accumulate */
 void comine_conv2d_backward(comine_conv2d *l, float *dinp, float *dweight, float *dbias,
                             const float *dout, const float *in, const float *weight, int N);

@@ -66,6 +66,15 @@ struct comine_backend {
                                uint64_t weight_version);
     /* true where the plan's conv_forward_fused takes an in_alpha (NULL: never) */
     bool (*conv_fuses_input_prelu)(void *plan);
+    /* the same eval forward with a per-channel affine map on the input first (an eval batch
+     * norm before a padded convolution, which cannot be folded into its weights: the
+     * padding stays zero): out = prelu(conv(in * in_scale + in_shift, weight) + bias, alpha)
+     * + residual, in_scale and in_shift (C); only where conv_fuses_input_affine says so
+     * (NULL, both: never) */
+    void (*conv_forward_fused_affine)(void *plan, float *out, const float *in, const float *in_scale,
+                                      const float *in_shift, const float *weight, const float *bias,
+                                      const float *alpha, const float *residual, int N, uint64_t weight_version);
+    bool (*conv_fuses_input_affine)(void *plan);
     /* dinp += d out / d in */
     void (*conv_backward_data)(void *plan, float *dinp, const float *dout, const float *weight, int N);
     /* dinp = d out / d in (overwritten: no clearing and no extra pass when dinp is fresh) */

@@ -16,6 +16,13 @@ void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, cons
                                    const float *weight, const float *bias, const float *alpha, const float *residual,
                                    int N, uint64_t weight_version);
 bool comine_cpu_conv_fuses_input_prelu(void *plan);
+/* the same with in * in_scale + in_shift as the input (per channel); only where
+ * comine_cpu_conv_fuses_input_affine (cpu_conv_wf4.c's layers) */
+void comine_cpu_conv_forward_fused_affine(void *plan, float *out, const float *in, const float *in_scale,
+                                          const float *in_shift, const float *weight, const float *bias,
+                                          const float *alpha, const float *residual, int N,
+                                          uint64_t weight_version);
+bool comine_cpu_conv_fuses_input_affine(void *plan);
 void comine_cpu_conv_backward_data(void *plan, float *dinp, const float *dout, const float *weight, int N);
 void comine_cpu_conv_backward_data_write(void *plan, float *dinp, const float *dout, const float *weight, int N);
 void comine_cpu_conv_backward(void *plan, float *dinp, bool overwrite, float *dweight, float *dbias, const float *dout,

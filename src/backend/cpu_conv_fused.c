@@ -133,6 +133,22 @@ static dnnl_memory_t kept_weights(conv_plan *p, weight_io *w, const float *weigh
 
 bool comine_cpu_conv_fuses_input_prelu(void *plan) { return ((conv_plan *)plan)->dw; }
 
+bool comine_cpu_conv_fuses_input_affine(void *plan) { return ((conv_plan *)plan)->wf4; }
+
+void comine_cpu_conv_forward_fused_affine(void *plan, float *out, const float *in, const float *in_scale,
+                                          const float *in_shift, const float *weight, const float *bias,
+                                          const float *alpha, const float *residual, int N,
+                                          uint64_t weight_version)
+{
+    conv_plan *p = plan;
+    COMINE_ASSERT(p->wf4 && in_scale && in_shift && N >= 0);
+    COMINE_ASSERT(!p->g.has_bias || bias != NULL);
+    COMINE_ASSERT(residual != out || !residual);
+    if (N == 0) return;
+    comine_cpu_conv_wf4_forward(p, out, in, in_scale, in_shift, weight, weight_version, p->g.has_bias ? bias : NULL,
+                                alpha, residual, N);
+}
+
 void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, const float *in_alpha,
                                    const float *weight, const float *bias, const float *alpha, const float *residual,
                                    int N, uint64_t weight_version)
@@ -158,7 +174,7 @@ void comine_cpu_conv_forward_fused(void *plan, float *out, const float *in, cons
         return;
     }
     if (p->wf4) {
-        comine_cpu_conv_wf4_forward(p, out, in, weight, weight_version, bias, alpha, residual, N);
+        comine_cpu_conv_wf4_forward(p, out, in, NULL, NULL, weight, weight_version, bias, alpha, residual, N);
         return;
     }
     if (p->wf2) {

@@ -227,8 +227,10 @@ void comine_cpu_conv_wf2_backward_data(conv_plan *p, float *dinp, const float *d
 /* cpu_conv_wf4.c: the eval forward of dense 3x3 stride-1 pad-1 convolutions with 16 to 128
  * channels in and out (multiples of 16), by Winograd F(4x4, 3x3), on AVX-512 */
 bool comine_cpu_conv_wf4_supported(const comine_conv_geom *g);
-void comine_cpu_conv_wf4_forward(conv_plan *p, float *out, const float *in, const float *weight,
-                                 uint64_t weight_version, const float *bias, const float *alpha,
-                                 const float *residual, int N);
+/* in_scale and in_shift (C, both or neither): the input is in * in_scale + in_shift, the
+ * padding zero */
+void comine_cpu_conv_wf4_forward(conv_plan *p, float *out, const float *in, const float *in_scale,
+                                 const float *in_shift, const float *weight, uint64_t weight_version,
+                                 const float *bias, const float *alpha, const float *residual, int N);
 
 #endif

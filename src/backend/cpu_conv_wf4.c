@@ -108,7 +108,7 @@ static void transform_weights(float *U, const float *weight, int C, int OC)
 typedef struct wf4_job {
     const comine_conv_geom *g;
     float *out;
-    const float *in, *U, *bias, *alpha, *residual;
+    const float *in, *in_scale, *in_shift, *U, *bias, *alpha, *residual;
     int TH, TW;
 } wf4_job;
 
@@ -131,13 +131,17 @@ __attribute__((noinline, target("avx512f,fma"))) static void input_transform(con
             row[a] = y < 0 || y >= H ? NULL : j->in + ((size_t)n * H + y) * W * C;
         }
         for (int cb = 0; cb < C; cb += LANES) {
+            const __m512 sc = j->in_scale ? _mm512_loadu_ps(j->in_scale + cb) : _mm512_setzero_ps();
+            const __m512 sh = j->in_scale ? _mm512_loadu_ps(j->in_shift + cb) : _mm512_setzero_ps();
             __m512 s[6][6]; /* B^T d, column by column */
             for (int b = 0; b < 6; b++) {
                 int x = x0 + b;
                 bool col = x >= 0 && x < W;
                 __m512 d[6];
-                for (int a = 0; a < 6; a++)
+                for (int a = 0; a < 6; a++) {
                     d[a] = col && row[a] ? _mm512_loadu_ps(row[a] + (size_t)x * C + cb) : _mm512_setzero_ps();
+                    if (j->in_scale && col && row[a]) d[a] = _mm512_fmadd_ps(d[a], sc, sh);
+                }
                 WF4_BT(d[0], d[1], d[2], d[3], d[4], d[5], s[0][b], s[1][b], s[2][b], s[3][b], s[4][b], s[5][b]);
             }
             float *v = V + (size_t)t * XI * C + cb;
@@ -258,15 +262,16 @@ static void product(int cnt, int C, int OC, const float *V, size_t ldv, const fl
     }
 }
 
-void comine_cpu_conv_wf4_forward(conv_plan *p, float *out, const float *in, const float *weight,
-                                 uint64_t weight_version, const float *bias, const float *alpha,
-                                 const float *residual, int N)
+void comine_cpu_conv_wf4_forward(conv_plan *p, float *out, const float *in, const float *in_scale,
+                                 const float *in_shift, const float *weight, uint64_t weight_version,
+                                 const float *bias, const float *alpha, const float *residual, int N)
 {
     const comine_conv_geom *g = &p->g;
+    COMINE_ASSERT(!in_scale == !in_shift);
     const int C = g->C, OC = g->OC;
     float *Unew = comine_cpu_plan_weights(p, weight, weight_version, (size_t)XI * C * OC);
     if (Unew) transform_weights(Unew, weight, C, OC);
-    wf4_job job = {g, out, in, p->own_w, bias, alpha, residual, (g->OH + 3) / 4, (g->OW + 3) / 4};
+    wf4_job job = {g, out, in, in_scale, in_shift, p->own_w, bias, alpha, residual, (g->OH + 3) / 4, (g->OW + 3) / 4};
     const long tiles = (long)N * job.TH * job.TW;
     int T = CHUNK_FLOATS / (XI * (C + OC));
     if (T < ROWS) T = ROWS;
@@ -297,11 +302,12 @@ void comine_cpu_conv_wf4_forward(conv_plan *p, float *out, const float *in, cons
     }
 }
 #else
-void comine_cpu_conv_wf4_forward(conv_plan *p, float *out, const float *in, const float *weight,
-                                 uint64_t weight_version, const float *bias, const float *alpha,
-                                 const float *residual, int N)
+void comine_cpu_conv_wf4_forward(conv_plan *p, float *out, const float *in, const float *in_scale,
+                                 const float *in_shift, const float *weight, uint64_t weight_version,
+                                 const float *bias, const float *alpha, const float *residual, int N)
 {
-    (void)p, (void)out, (void)in, (void)weight, (void)weight_version, (void)bias, (void)alpha, (void)residual;
+    (void)p, (void)out, (void)in, (void)in_scale, (void)in_shift, (void)weight, (void)weight_version, (void)bias;
+    (void)alpha, (void)residual;
     (void)N;
     COMINE_ASSERT(!"comine_cpu_conv_wf4_forward: AVX-512 only");
 }

@@ -10,7 +10,9 @@
  * forward runs each folded conv with what follows its BN as the conv's epilogue
  * (comine_conv2d_forward_fused): the PReLU that alone reads the BN's output and a residual
  * add, run inside the conv or in one pass after it, or that PReLU handed to the next conv
- * where that one applies it to its input (hand_over_prelus); the folded weights carry a
+ * where that one applies it to its input (hand_over_prelus); a BN that alone feeds a conv
+ * (not foldable: the conv's padding must stay zero) applied by that conv to its input where
+ * its backend can (hand_over_bns); the folded weights carry a
  * version that changes with every folding, so the backend may keep them in its own format
  * meanwhile. */
 #include "comine/model.h"
@@ -107,6 +109,35 @@ static void hand_over_prelus(comine_model *m)
     }
 }
 
+/* Where a BN that is not folded (before a conv: iresnet's first BN of a block) feeds a folded
+ * conv alone and that conv's backend applies a per-channel affine map to its input inside
+ * it (comine_conv2d_fuses_input_affine), the BN is handed over: the conv reads the BN's input
+ * and applies its eval scale and shift (made by fold_batchnorms) while reading, and the BN
+ * does not run.  Only where the BN's input is read again after the conv (kept alive, so the
+ * conv's output cannot share its memory) and neither value lives in a scratch buffer. */
+static void hand_over_bns(comine_model *m)
+{
+    for (int i = 0; i < m->n_ops; i++) {
+        m->ops[i].handed = false;
+        m->ops[i].in_bn = -1;
+    }
+    for (int i = 0; i + 1 < m->n_ops; i++) {
+        model_op *bn = &m->ops[i], *conv = &m->ops[i + 1];
+        if (bn->kind != MODEL_OP_BN || bn->affine_offset == SIZE_MAX || conv->fold < 0 || conv->in_prelu >= 0 ||
+            !comine_conv2d_fuses_input_affine(&conv->conv_folded))
+            continue;
+        int last, prelu, residual;
+        eval_epilogue(m, i + 1, &last, &prelu, &residual);
+        bool read_later = false;
+        for (int j = i + 2; j < m->n_ops; j++) read_later |= m->ops[j].in == bn->in || m->ops[j].in2 == bn->in;
+        if (!read_later || m->values[bn->in].transient || m->values[last].transient ||
+            m->values[last].offset == m->values[bn->in].offset || (residual >= 0 && residual == bn->in))
+            continue;
+        bn->handed = true;
+        conv->in_bn = i;
+    }
+}
+
 /* Rebuilds the folded weights and biases of every conv with a BN folded into it, from the
  * current parameters and running statistics (on the host: a pass over the conv weights). */
 static void fold_batchnorms(comine_model *m)
@@ -148,8 +179,33 @@ static void fold_batchnorms(comine_model *m)
         comine_backend_upload(be, m->folded + op->fold_offset, w, n_w + (size_t)OC);
         op->conv_folded.weight_version = next_fold_version();
     }
+    /* the eval scale and shift of the BNs a conv may apply to its input, as the backends'
+     * eval batch norm computes them */
+    for (int i = 0; i < m->n_ops; i++) {
+        const model_op *bn = &m->ops[i];
+        if (bn->kind != MODEL_OP_BN || bn->affine_offset == SIZE_MAX) continue;
+        size_t C = (size_t)bn->C;
+        if (6 * C > cap) {
+            free(host);
+            cap = 6 * C;
+            host = comine_malloc(cap * sizeof(float));
+        }
+        float *scale = host, *shift = scale + C, *gamma = shift + C, *beta = gamma + C, *mean = beta + C;
+        float *var = mean + C;
+        comine_backend_download(be, gamma, bn->fixed_gamma ? BUF(bn->w) : PARAM(bn->w), C);
+        comine_backend_download(be, beta, PARAM(bn->b), C);
+        comine_backend_download(be, mean, BUF(bn->running_mean), C);
+        comine_backend_download(be, var, BUF(bn->running_var), C);
+        for (size_t c = 0; c < C; c++) {
+            double s = gamma[c] / sqrt((double)var[c] + BN_EPS);
+            scale[c] = (float)s;
+            shift[c] = (float)(beta[c] - mean[c] * s);
+        }
+        comine_backend_upload(be, m->folded + bn->affine_offset, host, 2 * C);
+    }
     free(host);
     hand_over_prelus(m);
+    hand_over_bns(m);
     m->fold_fresh = true;
 }
 
@@ -180,12 +236,20 @@ static void run_ops(comine_model *m, int from, int to, int at, int N, int part, 
                 const float *w = m->folded + op->fold_offset;
                 int last, prelu, residual;
                 int skip = eval_epilogue(m, i, &last, &prelu, &residual);
-                comine_conv2d_forward_fused_in(part < 0 ? &op->conv_folded : &op->conv_part[part],
-                                               value_at(m, last, at, priv), in,
-                                               op->in_prelu >= 0 ? PARAM(m->ops[op->in_prelu].w) : NULL, w,
-                                               w + m->params_table.info[op->w].size,
-                                               prelu >= 0 && !op->hands_prelu ? PARAM(m->ops[prelu].w) : NULL,
-                                               residual >= 0 ? value_at(m, residual, at, priv) : NULL, N);
+                comine_conv2d *l = part < 0 ? &op->conv_folded : &op->conv_part[part];
+                float *y = value_at(m, last, at, priv);
+                const float *b = w + m->params_table.info[op->w].size;
+                const float *alpha = prelu >= 0 && !op->hands_prelu ? PARAM(m->ops[prelu].w) : NULL;
+                const float *res = residual >= 0 ? value_at(m, residual, at, priv) : NULL;
+                if (op->in_bn >= 0) {
+                    const model_op *bn = &m->ops[op->in_bn];
+                    const float *affine = m->folded + bn->affine_offset;
+                    comine_conv2d_forward_fused_affine(l, y, value_at(m, bn->in, at, priv), affine, affine + bn->C, w,
+                                                       b, alpha, res, N);
+                } else {
+                    comine_conv2d_forward_fused_in(l, y, in, op->in_prelu >= 0 ? PARAM(m->ops[op->in_prelu].w) : NULL,
+                                                   w, b, alpha, res, N);
+                }
                 i += 1 + skip; /* the BN and the epilogue's ops ran inside the conv */
             } else {
                 comine_conv2d_forward(part < 0 ? &op->conv : &op->conv_part[part], out, in, PARAM(op->w),
@@ -193,7 +257,7 @@ static void run_ops(comine_model *m, int from, int to, int at, int N, int part, 
             }
             break;
         case MODEL_OP_BN: {
-            if (fold && op->folded) break;
+            if (fold && (op->folded || op->handed)) break;
             float *save_mean = m->stats + op->stats_offset, *save_rstd = save_mean + op->C;
             const float *gamma = op->fixed_gamma ? BUF(op->w) : PARAM(op->w);
             comine_batchnorm_forward(be, out, save_mean, save_rstd, BUF(op->running_mean), BUF(op->running_var), in,

@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,6 +134,8 @@ static model_op *add_op(comine_model *m, model_op_kind kind)
     op->in = op->in2 = op->out = -1;
     op->w = op->b = -1;
     op->fold = -1;
+    op->in_prelu = op->in_bn = -1;
+    op->affine_offset = SIZE_MAX;
     return op;
 }
 

@@ -68,6 +68,12 @@ typedef struct model_op {
      * (set with the folding: fold_batchnorms in model_exec.c) */
     int in_prelu;
     bool hands_prelu;
+    /* A BN (not folded) whose output only the next op, a conv, reads: its eval scale, then
+     * shift (2 C floats) at affine_offset in `folded` (SIZE_MAX: none); handed: that conv
+     * applies it to its input inside it in an eval forward (the conv's in_bn, else -1) */
+    size_t affine_offset;
+    bool handed;
+    int in_bn;
     /* conv: one plan per part of an eval forward split over the batch (conv_folded's or
      * conv's geometry), n_part of them, made on first use */
     comine_conv2d *conv_part;

@@ -14,6 +14,7 @@
  * flags in the graph; comine_model_create_uninit allocates from the totals. */
 #include "comine/model.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "models/model_impl.h"
@@ -47,6 +48,16 @@ static void plan_bn_folding(comine_model *m, const int *readers)
         conv->fold_offset = m->n_folded;
         bn->folded = true;
         m->n_folded += round16(m->params_table.info[conv->w].size + (size_t)conv->OC);
+    }
+    /* a BN before a conv (iresnet's first BN of a block) keeps room for its eval scale and
+     * shift, which that conv may apply to its input (hand_over_bns in model_exec.c) */
+    for (int i = 0; i + 1 < m->n_ops; i++) {
+        model_op *bn = &m->ops[i], *conv = &m->ops[i + 1];
+        if (bn->kind != MODEL_OP_BN || bn->folded || conv->kind != MODEL_OP_CONV || conv->in != bn->out ||
+            readers[bn->out] != 1)
+            continue;
+        bn->affine_offset = m->n_folded;
+        m->n_folded += round16(2 * (size_t)bn->C);
     }
 }
 

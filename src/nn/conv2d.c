@@ -67,6 +67,24 @@ void comine_conv2d_forward_fused_in(comine_conv2d *l, float *out, const float *i
     if (residual) be->add(out, out, residual, rows * (size_t)l->OC);
 }
 
+bool comine_conv2d_fuses_input_affine(const comine_conv2d *l)
+{
+    COMINE_ASSERT(l->plan != NULL);
+    return l->be->conv_forward_fused_affine && l->be->conv_fuses_input_affine &&
+           l->be->conv_fuses_input_affine(l->plan);
+}
+
+void comine_conv2d_forward_fused_affine(comine_conv2d *l, float *out, const float *in, const float *in_scale,
+                                        const float *in_shift, const float *weight, const float *bias,
+                                        const float *prelu_alpha, const float *residual, int N)
+{
+    COMINE_ASSERT(l->plan != NULL && N >= 0 && in_scale && in_shift);
+    COMINE_ASSERT(!residual || residual != out);
+    COMINE_ASSERT(comine_conv2d_fuses_input_affine(l));
+    l->be->conv_forward_fused_affine(l->plan, out, in, in_scale, in_shift, weight, l->has_bias ? bias : NULL,
+                                     prelu_alpha, residual, N, l->weight_version);
+}
+
 /* the backward passes asked for: one backend call where it has a combined one */
 static void backward(comine_conv2d *l, float *dinp, bool overwrite, float *dweight, float *dbias, const float *dout,
                      const float *in, const float *weight, int N)
