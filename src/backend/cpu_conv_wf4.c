@@ -7,8 +7,10 @@
  * on its Winograd kernel between reorders and a separate epilogue pass.  Measured one
  * thread, 8 images, eval with bias and PReLU (bench_conv), ms, oneDNN -> this kernel:
  * 16 -> 16 at 64x64 0.92 -> 0.59, 16 -> 32 at 32x32 0.43 -> 0.20, 32 -> 32 at 16x16
- * 0.14 -> 0.07, 64 -> 128 at 8x8 0.16 -> 0.12.  Above 128 channels the transformed weights
- * (36 C OC floats) outgrow the caches and it lost (512 at 7x7: 2.9 -> 3.6-4.4).
+ * 0.14 -> 0.07, 64 -> 128 at 8x8 0.16 -> 0.12; 2 images, 64 at 56x56 1.0-1.3 -> 0.65,
+ * 128 at 28x28 0.76 -> 0.60-0.65.  Above 128 channels the transformed weights (36 C OC
+ * floats) outgrow the caches: 256 at 14x14 gained (0.91-1.07 -> 0.80-0.82), at 8x8 and
+ * 4x4 it came out either way, and 512 at 7x7 lost (2.9 -> 3.2-4.1).
  * Each 6x6 input tile (stride 4, NHWC, 16 channels to a vector) becomes 36 vectors per 16
  * channels, V = B^T d B; the 36 products M[xi] = V[xi] U[xi] (tiles x C times C x OC, U =
  * G g G^T the transformed weights, kept while the caller's pointer and version stay the
@@ -273,7 +275,11 @@ void comine_cpu_conv_wf4_forward(conv_plan *p, float *out, const float *in, cons
     if (Unew) transform_weights(Unew, weight, C, OC);
     wf4_job job = {g, out, in, in_scale, in_shift, p->own_w, bias, alpha, residual, (g->OH + 3) / 4, (g->OW + 3) / 4};
     const long tiles = (long)N * job.TH * job.TW;
+    /* as many tiles as fit the L2 cache, but at least as many as make a chunk's V and M
+     * outweigh U, which every chunk reads again (128 -> 128 channels at 28x28, 2 images:
+     * 0.76-0.79 -> 0.60-0.65 ms) */
     int T = CHUNK_FLOATS / (XI * (C + OC));
+    if (T < C * OC / (C + OC)) T = C * OC / (C + OC);
     if (T < ROWS) T = ROWS;
     const long chunks = (tiles + T - 1) / T;
 #ifdef COMINE_HAVE_OPENMP
