@@ -235,7 +235,7 @@ int main(void)
         off += fabsf(rp[i] - (float)above / (KR - 2)) > 1e-6f;
     }
     FX_EXPECT(off == 0, "%d of %d rows differ from the float64 count", off, NR);
-    /* with the labels' own means added: label 38 has no sample (left out of the comparison),
+    /* with the labels' own means (the larger cosine counts): label 38 has no sample (left out of the comparison),
      * label 39 one (that sample ranked by the centres alone) */
     for (int i = 0; i < NR; i++)
         if (rl[i] >= 38) rl[i] = 37;
@@ -262,7 +262,7 @@ int main(void)
                 ms += mv * mv;
             }
             bool use = ss > 0 && (!means || mcount[j] > 0);
-            score[j] = !use ? NAN : dot / sqrt(ss) + (means ? md / sqrt(ms) : 0);
+            score[j] = !use ? NAN : means ? fmax(dot / sqrt(ss), md / sqrt(ms)) : dot / sqrt(ss);
         }
         if (isnan(score[y])) {
             off_m += !isnan(rp[i]);

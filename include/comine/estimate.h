@@ -97,13 +97,15 @@ comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int
 
 /* Each sample's rank p-value and cos(theta_y) against label centres: emb (n, D) normalised
  * embeddings, labels (n), centres (K, D) (any length; a zero row is no centre and is left
- * out).  A label's score is its centre's cosine; with add_means, plus the cosine to the mean
- * of these n embeddings of that label (the sample itself left out of its own label's; labels
- * with no embedding here are then left out of the comparison, and a sample alone in its label
- * is ranked by the centres only).  p[i * stride] = the share of the other labels whose score
- * is above the label's (ties count half), cos[i * stride] = the cosine to the label's centre
- * (either may be NULL); NAN where the label has no centre.  The products go through the
- * backend's GEMM by blocks of rows: memory n x K floats is never held. */
+ * out).  A label's score is its centre's cosine; with add_means, the larger of that and the
+ * cosine to the mean of these n embeddings of that label, the sample itself left out of its
+ * own label's (a label whose centre was learnt from mostly wrong samples is rescued by its
+ * faces here, one with few faces here by its centre).  Labels with no embedding here are then
+ * left out of the comparison, and a sample alone in its label is ranked by the centres only.
+ * p[i * stride] = the share of the other labels whose score is above the label's (ties count
+ * half), cos[i * stride] = the cosine to the label's centre (either may be NULL); NAN where the
+ * label has no centre.  The products go through the backend's GEMM by blocks of rows: memory
+ * n x K floats is never held. */
 void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, const int *labels, int n, int D,
                           const float *centres, int K, bool add_means);
 

@@ -147,7 +147,8 @@ void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, co
                     md -= ee;
                     ss += -2 * (double)mdots[(size_t)t * K + j] + ee;
                 }
-                score[j] += ss > 1e-24 ? (float)(md / sqrt(ss)) : 0.f;
+                float mc = ss > 1e-24 ? (float)(md / sqrt(ss)) : 0.f;
+                if (mc > score[j]) score[j] = mc;
             }
             float own = ok ? score[y] : NAN;
             int above = 0, ties = 0;
