@@ -1,5 +1,5 @@
 """dedup_heldout.py: duplicate identities among identities a network never saw (docs/
-NOISE_RATE.md, "Duplicates: other scores and rules, measured"): 100 of the held-out identities
+DEDUP.md, "Duplicates: other scores and rules, measured"): 100 of the held-out identities
 train, 10 of them split in two labels, the rest the outliers' pool; 0, 20, 40% noise (half flips,
 half outliers); label means of each peer's embeddings, the pair's cosine averaged over the
 peers; comine dedup's rule (mutual nearest, median + k MAD of the nearest similarities) against

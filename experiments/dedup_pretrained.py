@@ -1,5 +1,5 @@
 """dedup_pretrained.py: duplicate identities found with a network trained on other people
-(docs/NOISE_RATE.md, "Duplicates: other scores and rules, measured"): the label means of both
+(docs/DEDUP.md, "Duplicates: other scores and rules, measured"): the label means of both
 peers' embeddings, the pair's cosine averaged over the peers; for each list, comine dedup's rule
 (mutual nearest, median + 2 MAD of the nearest similarities), a threshold taken from the data's
 own split identities (each label with >= 4 images cut in two random halves: the cosine of the

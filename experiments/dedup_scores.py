@@ -1,5 +1,5 @@
 """dedup_scores.py: pair scores and rules for duplicate identities, on saved embeddings
-(docs/NOISE_RATE.md).  Scores of a label pair:
+(docs/DEDUP.md).  Scores of a label pair:
   cos    cosine of the two labels' mean embeddings (what `comine dedup --score means` uses)
   ratio  mean cross-pair cosine / sqrt(the two labels' mean within-label cosines)
 Rules (both require the two labels to be each other's nearest):

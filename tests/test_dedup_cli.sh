@@ -3,7 +3,8 @@
 #   corrupt --duplicate: --duplicate 0 writes the same bytes as before; with flips and outliers
 #     the flips and outliers are those of the same seed without it; half of each split identity
 #     under a new appended label; OUT.duplicates.tsv and OUT.classes.tsv (NAME#2); bad rates.
-#   dedup: --run with every --score (heads read out of checkpoint.bin), --model/--data, the CSV's
+#   dedup: --run with every --score (heads read out of checkpoint.bin; ratio the default, --trim),
+#     --model/--data, the CSV's
 #     header and rows, --all's duplicate column, --threshold, --merge (labels without gaps, the
 #     pairs merged), precision/recall against DATA.duplicates.tsv; errors: a run without
 #     checkpoint.bin, a corrupted checkpoint, a model of another size, an ensemble of two sizes,
@@ -63,7 +64,7 @@ expect_fail "--duplicate -0.1" "duplicate" corrupt --data "$TMP/syn" --out "$TMP
 "$BIN" corrupt --data "$TMP/syn" --out "$TMP/d.txt" --duplicate 0.25 --seed 2 >/dev/null || bad "corrupt for the run"
 "$BIN" train --data "$TMP/d.txt" --out "$TMP/run" --net iresnet18 --width 0.125 --input 32 --emb-dim 64 --batch 16 \
     --epochs 2 --tk 1 --s 32 --m 0.2 --threads 1 --decode-threads 2 --quiet >/dev/null || { echo "FAIL training"; exit 1; }
-for score in centres means both; do
+for score in centres means both ratio; do
     if "$BIN" dedup --run "$TMP/run" --score "$score" --out "$TMP/p_$score.csv" >"$TMP/s_$score.txt" 2>&1; then
         ok "dedup --run --score $score -> $(grep -o '[0-9]* pairs judged duplicate' "$TMP/s_$score.txt")"
     else bad "dedup --score $score: $(cat "$TMP/s_$score.txt")"; fi
@@ -71,27 +72,35 @@ done
 check "pairs CSV header" test "$(head -n 1 "$TMP/p_means.csv")" = "label_a,label_b,score,name_a,name_b,count_a,count_b"
 check "centres: 2 peers x 64 floats per label" grep -q "vectors: class centres (128 floats)" "$TMP/s_centres.txt"
 check "both: centres and each peer's means side by side (256 floats)" grep -q "vectors: centres + means (256 floats)" "$TMP/s_both.txt"
+check "ratio: each peer's ratio vectors side by side (128 floats)" grep -q "vectors: ratio vectors (128 floats)" "$TMP/s_ratio.txt"
+check "ratio: the trim of each label's samples least like its mean reported" \
+    grep -q "ratio scores of all 96 samples; [0-9]* samples least like their label's mean left out (--trim 0.2)" "$TMP/s_ratio.txt"
+"$BIN" dedup --run "$TMP/run" --out "$TMP/p_default.csv" >"$TMP/s_default.txt" 2>&1 || bad "dedup (default score)"
+check "the default score is ratio" cmp -s "$TMP/p_default.csv" "$TMP/p_ratio.csv"
+"$BIN" dedup --run "$TMP/run" --trim 0 --out "$TMP/p_t0.csv" >"$TMP/s_t0.txt" 2>&1 || bad "dedup --trim 0"
+check "--trim 0: nothing left out" grep -q "; 0 samples least like" "$TMP/s_t0.txt"
+expect_fail "--center with ratio scores" "option --center" dedup --run "$TMP/run" --center --out "$TMP/x.csv"
 "$BIN" dedup --run "$TMP/run" --means-of trusted --out "$TMP/p_tr.csv" >"$TMP/s_tr.txt" 2>&1 || bad "dedup --means-of trusted: $(cat "$TMP/s_tr.txt")"
 flagged=$(awk -F, 'NR > 1 && $7 == 1' "$TMP/run/noise.csv" | wc -l)
 check "--means-of trusted: the $(( 96 - flagged )) samples noise.csv does not flag" grep -q "trusted samples: $(( 96 - flagged )) of 96 samples" "$TMP/s_tr.txt"
 check "precision / recall against d.txt.duplicates.tsv" grep -q "against .*d.txt.duplicates.tsv (4 true pairs): precision" "$TMP/s_means.txt"
 "$BIN" dedup --run "$TMP/run" --out "$TMP/p_json.csv" --json >"$TMP/s_json.json" 2>"$TMP/s_json.err" || bad "dedup --json"
-check "--json: the same pairs CSV as the text run" cmp -s "$TMP/p_json.csv" "$TMP/p_means.csv"
+check "--json: the same pairs CSV as the text run" cmp -s "$TMP/p_json.csv" "$TMP/p_ratio.csv"
 if command -v python3 >/dev/null; then
     res=$(python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
 print(j["duplicates"], len(j["pairs"]), j["truth"]["pairs"], j["labels"])' "$TMP/s_json.json" 2>&1)
-    want="$(grep -o '^[0-9]* pairs judged duplicate' "$TMP/s_means.txt" | cut -d' ' -f1)"
+    want="$(grep -o '^[0-9]* pairs judged duplicate' "$TMP/s_ratio.txt" | cut -d' ' -f1)"
     check "--json: one object, its pairs those of the text report ($want), 4 true pairs (got: $res)" \
         test "$(cut -d' ' -f1,3 <<< "$res")" = "$want 4" -a "$(cut -d' ' -f1 <<< "$res")" = "$(cut -d' ' -f2 <<< "$res")"
 fi
 check "--json: the text report goes to stderr" grep -q "pairs judged duplicate" "$TMP/s_json.err"
-"$BIN" dedup --run "$TMP/run" --out "$TMP/all.csv" --all --threshold -1 --mutual=0 >"$TMP/s_all.txt" || bad "dedup --all"
+"$BIN" dedup --run "$TMP/run" --score means --out "$TMP/all.csv" --all --threshold -1 --mutual=0 >"$TMP/s_all.txt" || bad "dedup --all"
 rows=$(tail -n +2 "$TMP/all.csv" | wc -l)
 check "--all --threshold -1: every candidate written and judged duplicate ($rows rows)" \
     test "$rows" -gt 20 -a "$(tail -n +2 "$TMP/all.csv" | awk -F, '$8 != 1' | wc -l)" = 0
-"$BIN" dedup --run "$TMP/run" --out "$TMP/mut.csv" --all --threshold -1 >/dev/null || bad "dedup --all mutual"
+"$BIN" dedup --run "$TMP/run" --score means --out "$TMP/mut.csv" --all --threshold -1 >/dev/null || bad "dedup --all mutual"
 # with the mutual condition each label is in at most one pair, and that pair is its best candidate
 mut=$(awk -F, 'NR > 1 { if (!($1 in best)) best[$1] = $2; if (!($2 in best)) best[$2] = $1 }
                NR > 1 && $8 == 1 { if (best[$1] != $2 || best[$2] != $1) print "not mutual " $1 " " $2; n[$1]++; n[$2]++ }
@@ -108,7 +117,7 @@ second=$(sed -n 3p "$TMP/all.csv" | cut -d, -f3)
 # halfway between the two best scores (the CSV's 6 decimals are rounded: the second best's own
 # printed score can lie just below its value)
 half=$(awk -F, 'NR == 2 { a = $3 } NR == 3 { printf "%.8f", (a + $3) / 2 }' "$TMP/all.csv")
-"$BIN" dedup --run "$TMP/run" --out "$TMP/one.csv" --threshold "$half" --mutual=0 --merge "$TMP/merged.txt" >"$TMP/s_merge.txt" || bad "dedup --merge"
+"$BIN" dedup --run "$TMP/run" --score means --out "$TMP/one.csv" --threshold "$half" --mutual=0 --merge "$TMP/merged.txt" >"$TMP/s_merge.txt" || bad "dedup --merge"
 if [ "$(sed -n 2p "$TMP/all.csv" | cut -d, -f3)" != "$second" ]; then
     check "--threshold: the one pair above it" test "$(tail -n +2 "$TMP/one.csv" | wc -l)" = 1
     nl=$(cut -f2 "$TMP/merged.txt" | sort -n | uniq | wc -l)
@@ -118,8 +127,8 @@ if [ "$(sed -n 2p "$TMP/all.csv" | cut -d, -f3)" != "$second" ]; then
     check "--merge keeps every path and flag" test "$(cut -f1,3 "$TMP/merged.txt" | md5sum)" = "$(cut -f1,3 "$TMP/d.txt" | md5sum)"
 fi
 "$BIN" dedup --model "$TMP/run/peer_a.model" --model "$TMP/run/peer_b.model" --data "$TMP/d.txt" --out "$TMP/m.csv" >"$TMP/s_m.txt" || bad "dedup --model --data"
-check "--model A --model B --data: two models, means of all 96 samples, 128 floats" \
-    bash -c "grep -q 'mean embeddings of all 96 samples (2 models' '$TMP/s_m.txt' && grep -q '(128 floats)' '$TMP/s_m.txt'"
+check "--model A --model B --data: two models, ratio scores of all 96 samples, 128 floats" \
+    bash -c "grep -q 'ratio scores of all 96 samples; .* (2 models' '$TMP/s_m.txt' && grep -q '(128 floats)' '$TMP/s_m.txt'"
 
 # a run that has written no peer models yet: the networks of its checkpoint, the same means
 mkdir -p "$TMP/running"; cp "$TMP/run/args.txt" "$TMP/run/noise.csv" "$TMP/run/checkpoint.bin" "$TMP/running/"

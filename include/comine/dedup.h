@@ -39,6 +39,54 @@ comine_status comine_dedup_label_means(float *means, int *used, uint8_t *fallbac
                                        int n_models, const comine_dataset *ds, const uint8_t *use, int batch,
                                        int threads);
 
+/* Embed samples idx[0 .. m) of ds (as comine_embed_dataset), 16 batches at a time, and hand
+ * each chunk to visit(ctx, the chunk's sample indices, its embeddings (count, dim), count, dim). */
+typedef void (*comine_dedup_visit_fn)(void *ctx, const int *idx, const float *emb, int count, int dim);
+comine_status comine_dedup_embed_visit(comine_model *const *models, int n_models, const comine_dataset *ds,
+                                       const int *idx, int m, int batch, int threads, comine_dedup_visit_fn visit,
+                                       void *ctx);
+/* sums (num_classes, emb_dim) += sign x the embeddings of samples idx[0 .. m), by label. */
+comine_status comine_dedup_label_sums(double *sums, comine_model *const *models, int n_models,
+                                      const comine_dataset *ds, const int *idx, int m, double sign, int batch,
+                                      int threads);
+
+/* ---- size-corrected scores (`comine dedup --score ratio`, the default) ----------------------
+ * The cosine of two labels' mean embeddings is lower for small labels: the mean of a few faces
+ * is shorter than that of many (|mean|^2 = 1/n + (1 - 1/n) w, w the label's mean cosine
+ * between two of its faces), so the two halves of a split person, a few faces each, score
+ * below two large labels of look-alikes.  The ratio score of labels a and b is
+ *     r(a, b) = c(a, b) / sqrt(w'_a w'_b),
+ * c(a, b) the mean cosine between a face of a and a face of b, w'_a label a's within-label mean
+ * cosine shrunk towards the median w of the labels with >= 6 faces by `shrink` pseudo-pairs,
+ *     w'_a = (p_a w_a + shrink x median) / (p_a + shrink),   p_a = n_a (n_a - 1) / 2
+ * (a label of one or two faces says little about its own spread), at least 1e-3.  Two halves of
+ * one set of faces score about 1, two people w_between / w_within.  Before it, each label of
+ * n >= 3 faces drops its floor(trim x n) faces least like its mean (the wrong ones of a noisy
+ * label).  Chosen on measured runs (docs/DEDUP.md): trim 0.2, shrink 3. */
+#define COMINE_DEDUP_TRIM 0.2
+#define COMINE_DEDUP_SHRINK 3.0
+
+/* drop (n) = 1 for the floor(frac x c) samples of lowest cosine[i] of each label of c >= 3
+ * samples with keep[i] != 0 (keep NULL: all), ties to the lower index; 0 elsewhere.  Returns
+ * how many.  label (n) in 0 .. K - 1. */
+int comine_dedup_trim_select(uint8_t *drop, const float *cosine, const int *label, const uint8_t *keep, int n, int K,
+                             double frac);
+
+/* The ratio vectors from per-label sums (K, d) of unit embeddings and counts (K): row a =
+ * len x sums_a / (count_a sqrt(w'_a)), so that the inner product of rows a and b is len^2 r(a, b);
+ * a label of count 0 is a zero row.  within (K, may be NULL) gets w'. */
+void comine_dedup_ratio_vectors(float *vec, const double *sums, const int *count, int K, int d, double shrink,
+                                float len, double *within);
+
+/* The whole score under one model (or an ensemble): the label sums of the samples with
+ * use[i] != 0 (use NULL: all; a label with none uses all its samples), the trim (a second pass
+ * for every sample's cosine to its label's mean, a third over the dropped samples, which are
+ * subtracted), then comine_dedup_ratio_vectors into vec (K, emb_dim).  used (K, may be NULL)
+ * gets the samples kept per label; *dropped (may be NULL) how many were trimmed. */
+comine_status comine_dedup_label_ratio(float *vec, int *used, int *dropped, comine_model *const *models, int n_models,
+                                       const comine_dataset *ds, const uint8_t *use, double trim, double shrink,
+                                       float len, int batch, int threads);
+
 /* ---- search ------------------------------------------------------------------------------ */
 /* For every row i of x (n, d) (rows L2-normalised, so scores are cosines), the k other rows of
  * highest inner product, in descending order, ties to the lower index: nbr (n, k) indices and

@@ -1,8 +1,9 @@
 /* cmd_dedup.c: `comine dedup`: find identities that carry two labels (one person under two
- * labels, as when two data sets are merged).  Each label gets a vector: the mean embedding of
- * its samples under each model (all of them, or the trusted ones: those RUN/noise.csv does not
- * flag), its class centre in both peers' ArcFace heads (RUN/checkpoint.bin), or both; blocks of
- * the models' / peers' spaces side by side, so a score is the mean of their cosines.  A blocked
+ * labels, as when two data sets are merged).  Each label gets a vector: the size-corrected
+ * ratio vector of its samples under each model (comine/dedup.h; the default), their mean
+ * embedding (all of them, or the trusted ones: those RUN/noise.csv does not flag), its class
+ * centre in both peers' ArcFace heads (RUN/checkpoint.bin), or centre and mean; blocks of the
+ * models' / peers' spaces side by side, so a score is the mean of their scores.  A blocked
  * top-k search lists each label's nearest labels; a pair is a duplicate when its score is above
  * the threshold (automatic: median + k_sigma x MAD-sigma of the nearest-other-label
  * similarities; or --threshold) and the two labels are each other's nearest.  The pairs are
@@ -29,7 +30,7 @@
 
 const char comine_cmd_dedup_summary[] = "find identities that carry two labels (duplicates) and merge them";
 
-typedef enum { SCORE_CENTRES, SCORE_MEANS, SCORE_BOTH } score_kind;
+typedef enum { SCORE_CENTRES, SCORE_MEANS, SCORE_BOTH, SCORE_RATIO } score_kind;
 
 static bool is_list_file(const char *path)
 {
@@ -39,7 +40,7 @@ static bool is_list_file(const char *path)
 int comine_cmd_dedup(int argc, char **argv)
 {
     const char *means_of, *run, *model_a, *model_b, *data, *root, *out, *merge, *truth_path, *classes_path, *score_name;
-    double threshold, k_sigma;
+    double threshold, k_sigma, trim;
     int top_k, block, batch, threads, decode_threads, show;
     bool all, center, mutual, json, have_eval = false;
     comine_dedup_eval e = {0};
@@ -54,13 +55,16 @@ int comine_cmd_dedup(int argc, char **argv)
         {"root", ARG_STR, &root, NULL, "list files: folder the paths are relative to", NULL, 0, 0, false},
         {"out", ARG_STR, &out, NULL, "pairs CSV: label_a,label_b,score,name_a,name_b,count_a,count_b", NULL, 0, 0,
          true},
-        {"score", ARG_CHOICE, &score_name, "means", "label vectors: means (mean embedding of the label's samples), "
-         "centres (both peers' class centres), both (the average of the two cosines); without --run: means",
-         "centres|means|both", 0, 0, false},
+        {"score", ARG_CHOICE, &score_name, "ratio", "label vectors: ratio (the mean cosine between the two labels' "
+         "samples over their within-label cosines, corrected for small labels), means (cosine of the mean "
+         "embeddings), centres (both peers' class centres), both (centres and means, the average of the two "
+         "cosines); without --run: ratio or means", "ratio|means|centres|both", 0, 0, false},
+        {"trim", ARG_FLOAT, &trim, "0.2", "--score ratio: each label of >= 3 samples drops this share of its samples "
+         "least like its mean first (0: none, one pass over the images instead of three)", NULL, 0, 0.9, false},
         {"means-of", ARG_CHOICE, &means_of, "all", "the samples a label's mean embedding averages (with --run: "
          "trusted = those noise.csv does not flag)", "all|trusted", 0, 0, false},
         {"threshold", ARG_FLOAT, &threshold, NULL, "a pair is a duplicate when its score > this (default: "
-         "automatic, median + k-sigma x sigma of the nearest-other-label similarities)", NULL, -1, 1, false},
+         "automatic, median + k-sigma x sigma of the nearest-other-label similarities)", NULL, -100, 100, false},
         {"k-sigma", ARG_FLOAT, &k_sigma, "2", "automatic threshold: robust standard deviations above the median",
          NULL, 0, 100, false},
         {"mutual", ARG_FLAG, &mutual, "1", "a duplicate pair must also be each other's nearest label (--mutual=0: "
@@ -109,11 +113,14 @@ int comine_cmd_dedup(int argc, char **argv)
     if (!rc && !run && !data) rc = cli_error("dedup", "option --data: needed with --model (the images to embed)");
     if (!rc && model_b && !model_a) rc = cli_error("dedup", "option --model2: give --model first");
     if (!rc && json) txt = stderr;
-    score_kind kind = !strcmp(score_name, "centres") ? SCORE_CENTRES : !strcmp(score_name, "both") ? SCORE_BOTH
-                                                                                                   : SCORE_MEANS;
-    if (!rc && !run && kind != SCORE_MEANS && cli_given(opts, "score"))
+    score_kind kind = !strcmp(score_name, "centres") ? SCORE_CENTRES
+                      : !strcmp(score_name, "both")  ? SCORE_BOTH
+                      : !strcmp(score_name, "means") ? SCORE_MEANS
+                                                     : SCORE_RATIO;
+    if (!rc && !run && (kind == SCORE_CENTRES || kind == SCORE_BOTH))
         rc = cli_error("dedup", "option --score: %s needs the class centres of a run (--run)", score_name);
-    if (!run) kind = SCORE_MEANS;
+    if (!rc && center && kind == SCORE_RATIO)
+        rc = cli_error("dedup", "option --center: for --score means, centres or both (ratio scores are not cosines)");
     if (!rc && !cli_given(opts, "threshold")) threshold = NAN;
     if (!rc) rc = cli_check_out_file("dedup", "out", out);
     if (!rc) rc = cli_check_out_file("dedup", "merge", merge);
@@ -148,7 +155,7 @@ int comine_cmd_dedup(int argc, char **argv)
             status = cli_error("dedup", "option --run: %s is not a folder", run);
             goto done;
         }
-        if (kind != SCORE_MEANS) {
+        if (kind == SCORE_CENTRES || kind == SCORE_BOTH) {
             ckpt = comine_path_join(run, COMINE_RUN_CHECKPOINT);
             if (!comine_path_exists(ckpt)) {
                 status = cli_error("dedup", "option --run: %s has no %s, so no class centres (heads); use --score "
@@ -328,7 +335,7 @@ int comine_cmd_dedup(int argc, char **argv)
 
     /* ---- label vectors ---- */
     int P = heads.n_peers, Dm = need_means ? comine_model_arch(models[0])->emb_dim : 0, De = n_models * Dm;
-    int dc = kind != SCORE_MEANS ? P * heads.D : 0, dim = dc + De;
+    int dc = kind == SCORE_CENTRES || kind == SCORE_BOTH ? P * heads.D : 0, dim = dc + De;
     x = malloc(sizeof(float) * (size_t)K * dim);
     if (!x) {
         st = comine_fail(COMINE_ERR_NOMEM, "dedup: no memory for %d label vectors of %d floats", K, dim);
@@ -357,22 +364,39 @@ int comine_cmd_dedup(int argc, char **argv)
         }
         means = comine_alloc_floats((size_t)K * Dm);
         used = comine_malloc(sizeof(int) * (size_t)K);
-        fallback = comine_malloc((size_t)K);
+        fallback = comine_calloc((size_t)K, 1);
+        int dropped = 0;
         for (int m = 0; m < n_models; m++) {
+            float len = len_mean / (float)sqrt((double)n_models);
+            if (kind == SCORE_RATIO) {
+                /* unnormalised rows: the inner product of two is the mean of the models' ratio scores */
+                if ((st = comine_dedup_label_ratio(means, used, &dropped, &models[m], 1, ds, trusted, trim,
+                                                   COMINE_DEDUP_SHRINK, len, batch, decode_threads)))
+                    goto fail;
+                for (int c = 0; c < K; c++)
+                    memcpy(x + (size_t)c * dim + dc + m * Dm, means + (size_t)c * Dm, sizeof(float) * (size_t)Dm);
+                continue;
+            }
             if ((st = comine_dedup_label_means(means, used, fallback, &models[m], 1, ds, trusted, batch,
                                                decode_threads)))
                 goto fail;
             if (center) comine_dedup_center_rows(means, K, Dm);
-            comine_dedup_put_block(x, K, dim, dc + m * Dm, means, Dm, len_mean / (float)sqrt((double)n_models));
+            comine_dedup_put_block(x, K, dim, dc + m * Dm, means, Dm, len);
+        }
+        if (kind == SCORE_RATIO) { /* the labels without a trusted sample use all theirs */
+            for (int i = 0; i < n; i++) fallback[samples[i].label] |= trusted[i];
+            for (int c = 0; c < K; c++) fallback[c] = count[c] > 0 && !fallback[c];
         }
         for (int c = 0; c < K; c++) fallback_n += fallback[c];
+        const char *what = kind == SCORE_RATIO ? "ratio scores" : "mean embeddings";
         if (only_trusted)
-            fprintf(txt, "mean embeddings of the trusted samples: %d of %d samples, %d labels without one use all theirs "
-                   "(%d model%s, %.1f s)\n", trusted_n, n, fallback_n, n_models, n_models > 1 ? "s" : "",
-                   comine_now() - t0);
+            fprintf(txt, "%s of the trusted samples: %d of %d samples, %d labels without one use all theirs", what,
+                    trusted_n, n, fallback_n);
         else
-            fprintf(txt, "mean embeddings of all %d samples (%d model%s, %.1f s)\n", n, n_models, n_models > 1 ? "s" : "",
-                   comine_now() - t0);
+            fprintf(txt, "%s of all %d samples", what, n);
+        if (kind == SCORE_RATIO)
+            fprintf(txt, "; %d samples least like their label's mean left out (--trim %g)", dropped, trim);
+        fprintf(txt, " (%d model%s, %.1f s)\n", n_models, n_models > 1 ? "s" : "", comine_now() - t0);
     }
 
     /* ---- search, candidates, threshold ---- */
@@ -390,8 +414,14 @@ int comine_cmd_dedup(int argc, char **argv)
     dups = comine_malloc(sizeof(comine_dedup_pair) * (size_t)(n_pairs ? n_pairs : 1));
     for (int p = 0, m = 0; p < n_cand; p++)
         if (is_dup[p]) dups[m++] = cand[p];
-    const char *kind_text = kind == SCORE_CENTRES ? "class centres" : kind == SCORE_MEANS ? "mean embeddings"
-                                                                                          : "centres + means";
+    const char *kind_name = kind == SCORE_CENTRES ? "centres"
+                            : kind == SCORE_MEANS ? "means"
+                            : kind == SCORE_RATIO ? "ratio"
+                                                  : "both";
+    const char *kind_text = kind == SCORE_CENTRES ? "class centres"
+                            : kind == SCORE_MEANS ? "mean embeddings"
+                            : kind == SCORE_RATIO ? "ratio vectors"
+                                                  : "centres + means";
     fprintf(txt, "%d labels, %d samples; vectors: %s (%d floats); top-%d search %.2f s; %d candidate pairs\n", K, n,
            kind_text, dim, top_k, search_s, n_cand);
     fprintf(txt, "nearest-other-label similarity: median %.4f, sigma %.4f (1.4826 MAD); automatic threshold %.4f "
@@ -469,7 +499,7 @@ int comine_cmd_dedup(int argc, char **argv)
     }
     if (json) {
         printf("{\"labels\": %d, \"samples\": %d, \"vectors\": \"%s\", \"candidates\": %d, \"median\": ", K, n,
-               kind == SCORE_CENTRES ? "centres" : kind == SCORE_MEANS ? "means" : "both", n_cand);
+               kind_name, n_cand);
         cli_json_num(stdout, rule.median);
         printf(", \"sigma\": ");
         cli_json_num(stdout, rule.sigma);

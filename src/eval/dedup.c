@@ -55,11 +55,12 @@ void comine_dedup_center_rows(float *src, int n, int d)
     free(mean);
 }
 
-/* Add the embeddings of samples idx[0 .. m) to sums (num_classes, dim), one chunk at a time:
- * a view of the data set holding copies of the chunk's sample records (the readers use only a
- * sample's record and the data set's open source). */
-static comine_status add_embeddings(double *sums, comine_model *const *models, int n_models, const comine_dataset *ds,
-                                    const int *idx, int m, int batch, int threads)
+/* Embed samples idx[0 .. m), one chunk at a time, and hand each chunk to visit(ctx, its sample
+ * indices, its embeddings, its size, dim): a view of the data set holding copies of the chunk's
+ * sample records (the readers use only a sample's record and the data set's open source). */
+comine_status comine_dedup_embed_visit(comine_model *const *models, int n_models, const comine_dataset *ds,
+                                       const int *idx, int m, int batch, int threads, comine_dedup_visit_fn visit,
+                                       void *ctx)
 {
     int dim = comine_model_arch(models[0])->emb_dim;
     int chunk = 16 * batch;
@@ -75,16 +76,35 @@ static comine_status add_embeddings(double *sums, comine_model *const *models, i
         for (int i = 0; i < count; i++) part[i] = ds->samples[idx[first + i]];
         view.n = count;
         st = comine_embed_dataset(emb, models, n_models, &view, batch, threads, NULL);
-        if (st != COMINE_OK) break;
-        for (int i = 0; i < count; i++) {
-            double *s = sums + (size_t)part[i].label * dim;
-            const float *e = emb + (size_t)i * dim;
-            for (int c = 0; c < dim; c++) s[c] += e[c];
-        }
+        if (st == COMINE_OK) visit(ctx, idx + first, emb, count, dim);
     }
     comine_free_floats(emb);
     free(part);
     return st;
+}
+
+typedef struct {
+    double *sums;
+    const comine_dataset *ds;
+    double sign;
+} sum_ctx;
+
+static void add_to_sums(void *ctx, const int *idx, const float *emb, int count, int dim)
+{
+    sum_ctx *c = ctx;
+    for (int i = 0; i < count; i++) {
+        double *s = c->sums + (size_t)c->ds->samples[idx[i]].label * dim;
+        const float *e = emb + (size_t)i * dim;
+        for (int k = 0; k < dim; k++) s[k] += c->sign * e[k];
+    }
+}
+
+comine_status comine_dedup_label_sums(double *sums, comine_model *const *models, int n_models,
+                                      const comine_dataset *ds, const int *idx, int m, double sign, int batch,
+                                      int threads)
+{
+    sum_ctx c = {sums, ds, sign};
+    return comine_dedup_embed_visit(models, n_models, ds, idx, m, batch, threads, add_to_sums, &c);
 }
 
 comine_status comine_dedup_label_means(float *means, int *used, uint8_t *fallback, comine_model *const *models,
@@ -104,7 +124,7 @@ comine_status comine_dedup_label_means(float *means, int *used, uint8_t *fallbac
             idx[m++] = i;
             count[ds->samples[i].label]++;
         }
-    comine_status st = add_embeddings(sums, models, n_models, ds, idx, m, batch, threads);
+    comine_status st = comine_dedup_label_sums(sums, models, n_models, ds, idx, m, 1.0, batch, threads);
     /* labels without a used sample: all their samples */
     m = 0;
     if (st == COMINE_OK)
@@ -112,7 +132,7 @@ comine_status comine_dedup_label_means(float *means, int *used, uint8_t *fallbac
             if (count[ds->samples[i].label] == 0 && use && !use[i]) idx[m++] = i;
     if (st == COMINE_OK && m > 0) {
         for (int t = 0; t < m; t++) count[ds->samples[idx[t]].label]--; /* negative: fallback counts */
-        st = add_embeddings(sums, models, n_models, ds, idx, m, batch, threads);
+        st = comine_dedup_label_sums(sums, models, n_models, ds, idx, m, 1.0, batch, threads);
     }
     if (st == COMINE_OK) {
         for (int c = 0; c < K; c++) {
