@@ -74,11 +74,18 @@ check "centres: 2 peers x 64 floats per label" grep -q "vectors: class centres (
 check "both: centres and each peer's means side by side (256 floats)" grep -q "vectors: centres + means (256 floats)" "$TMP/s_both.txt"
 check "ratio: each peer's ratio vectors side by side (128 floats)" grep -q "vectors: ratio vectors (128 floats)" "$TMP/s_ratio.txt"
 check "ratio: the trim of each label's samples least like its mean reported" \
-    grep -q "ratio scores of all 96 samples; [0-9]* samples least like their label's mean left out (--trim 0.2)" "$TMP/s_ratio.txt"
+    grep -q "ratio scores of all 96 samples; [0-9]* samples least like their label's mean left out (--trim 0.2;" "$TMP/s_ratio.txt"
 "$BIN" dedup --run "$TMP/run" --out "$TMP/p_default.csv" >"$TMP/s_default.txt" 2>&1 || bad "dedup (default score)"
 check "the default score is ratio" cmp -s "$TMP/p_default.csv" "$TMP/p_ratio.csv"
 "$BIN" dedup --run "$TMP/run" --trim 0 --out "$TMP/p_t0.csv" >"$TMP/s_t0.txt" 2>&1 || bad "dedup --trim 0"
 check "--trim 0: nothing left out" grep -q "; 0 samples least like" "$TMP/s_t0.txt"
+check "ratio: the embeddings kept in memory, one pass" grep -q "one pass over the images" "$TMP/s_ratio.txt"
+"$BIN" dedup --run "$TMP/run" --memory 0 --all --out "$TMP/p_m0.csv" >"$TMP/s_m0.txt" 2>&1 || bad "dedup --memory 0"
+"$BIN" dedup --run "$TMP/run" --all --out "$TMP/p_m1.csv" >/dev/null 2>&1 || bad "dedup --all (ratio)"
+check "--memory 0: three passes over the images" grep -q "three passes" "$TMP/s_m0.txt"
+check "--memory 0: the same candidates, judgements and scores (to 2e-6) as one pass" bash -c \
+    "[ \"\$(cut -d, -f1,2,4- '$TMP/p_m0.csv')\" = \"\$(cut -d, -f1,2,4- '$TMP/p_m1.csv')\" ] && paste -d, '$TMP/p_m0.csv' '$TMP/p_m1.csv' |
+     awk -F, 'NR > 1 { d = \$3 - \$11; if (d < 0) d = -d; if (d > 2e-6) bad = 1 } END { exit bad }'"
 expect_fail "--center with ratio scores" "option --center" dedup --run "$TMP/run" --center --out "$TMP/x.csv"
 "$BIN" dedup --run "$TMP/run" --means-of trusted --out "$TMP/p_tr.csv" >"$TMP/s_tr.txt" 2>&1 || bad "dedup --means-of trusted: $(cat "$TMP/s_tr.txt")"
 flagged=$(awk -F, 'NR > 1 && $7 == 1' "$TMP/run/noise.csv" | wc -l)

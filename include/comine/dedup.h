@@ -79,13 +79,17 @@ void comine_dedup_ratio_vectors(float *vec, const double *sums, const int *count
                                 float len, double *within);
 
 /* The whole score under one model (or an ensemble): the label sums of the samples with
- * use[i] != 0 (use NULL: all; a label with none uses all its samples), the trim (a second pass
- * for every sample's cosine to its label's mean, a third over the dropped samples, which are
- * subtracted), then comine_dedup_ratio_vectors into vec (K, emb_dim).  used (K, may be NULL)
- * gets the samples kept per label; *dropped (may be NULL) how many were trimmed. */
-comine_status comine_dedup_label_ratio(float *vec, int *used, int *dropped, comine_model *const *models, int n_models,
-                                       const comine_dataset *ds, const uint8_t *use, double trim, double shrink,
-                                       float len, int batch, int threads);
+ * use[i] != 0 (use NULL: all; a label with none uses all its samples), the trim, then
+ * comine_dedup_ratio_vectors into vec (K, emb_dim).  The trim needs every sample's cosine to
+ * its label's mean: from the embeddings kept in memory when they take at most cache_bytes
+ * (one pass over the images), else from a second pass, and a third over the dropped samples,
+ * which are subtracted.  used (K, may be NULL) gets the samples kept per label; *dropped (may
+ * be NULL) how many were trimmed; *one_pass (may be NULL) whether the images were embedded
+ * once. */
+comine_status comine_dedup_label_ratio(float *vec, int *used, int *dropped, bool *one_pass,
+                                       comine_model *const *models, int n_models, const comine_dataset *ds,
+                                       const uint8_t *use, double trim, double shrink, float len, size_t cache_bytes,
+                                       int batch, int threads);
 
 /* ---- search ------------------------------------------------------------------------------ */
 /* For every row i of x (n, d) (rows L2-normalised, so scores are cosines), the k other rows of

@@ -41,7 +41,7 @@ int comine_cmd_dedup(int argc, char **argv)
 {
     const char *means_of, *run, *model_a, *model_b, *data, *root, *out, *merge, *truth_path, *classes_path, *score_name;
     double threshold, k_sigma, trim;
-    int top_k, block, batch, threads, decode_threads, show;
+    int top_k, block, batch, threads, decode_threads, show, memory_mb;
     bool all, center, mutual, json, have_eval = false;
     comine_dedup_eval e = {0};
     FILE *txt = stdout; /* the text report: stderr under --json */
@@ -60,7 +60,9 @@ int comine_cmd_dedup(int argc, char **argv)
          "embeddings), centres (both peers' class centres), both (centres and means, the average of the two "
          "cosines); without --run: ratio or means", "ratio|means|centres|both", 0, 0, false},
         {"trim", ARG_FLOAT, &trim, "0.2", "--score ratio: each label of >= 3 samples drops this share of its samples "
-         "least like its mean first (0: none, one pass over the images instead of three)", NULL, 0, 0.9, false},
+         "least like its mean first (0: none)", NULL, 0, 0.9, false},
+        {"memory", ARG_INT, &memory_mb, "2048", "--score ratio: MiB the embeddings may take in memory (one pass over "
+         "the images; above it, three passes)", NULL, 0, 1 << 30, false},
         {"means-of", ARG_CHOICE, &means_of, "all", "the samples a label's mean embedding averages (with --run: "
          "trusted = those noise.csv does not flag)", "all|trusted", 0, 0, false},
         {"threshold", ARG_FLOAT, &threshold, NULL, "a pair is a duplicate when its score > this (default: "
@@ -366,12 +368,14 @@ int comine_cmd_dedup(int argc, char **argv)
         used = comine_malloc(sizeof(int) * (size_t)K);
         fallback = comine_calloc((size_t)K, 1);
         int dropped = 0;
+        bool one_pass = true;
         for (int m = 0; m < n_models; m++) {
             float len = len_mean / (float)sqrt((double)n_models);
             if (kind == SCORE_RATIO) {
                 /* unnormalised rows: the inner product of two is the mean of the models' ratio scores */
-                if ((st = comine_dedup_label_ratio(means, used, &dropped, &models[m], 1, ds, trusted, trim,
-                                                   COMINE_DEDUP_SHRINK, len, batch, decode_threads)))
+                if ((st = comine_dedup_label_ratio(means, used, &dropped, &one_pass, &models[m], 1, ds, trusted, trim,
+                                                   COMINE_DEDUP_SHRINK, len, (size_t)memory_mb << 20, batch,
+                                                   decode_threads)))
                     goto fail;
                 for (int c = 0; c < K; c++)
                     memcpy(x + (size_t)c * dim + dc + m * Dm, means + (size_t)c * Dm, sizeof(float) * (size_t)Dm);
@@ -395,7 +399,8 @@ int comine_cmd_dedup(int argc, char **argv)
         else
             fprintf(txt, "%s of all %d samples", what, n);
         if (kind == SCORE_RATIO)
-            fprintf(txt, "; %d samples least like their label's mean left out (--trim %g)", dropped, trim);
+            fprintf(txt, "; %d samples least like their label's mean left out (--trim %g; %s)", dropped, trim,
+                    one_pass ? "one pass over the images" : "three passes: the embeddings exceed --memory");
         fprintf(txt, " (%d model%s, %.1f s)\n", n_models, n_models > 1 ? "s" : "", comine_now() - t0);
     }
 

@@ -1,7 +1,8 @@
 /* dedup_ratio.c: the size-corrected label vectors of `comine dedup --score ratio` (see
  * comine/dedup.h): the trim of each label's faces least like its mean, the within-label
  * spreads shrunk towards the median, and the rows scaled so that an inner product is the ratio
- * score.  Memory: the label sums (K x D doubles) and one float per sample; the embeddings are
+ * score.  Memory: the label sums (K x D doubles), one float per sample, and the embeddings
+ * when they fit in the caller's bound (one pass over the images); otherwise the embeddings are
  * computed chunk by chunk, in three passes (sums, cosines, the dropped samples again). */
 #include <math.h>
 #include <stdlib.h>
@@ -120,9 +121,30 @@ static void cosine_to_mean(void *ctx, const int *idx, const float *emb, int coun
     }
 }
 
-comine_status comine_dedup_label_ratio(float *vec, int *used, int *dropped, comine_model *const *models, int n_models,
-                                       const comine_dataset *ds, const uint8_t *use, double trim, double shrink,
-                                       float len, int batch, int threads)
+/* The first pass: label sums, and each embedding kept in cache (row j for sample idx[j]) when
+ * there is one. */
+typedef struct {
+    double *sums;
+    const comine_dataset *ds;
+    float *cache;
+    const int *base;
+} first_ctx;
+
+static void sum_and_keep(void *ctx, const int *idx, const float *emb, int count, int dim)
+{
+    first_ctx *c = ctx;
+    for (int i = 0; i < count; i++) {
+        double *s = c->sums + (size_t)c->ds->samples[idx[i]].label * dim;
+        const float *e = emb + (size_t)i * dim;
+        for (int k = 0; k < dim; k++) s[k] += e[k];
+    }
+    if (c->cache) memcpy(c->cache + (size_t)(idx - c->base) * dim, emb, sizeof(float) * (size_t)count * dim);
+}
+
+comine_status comine_dedup_label_ratio(float *vec, int *used, int *dropped, bool *one_pass,
+                                       comine_model *const *models, int n_models, const comine_dataset *ds,
+                                       const uint8_t *use, double trim, double shrink, float len, size_t cache_bytes,
+                                       int batch, int threads)
 {
     if (n_models < 1) return comine_fail(COMINE_ERR_ARG, "dedup: no model to embed with");
     if (ds->n < 1 || ds->num_classes < 1) return comine_fail(COMINE_ERR_ARG, "%s: no images", ds->source);
@@ -143,7 +165,11 @@ comine_status comine_dedup_label_ratio(float *vec, int *used, int *dropped, comi
             idx[m++] = i;
             count[ds->samples[i].label]++;
         }
-    comine_status st = comine_dedup_label_sums(sums, models, n_models, ds, idx, m, 1.0, batch, threads);
+    /* the embeddings in memory when they fit: the trim then needs no second look at the images */
+    size_t need = sizeof(float) * (size_t)m * dim;
+    float *cache = trim > 0 && need <= cache_bytes ? malloc(need ? need : 1) : NULL;
+    first_ctx fc = {sums, ds, cache, idx};
+    comine_status st = comine_dedup_embed_visit(models, n_models, ds, idx, m, batch, threads, sum_and_keep, &fc);
     int n_drop = 0;
     if (st == COMINE_OK && trim > 0) {
         float *cosine = comine_alloc_floats((size_t)n);
@@ -154,19 +180,29 @@ comine_status comine_dedup_label_ratio(float *vec, int *used, int *dropped, comi
             norm[c] = sqrt(ss);
         }
         cos_ctx cc = {sums, norm, ds, cosine};
-        st = comine_dedup_embed_visit(models, n_models, ds, idx, m, batch, threads, cosine_to_mean, &cc);
+        if (cache)
+            cosine_to_mean(&cc, idx, cache, m, dim);
+        else
+            st = comine_dedup_embed_visit(models, n_models, ds, idx, m, batch, threads, cosine_to_mean, &cc);
         if (st == COMINE_OK) {
             int *label = comine_malloc(sizeof(int) * (size_t)n);
             uint8_t *drop = comine_malloc((size_t)n);
             for (int i = 0; i < n; i++) label[i] = ds->samples[i].label;
             n_drop = comine_dedup_trim_select(drop, cosine, label, keep, n, K, trim);
-            m = 0;
-            for (int i = 0; i < n; i++)
-                if (drop[i]) {
-                    idx[m++] = i;
-                    count[label[i]]--;
+            int md = 0;
+            for (int j = 0; j < m; j++) {
+                int i = idx[j];
+                if (!drop[i]) continue;
+                count[label[i]]--;
+                if (cache) { /* subtract the kept embedding */
+                    double *s = sums + (size_t)label[i] * dim;
+                    const float *e = cache + (size_t)j * dim;
+                    for (int k = 0; k < dim; k++) s[k] -= e[k];
+                } else {
+                    idx[md++] = i; /* in place: md <= j */
                 }
-            st = comine_dedup_label_sums(sums, models, n_models, ds, idx, m, -1.0, batch, threads);
+            }
+            if (!cache) st = comine_dedup_label_sums(sums, models, n_models, ds, idx, md, -1.0, batch, threads);
             free(drop);
             free(label);
         }
@@ -177,7 +213,9 @@ comine_status comine_dedup_label_ratio(float *vec, int *used, int *dropped, comi
         comine_dedup_ratio_vectors(vec, sums, count, K, dim, shrink, len, NULL);
         if (used) memcpy(used, count, sizeof(int) * (size_t)K);
         if (dropped) *dropped = n_drop;
+        if (one_pass) *one_pass = cache != NULL || !(trim > 0);
     }
+    free(cache);
     free(idx);
     free(keep);
     free(count);
