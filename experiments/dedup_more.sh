@@ -1,7 +1,8 @@
 #!/bin/bash
 # dedup_more.sh: the duplicate-identity measurements of docs/DEDUP.md: `comine dedup`'s scores
 # (--score means and ratio) on finished comining runs, the scores of experiments/dedup_more.py,
-# and dedup through the epochs of a run (a copy of checkpoint.bin after every epoch).
+# dedup through the epochs of a run (a copy of checkpoint.bin after every epoch), and networks
+# trained on other LFW people (`comine dedup --model`), alone and with a run's own peer.
 #
 # Data, 10% of the identities split in two labels (30 pairs), alone (_d) and with 10% flips +
 # 10% outliers (_dn): LFW, the DevTrain people with >= 5 images, at most 60 each (298
@@ -82,4 +83,31 @@ for name in lfw_d lfw_dn syn_d syn_dn v_lfw_d v_lfw_dn v_syn_d v_syn_dn; do
             done
         done
     fi
+done
+
+# ---- a network trained on other people: the LFW people outside the 298 with >= 2 images (DevTest's
+# 496 and DevTrain's 886 with 2-4 images: 1,382 people, 4,728 images), clean labels, mode
+# arcface, seeds 1 and 2; `comine dedup --model` alone, the two together, and each with one of a
+# run's own peers
+if [ ! -s other.txt ]; then
+    { awk 'NR > 1 && $2 >= 2' "$L/lists/peopleDevTest.txt"; awk 'NR > 1 && $2 >= 2 && $2 < 5' "$L/lists/peopleDevTrain.txt"; } \
+        > other_people.body
+    { wc -l < other_people.body; cat other_people.body; } > other_people.txt
+    "$B" corrupt --data "$L/images" --people other_people.txt --out other.txt >/dev/null
+fi
+for s in 1 2; do
+    [ -f o_s$s/peer_a.model ] || "$B" train --data other.txt --out o_s$s --mode arcface --net iresnet18 --width 0.25 \
+        --input 64 --epochs 16 --s 32 --m 0.2 --seed $s --threads 2 --cache --quiet >o_s$s.log 2>&1
+done
+for name in lfw_d lfw_dn v_lfw_d v_lfw_dn; do
+    echo "== $name, networks trained on other people"
+    for models in "o_s1/peer_a.model" "o_s2/peer_a.model" "o_s1/peer_a.model o_s2/peer_a.model" \
+        "o_s1/peer_a.model r_$name/peer_a.model" "o_s2/peer_a.model r_$name/peer_b.model"; do
+        for score in ratio means; do
+            args=""; for m in $models; do args="$args --model $m"; done
+            # shellcheck disable=SC2086
+            printf "%-45s %-5s %s\n" "$models" $score "$("$B" dedup $args --data $name.txt --score $score \
+                --out o_$name.csv --threads 2 | sed -n 's/^against.*: \(precision.*\)/\1/p')"
+        done
+    done
 done
