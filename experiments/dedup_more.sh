@@ -2,7 +2,8 @@
 # dedup_more.sh: the duplicate-identity measurements of docs/DEDUP.md: `comine dedup`'s scores
 # (--score means and ratio) on finished comining runs, the scores of experiments/dedup_more.py,
 # dedup through the epochs of a run (a copy of checkpoint.bin after every epoch), and networks
-# trained on other LFW people (`comine dedup --model`), alone and with a run's own peer.
+# trained on other LFW people (`comine dedup --model`), alone, with a run's own peer, and
+# fine-tuned on each set (`train --init`, then `comine dedup --run`).
 #
 # Data, 10% of the identities split in two labels (30 pairs), alone (_d) and with 10% flips +
 # 10% outliers (_dn): LFW, the DevTrain people with >= 5 images, at most 60 each (298
@@ -109,5 +110,19 @@ for name in lfw_d lfw_dn v_lfw_d v_lfw_dn; do
             printf "%-45s %-5s %s\n" "$models" $score "$("$B" dedup $args --data $name.txt --score $score \
                 --out o_$name.csv --threads 2 | sed -n 's/^against.*: \(precision.*\)/\1/p')"
         done
+    done
+done
+
+# ---- the two networks of other people fine-tuned on each LFW set (comining, --init, the
+# fine-tuning recipe of EXPERIMENTS.md: 8 epochs, lr 0.01, no warm-up, Tk 2), then dedup --run
+for name in lfw_dn v_lfw_dn lfw_d v_lfw_d; do
+    seed=$(case $name in v_*) echo 2 ;; *) echo 1 ;; esac)
+    [ -f f_$name/peer_b.model ] || "$B" train --data $name.txt --out f_$name --mode comining --net iresnet18 --width 0.25 \
+        --input 64 --epochs 8 --lr 0.01 --warmup-epochs 0 --tk 2 --s 32 --m 0.2 --tau 0.2 --seed "$seed" \
+        --init o_s1/peer_a.model --init o_s2/peer_a.model --threads 2 --cache --quiet >f_$name.log 2>&1
+    for score in ratio means; do
+        printf "== %s, fine-tuned from the networks of other people: --score %-5s %s\n" $name $score \
+            "$("$B" dedup --run f_$name --data $name.txt --score $score --out f_$name/$score.csv --threads 2 |
+               sed -n 's/^against.*: \(precision.*\)/\1/p')"
     done
 done

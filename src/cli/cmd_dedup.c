@@ -48,8 +48,8 @@ int comine_cmd_dedup(int argc, char **argv)
     cli_opt opts[] = {
         {"run", ARG_STR, &run, NULL, "training run folder: heads from checkpoint.bin, trusted samples from noise.csv, "
          "models peer_a/peer_b.model (before the run writes them: the networks held in checkpoint.bin)", NULL, 0, 0, false},
-        {"model", ARG_STR, &model_a, NULL, "model file for the mean embeddings (without --run: with --data; also "
-         "`--model M2` again for a second model, whose cosines are averaged with the first's)", NULL, 0, 0, false},
+        {"model", ARG_STR, &model_a, NULL, "model file for the label vectors (without --run: with --data; also "
+         "`--model M2` again for a second model, whose scores are averaged with the first's)", NULL, 0, 0, false},
         {"model2", ARG_STR, &model_b, NULL, "second model", NULL, 0, 0, false},
         {"data", ARG_STR, &data, NULL, "the data set (default with --run: the run's --data)", NULL, 0, 0, false},
         {"root", ARG_STR, &root, NULL, "list files: folder the paths are relative to", NULL, 0, 0, false},
@@ -63,7 +63,7 @@ int comine_cmd_dedup(int argc, char **argv)
          "least like its mean first (0: none)", NULL, 0, 0.9, false},
         {"memory", ARG_INT, &memory_mb, "2048", "--score ratio: MiB the embeddings may take in memory (one pass over "
          "the images; above it, three passes)", NULL, 0, 1 << 30, false},
-        {"means-of", ARG_CHOICE, &means_of, "all", "the samples a label's mean embedding averages (with --run: "
+        {"means-of", ARG_CHOICE, &means_of, "all", "the samples a label's vector (ratio or mean) uses (with --run: "
          "trusted = those noise.csv does not flag)", "all|trusted", 0, 0, false},
         {"threshold", ARG_FLOAT, &threshold, NULL, "a pair is a duplicate when its score > this (default: "
          "automatic, median + k-sigma x sigma of the nearest-other-label similarities)", NULL, -100, 100, false},
