@@ -46,7 +46,9 @@
 #   taupost the noise rate estimated after a run (comine estimate on the finished peers), with the
 #          drop rate right or wrong: 0-50% noise (results/taupost.md; not run by default)
 #   crossfit the noise rate by cross-fitting (`comine estimate --data`) on the training set and
-#          on synthetic faces at 0-50% noise (results/crossfit.md); comining with --tau auto
+#          on synthetic faces at 0-50% noise, with --by-image 0.5 (the default) and 0
+#          (results/crossfit.md; the validation split's: results/crossfit_val.md, --by-image 0,
+#          0.5 and 1, and 40% of one kind of noise); comining with --tau auto
 #          against the true tau at 20% and 40% noise over --paired-seeds (results/tauauto.md;
 #          not run by default)
 #   detect the noise report ranked by the peers' embeddings (`clean --rank embed`) against the
@@ -507,17 +509,19 @@ stage_taupost() {
 # on the rest; 2, 3 and 4 folds on the validation split over 4 seeds, at 50% 2 and 4) on
 # the training set at 0-50% noise and on synthetic faces at the same rates; then comining with
 # `--tau auto` (one round, two folds: the defaults) against the true tau at 20% and 40% noise.
-crossfit_row() { # name list [epochs [rounds [folds [seed]]]]
-  local name=$1 list=$2 epochs=${3:-8} rounds=${4:-1} folds=${5:-2} seed=${6:-1} js
+crossfit_row() { # name list [epochs [rounds [folds [seed [by_image]]]]]
+  local name=$1 list=$2 epochs=${3:-8} rounds=${4:-1} folds=${5:-2} seed=${6:-1} by_image=${7:-0.5} js
   mkdir -p "$work/crossfit"
   name=${name}_e$epochs
   [ "$folds" != 2 ] && name=${name}_k$folds
   [ "$seed" != 1 ] && name=${name}_s$seed
-  # a further round trains in OUT/roundR and reads the earlier rounds' runs back
+  # a further round trains in OUT/roundR and reads the earlier rounds' runs back; another
+  # --by-image ranks the same runs again
   local tag=$name; [ "$rounds" -gt 1 ] && tag=${name}_r$rounds
+  [ "$by_image" != 0.5 ] && tag=${tag}_w$by_image
   if ! js=$("$bin" estimate --data "$list" --out "$work/crossfit/$name" --net iresnet18 --width 0.25 --input 64 \
               --batch 64 --lr 0.1 --s 32 --m 0.2 --epochs "$epochs" --rounds "$rounds" --folds "$folds" \
-              --seed "$seed" --threads 2 --decode-threads 1 --json 2> "$work/crossfit/$tag.log"); then
+              --seed "$seed" --by-image "$by_image" --threads 2 --decode-threads 1 --json 2> "$work/crossfit/$tag.log"); then
     log "FAILED crossfit $tag (see $work/crossfit/$tag.log)"
     return 0
   fi
@@ -549,8 +553,22 @@ stage_crossfit() {
     for s in 1 2 3 4; do for n in 20 40; do for k in 2 3 4; do
       crossfit_row "fit_n$n" "$data/fit_n$n.txt" 8 1 "$k" "$s"
     done; done; done
-    for s in 1 2; do for k in 2 4; do crossfit_row "fit_n50" "$data/fit_n50.txt" 8 1 "$k" "$s"; done; done; } |
-    tee "$work/results/crossfit_val.md"
+    for s in 1 2; do for k in 2 4; do crossfit_row "fit_n50" "$data/fit_n50.txt" 8 1 "$k" "$s"; done; done
+    # the law of a wrong label's p-value (--by-image 0, 0.5, 1) on the protocol's sets and on
+    # 40% of one kind: outliers, flips to a uniform label, flips by image (a permutation)
+    for v in "out 0 0.4" "flip 0.4 0" "perm 0.4 0 --flip-mode permute"; do
+      set -- $v
+      [ -s "$data/fit_n40_$1.txt" ] || "$bin" corrupt --data "$images" --people "$data/people_fit.txt" --min-per-id \
+        "$min_per_id" --max-per-id 60 --flip "$2" --outlier "$3" "${@:4}" --seed 1 --out "$data/fit_n40_$1.txt.tmp" \
+        > /dev/null && mv "$data/fit_n40_$1.txt.tmp" "$data/fit_n40_$1.txt"
+    done
+    for w in 0 0.5 1; do
+      for s in 1 2 3 4; do for n in 20 40; do crossfit_row "fit_n$n" "$data/fit_n$n.txt" 8 1 2 "$s" "$w"; done; done
+      for s in 1 2; do
+        crossfit_row "fit_n50" "$data/fit_n50.txt" 8 1 2 "$s" "$w"
+        for k in out flip perm; do crossfit_row "fit_n40_$k" "$data/fit_n40_$k.txt" 8 1 2 "$s" "$w"; done
+      done
+    done; } | tee "$work/results/crossfit_val.md"
   { echo "| data set | samples ranked | true rate | estimate | error | lambda |"
     echo "|---|---|---|---|---|---|"
     for r in 1 2; do
@@ -558,7 +576,11 @@ stage_crossfit() {
       for n in 0 10 20 30 40 50; do crossfit_row "syn_n$n" "$syn/n$n.txt" 8 "$r"; done
     done
     # the 50% set again: two more seeds of the folds, and four folds
-    for s in 2 3; do crossfit_row "lfw_n50" "$data/train_n50.txt" 8 1 2 "$s"; done
+    for s in 2 3 4 5; do crossfit_row "lfw_n50" "$data/train_n50.txt" 8 1 2 "$s"; done
+    for n in 0 10 20 30 40 50; do
+      crossfit_row "lfw_n$n" "$data/train_n$n.txt" 8 1 2 1 0; crossfit_row "syn_n$n" "$syn/n$n.txt" 8 1 2 1 0
+    done
+    for s in 2 3 4 5; do crossfit_row "lfw_n50" "$data/train_n50.txt" 8 1 2 "$s" 0; done
     crossfit_row "lfw_n50" "$data/train_n50.txt" 8 1 4; } | tee "$work/results/crossfit.md"
   local crossfit_epochs=8 crossfit_rounds=1
   local s auto=tauauto; [ "$crossfit_rounds" -gt 1 ] && auto=tauauto_r$crossfit_rounds

@@ -99,6 +99,15 @@ cp "$TMP/cf.json" "$TMP/cf1.json"
 "$BIN" estimate --data "$TMP/d.txt" --out "$TMP/cf" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --batch 16 \
     --epochs 2 --rounds 1 --s 32 --m 0.2 --threads 1 --decode-threads 2 --json >"$TMP/cf.json" 2>/dev/null
 check "cross-fitting again on the finished halves: the same estimate" cmp -s "$TMP/cf.json" "$TMP/cf1.json"
+check "cross-fitting: wrong labels taken as half on images at random by default" \
+    grep -q '"by_image": 0.5, ' "$TMP/cf1.json"
+"$BIN" estimate --data "$TMP/d.txt" --out "$TMP/cf" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --batch 16 \
+    --epochs 2 --s 32 --m 0.2 --threads 1 --decode-threads 2 --by-image 0 --json >"$TMP/cfu.json" 2>/dev/null
+tu=$(sed -n 's/.*"tau_estimate": \([0-9.e-]*\),.*/\1/p' "$TMP/cfu.json")
+check "--by-image 0 (Storey's uniform null) on the finished halves: an estimate ($tu), said in the JSON" \
+    awk -v t="$tu" -v m="$(grep -c '"by_image": 0, ' "$TMP/cfu.json")" \
+        'BEGIN { exit !(m == 1 && t != "" && t >= 0 && t <= 1) }'
+expect_fail "--by-image 1.5" "by-image" estimate --data "$TMP/d.txt" --out "$TMP/cf" --by-image 1.5
 touch -d '1 minute ago' "$TMP/cf/half1/checkpoint.bin" "$TMP/cf/half2/checkpoint.bin"
 touch "$TMP/stamp"
 "$BIN" estimate --data "$TMP/d.txt" --out "$TMP/cf" --net iresnet18 --width 0.125 --input 32 --emb-dim 32 --batch 16 \

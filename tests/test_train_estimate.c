@@ -6,7 +6,9 @@
  * (wrong labels uniform, right ones below 0.2 or 0.6: lambda must pass them), deterministic,
  * all random, all right; the rank p-values against label centres (ties, a zero centre, the
  * stride) and with the labels' own means added (leave-one-out, a label without samples, a
- * sample alone in its label), 600 rows against a float64 count; degenerate input and errors. */
+ * sample alone in its label), 600 rows against a float64 count, and the null law of a wrong
+ * label's p-value (comine_rank_null) against the same count; Storey's estimate under a given
+ * null; degenerate input and errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,21 +160,29 @@ int main(void)
         else wrong += bad, known++;
     }
     double want = (double)wrong / known, pi0, lam, pi0b, lamb;
-    FX_EXPECT(comine_tau_storey(&pi0, &lam, pv, N, 2, 5) == COMINE_OK, "storey");
+    FX_EXPECT(comine_tau_storey(&pi0, &lam, pv, N, 2, NULL, 5) == COMINE_OK, "storey");
     FX_EXPECT(fabs(pi0 - want) < 0.03, "two peers: pi0 %.4f (truth %.4f) at lambda %.2f", pi0, want, lam);
     FX_EXPECT(lam >= 0.6 - 1e-9, "lambda %.2f past peer B's correct p-values (0.6): a smaller one over-counts", lam);
-    FX_EXPECT(comine_tau_storey(&pi0b, &lamb, pv, N, 2, 5) == COMINE_OK && pi0b == pi0 && lamb == lam,
+    FX_EXPECT(comine_tau_storey(&pi0b, &lamb, pv, N, 2, NULL, 5) == COMINE_OK && pi0b == pi0 && lamb == lam,
               "the same seed, the same estimate");
-    FX_EXPECT(comine_tau_storey(&pi0b, &lamb, pv, N, 1, 5) == COMINE_OK && fabs(pi0b - want) < 0.03 && lamb >= 0.2,
+    FX_EXPECT(comine_tau_storey(&pi0b, &lamb, pv, N, 1, NULL, 5) == COMINE_OK && fabs(pi0b - want) < 0.03 &&
+                  lamb >= 0.2,
               "peer A alone: pi0 %.4f at lambda %.2f", pi0b, lamb);
+    /* a null that puts 0.9 of the uniform share above each lambda: the same lambda, pi0 / 0.9 */
+    double tl[2 * COMINE_STOREY_GRID];
+    for (int g = 0; g < 2 * COMINE_STOREY_GRID; g++) tl[g] = 0.9 * (1 - 0.05 * (g % COMINE_STOREY_GRID + 1));
+    FX_EXPECT(comine_tau_storey(&pi0b, &lamb, pv, N, 2, tl, 5) == COMINE_OK && fabs(pi0b - pi0 / 0.9) < 1e-9 &&
+              lamb == lam, "a null's tail: pi0 %.4f (want %.4f) at lambda %.2f", pi0b, pi0 / 0.9, lamb);
+    tl[COMINE_STOREY_GRID + 4] = 0;
+    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 2, tl, 5) != COMINE_OK, "a null's tail of 0 refused");
     for (int i = 0; i < N; i++) pv[2 * i] = comine_rng_uniform(&rng);
-    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 1, 5) == COMINE_OK && pi0b > 0.95 && pi0b <= 1,
+    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 1, NULL, 5) == COMINE_OK && pi0b > 0.95 && pi0b <= 1,
               "every label random: pi0 %.4f", pi0b);
     for (int i = 0; i < N; i++) pv[2 * i] = 0.01f * comine_rng_uniform(&rng);
-    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 1, 5) == COMINE_OK && pi0b < 0.005,
+    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 1, NULL, 5) == COMINE_OK && pi0b < 0.005,
               "every label right: pi0 %.4f", pi0b);
-    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 3, 5) != COMINE_OK, "3 peers refused");
-    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, 19, 1, 5) != COMINE_OK, "19 samples refused");
+    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, N, 3, NULL, 5) != COMINE_OK, "3 peers refused");
+    FX_EXPECT(comine_tau_storey(&pi0b, NULL, pv, 19, 1, NULL, 5) != COMINE_OK, "19 samples refused");
     FX_SUMMARY(mark, "Storey: truth %.4f, two peers %.4f at lambda %.2f; all random, all right; errors\n", want, pi0,
                lam);
 
@@ -190,7 +200,7 @@ int main(void)
     }
     float pp[2 * K5], cc[2 * K5];
     for (int i = 0; i < 2 * K5; i++) pp[i] = cc[i] = -7;
-    comine_label_pvalues(pp, cc, 2, emb, labels, K5, D4, centres, K5, false);
+    comine_label_pvalues(pp, cc, 2, emb, labels, K5, D4, centres, K5, false, NULL);
     /* label: others above (ties half) of the 4 other centres */
     const float want_p[K5] = {0, 2.5f / 4, 1 / 4.f, NAN, 1, 2.5f / 4};
     for (int i = 0; i < K5; i++) {
@@ -215,7 +225,7 @@ int main(void)
         for (int d = 0; d < DR; d++) re[i * DR + d] /= (float)sqrt(ss);
         rl[i] = (int)comine_rng_below(&rng, KR);
     }
-    comine_label_pvalues(rp, NULL, 1, re, rl, NR, DR, rc, KR, false);
+    comine_label_pvalues(rp, NULL, 1, re, rl, NR, DR, rc, KR, false, NULL);
     for (int i = 0; i < NR; i++) {
         double cosk[KR];
         for (int j = 0; j < KR; j++) {
@@ -246,7 +256,7 @@ int main(void)
         mcount[rl[i]]++;
         for (int d = 0; d < DR; d++) msum[rl[i] * DR + d] += re[i * DR + d];
     }
-    comine_label_pvalues(rp, NULL, 1, re, rl, NR, DR, rc, KR, true);
+    comine_label_pvalues(rp, NULL, 1, re, rl, NR, DR, rc, KR, true, NULL);
     int off_m = 0;
     for (int i = 0; i < NR; i++) {
         int y = rl[i];
@@ -277,6 +287,55 @@ int main(void)
         off_m += fabsf(rp[i] - (float)above / others) > 1e-6f;
     }
     FX_EXPECT(off_m == 0, "with the means: %d of %d rows differ from the float64 count", off_m, NR);
+    /* the null law: each row moved to every other compared label z, z's p-value among the rest,
+     * z weighted by its samples; against the same float64 scores */
+    comine_rank_null nl;
+    memset(&nl, 0, sizeof nl);
+    comine_label_pvalues(NULL, NULL, 1, re, rl, NR, DR, rc, KR, true, &nl);
+    double ref[COMINE_STOREY_GRID] = {0}, ref_rows = 0;
+    for (int i = 0; i < NR; i++) {
+        int y = rl[i];
+        double full[KR];
+        int nc = 0;
+        for (int j = 0; j < KR; j++) {
+            double dot = 0, ss = 0, md = 0, ms = 0;
+            for (int d = 0; d < DR; d++) {
+                double mv = msum[j * DR + d] - (j == y ? re[i * DR + d] : 0);
+                dot += (double)re[i * DR + d] * rc[j * DR + d];
+                ss += (double)rc[j * DR + d] * rc[j * DR + d];
+                md += re[i * DR + d] * mv;
+                ms += mv * mv;
+            }
+            bool in = ss > 0 && mcount[j] > (j == y ? 1 : 0);
+            full[j] = in ? fmax(dot / sqrt(ss), md / sqrt(ms)) : NAN;
+            nc += in;
+        }
+        if (y == 7 || nc < 2) continue; /* label 7 has no centre: not ranked */
+        double all = 0, above[COMINE_STOREY_GRID] = {0};
+        for (int z = 0; z < KR; z++) {
+            if (z == y || isnan(full[z])) continue;
+            int gt = 0, eq = 0;
+            for (int c = 0; c < KR; c++)
+                if (c != z && !isnan(full[c])) gt += full[c] > full[z], eq += full[c] == full[z];
+            double pz = (gt + 0.5 * eq) / (nc - 1);
+            all += mcount[z];
+            for (int g = 0; g < COMINE_STOREY_GRID; g++) above[g] += pz > 0.05 * (g + 1) ? mcount[z] : 0;
+        }
+        for (int g = 0; g < COMINE_STOREY_GRID; g++) ref[g] += above[g] / all;
+        ref_rows++;
+    }
+    int off_n = nl.rows != ref_rows;
+    for (int g = 0; g < COMINE_STOREY_GRID; g++) off_n += fabs(nl.above[g] - ref[g]) > 1e-9 * ref_rows;
+    FX_EXPECT(off_n == 0, "null: %g rows (want %g), above 0.5: %.6f (want %.6f)", nl.rows, ref_rows, nl.above[9],
+              ref[9]);
+    double tail[COMINE_STOREY_GRID];
+    comine_rank_null_tail(tail, &nl, 1);
+    FX_EXPECT(fabs(tail[15] - ref[15] / ref_rows) < 1e-12, "tail by image at 0.8: %.6f", tail[15]);
+    comine_rank_null_tail(tail, &nl, 0.25);
+    FX_EXPECT(fabs(tail[15] - (0.75 * 0.2 + 0.25 * ref[15] / ref_rows)) < 1e-12, "a quarter by image: %.6f", tail[15]);
+    comine_rank_null_tail(tail, NULL, 1);
+    FX_EXPECT(fabs(tail[0] - 0.95) < 1e-12 && fabs(tail[17] - 0.1) < 1e-12, "no null: uniform %.4f %.4f", tail[0],
+              tail[17]);
     free(msum);
     free(mcount);
     free(re);

@@ -96,10 +96,15 @@ check "tau_estimate.json deleted: estimated again from the finished halves ($tau
 echo '{"tau": oops}' > T2/tau_estimate.json
 out=$("$BIN" train --resume T2 --epochs 6 2>&1); rc=$?
 check "a damaged tau_estimate.json refused naming it" test $rc != 0 -a -n "$(grep -F "tau_estimate.json" <<< "$out")"
-"$BIN" train --data D --out T3 "${net[@]}" --epochs 1 --tk 1 --tau auto --tau-epochs 1 --tau-folds 3 > T3.log 2>&1
-check "--tau-folds 3: three runs of 32 samples each (two folds of 16), folds 3 in tau_estimate.json" \
+"$BIN" train --data D --out T3 "${net[@]}" --epochs 1 --tk 1 --tau auto --tau-epochs 1 --tau-folds 3 \
+    --tau-by-image 0 > T3.log 2>&1
+check "--tau-folds 3 --tau-by-image 0: three runs of 32 samples each (two folds of 16), both in tau_estimate.json" \
     test "$(rows T3/tau_crossfit/fold1/noise.csv) $(rows T3/tau_crossfit/fold2/noise.csv) \
-$(rows T3/tau_crossfit/fold3/noise.csv) $(grep -c '"folds": 3}' T3/tau_estimate.json 2>/dev/null)" = "32 32 32 1"
+$(rows T3/tau_crossfit/fold3/noise.csv) $(grep -c '"folds": 3, "by_image": 0}' T3/tau_estimate.json 2>/dev/null)" = \
+    "32 32 32 1"
+check "tau_estimate.json: by_image 0.5 by default" grep -q '"by_image": 0.5}' T/tau_estimate.json
+out=$("$BIN" train --data D --out B0 "${net[@]}" --tau auto --tau-by-image 1.5 2>&1); rc=$?
+check "--tau-by-image 1.5 refused" test $rc = 2 -a -n "$(grep -F -- "--tau-by-image" <<< "$out")"
 out=$("$BIN" train --data D --out B1 "${net[@]}" --tau sometimes 2>&1); rc=$?
 check "--tau sometimes refused" test $rc = 2 -a -n "$(grep -F "option --tau: 'sometimes'" <<< "$out")"
 out=$("$BIN" train --data D --out B2 "${net[@]}" --val nothere.txt 2>&1); rc=$?

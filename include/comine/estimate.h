@@ -81,19 +81,44 @@ typedef struct comine_tau_estimate {
 comine_status comine_estimate_tau(comine_tau_estimate *e, const float *cos, int n, int n_peers,
                                   const uint8_t *outside);
 
+#define COMINE_STOREY_GRID 18 /* Storey's lambda: 0.05, 0.10, .. 0.90 */
+
 /* Storey's estimate of the share of samples whose label is no better than a random other
  * label: p (n, 2) holds each sample's rank p-value under each peer (the share of the other
  * labels whose centre is at least as near as its own label's, ties counted half; NAN = not
  * known), column 1 read when n_peers == 2.  A wrongly labelled sample that the network has
- * not fitted has a uniform p; a correct one a small p.  So for any lambda in (0, 1),
- * pi0(lambda) = #{p > lambda} / (n (1 - lambda)) over-counts the wrong labels only by the
- * correct ones above lambda.  lambda is chosen by the bootstrap of Storey, Taylor and
- * Siegmund (2004): on the grid 0.05 .. 0.90, the one whose 200 resampled pi0 lie nearest,
- * in mean square, to the smallest pi0 of the grid.  Each peer's pi0 is computed apart and
- * the two averaged.  *pi0 gets the estimate (at most 1), *lambda (may be NULL) the lambda
- * chosen.  Deterministic for a seed.  Errors: n_peers not 1 or 2, fewer than 20 samples
- * with every p. */
-comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int n, int n_peers, uint64_t seed);
+ * not fitted has the p-value of a random label; a correct one a small p.  So for any lambda in
+ * (0, 1), pi0(lambda) = #{p > lambda} / (n T(lambda)) over-counts the wrong labels only by the
+ * correct ones above lambda, T(lambda) being the share of a wrong label's p-values above
+ * lambda: tail (n_peers x COMINE_STOREY_GRID, one row per peer, see comine_rank_null_tail),
+ * or, with tail NULL, 1 - lambda (a uniform p).  lambda is chosen by the bootstrap of Storey,
+ * Taylor and Siegmund (2004): on the grid 0.05 .. 0.90, the one whose 200 resampled pi0 lie
+ * nearest, in mean square, to the smallest pi0 of the grid.  Each peer's pi0 is computed apart
+ * and the two averaged.  *pi0 gets the estimate (at most 1), *lambda (may be NULL) the lambda
+ * chosen.  Deterministic for a seed.  Errors: n_peers not 1 or 2, fewer than 20 samples with
+ * every p, a tail outside (0, 1]. */
+comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int n, int n_peers, const double *tail,
+                                uint64_t seed);
+
+/* The law of a wrong label's rank p-value, measured on the ranked samples themselves.  A
+ * label that wrong samples reach at random, whatever its size (a label flipped to a random
+ * other), ranks like a random label: a uniform p.  But where the wrong samples fall on images
+ * at random (each image as likely as any other to be wrong, as in a scraped set), a label gets
+ * them in proportion to its size, and a large label, well learnt, scores a stranger's face
+ * lower than a small one does: their p-values lean high.  comine_label_pvalues measures that
+ * law by moving each ranked sample to every other label z of its comparison and ranking z
+ * there (among the labels but z, the sample's own label scored without it), z weighted by its
+ * number of samples: above[g] sums over the samples the weighted share of the z with p >
+ * lambda_g, rows counts the samples. */
+typedef struct comine_rank_null {
+    double above[COMINE_STOREY_GRID];
+    double rows;
+} comine_rank_null;
+
+/* tail[g] (COMINE_STOREY_GRID) = (1 - by_image) (1 - lambda_g) + by_image x (the share of
+ * nl's p-values above lambda_g): the null law when a share by_image of the wrong labels fell
+ * on images at random and the rest on labels at random (nl NULL or empty: 1 - lambda_g). */
+void comine_rank_null_tail(double *tail, const comine_rank_null *nl, double by_image);
 
 /* Each sample's rank p-value and cos(theta_y) against label centres: emb (n, D) normalised
  * embeddings, labels (n), centres (K, D) (any length; a zero row is no centre and is left
@@ -104,10 +129,11 @@ comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int
  * left out of the comparison, and a sample alone in its label is ranked by the centres only.
  * p[i * stride] = the share of the other labels whose score is above the label's (ties count
  * half), cos[i * stride] = the cosine to the label's centre (either may be NULL); NAN where the
- * label has no centre.  The products go through the backend's GEMM by blocks of rows: memory
- * n x K floats is never held. */
+ * label has no centre.  null (may be NULL): the null law of comine_rank_null is added to it,
+ * from at most 4096 of the samples, evenly spaced.  The products go through the backend's GEMM
+ * by blocks of rows: memory n x K floats is never held. */
 void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, const int *labels, int n, int D,
-                          const float *centres, int K, bool add_means);
+                          const float *centres, int K, bool add_means, comine_rank_null *null);
 
 #define COMINE_CROSSFIT_FOLDS_MAX 10
 
@@ -116,9 +142,12 @@ typedef struct comine_crossfit_opts {
     int folds;  /* parts each label's samples are split into, 2 to COMINE_CROSSFIT_FOLDS_MAX */
     int epochs; /* epochs of each fold's network (mode arcface) */
     int rounds; /* 1 to 9 */
+    /* the share of the wrong labels taken to have fallen on images at random (the rest on
+     * labels at random): Storey's null is comine_rank_null_tail's with it; 0 to 1 */
+    double by_image;
 } comine_crossfit_opts;
 
-void comine_crossfit_opts_default(comine_crossfit_opts *o);
+void comine_crossfit_opts_default(comine_crossfit_opts *o); /* by_image 0.5 */
 
 struct comine_train_cfg;
 /* The noise rate of a data set by cross-fitting (`train --tau auto`, `comine estimate --data`):
@@ -130,7 +159,8 @@ struct comine_train_cfg;
  * The runs are dir/half1 and dir/half2 with 2 folds (half h trains on fold h and ranks the
  * other), dir/fold1 .. dir/foldF with more (fold f's run ranks fold f); resumed when present.
  * A network that has not seen a sample cannot have fitted its label: a wrong label ranks like
- * a random one.  tau = comine_tau_storey over every fold's p-values.  With rounds > 1, each
+ * a random one.  tau = comine_tau_storey over every fold's p-values, its null measured on the
+ * ranked samples (comine_rank_null_tail with o->by_image).  With rounds > 1, each
  * further round trains the networks again (dir/roundR/...) without the ceil(tau m) samples
  * of largest p-value in the last round, and ranks every sample again (a label whose kept
  * training folds are empty keeps its last p-values); tau is the last round's.  Collective

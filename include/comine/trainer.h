@@ -40,6 +40,7 @@ typedef struct comine_train_cfg {
     int tau_epochs;            /* --tau auto: epochs of each fold's network (8) */
     int tau_folds;             /* --tau auto: folds of each label's samples (comine_tau_crossfit; 2) */
     int tau_rounds;            /* --tau auto: rounds of cross-fitting (comine_tau_crossfit; 1) */
+    double tau_by_image;       /* --tau auto: share of wrong labels on images at random (by_image; 0.5) */
     int tk;                    /* warm-up epochs of the drop rate */
     bool merge_duplicates;     /* at the end of epoch tk - 1, merge the labels found to be one person */
     double merge_threshold;    /* their similarity threshold (NAN: dedup's automatic rule) */

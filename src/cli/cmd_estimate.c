@@ -224,13 +224,15 @@ static int crossfit(const char *data, const char *root, const char *out, const c
         json_num(stdout, "tau_estimate", tau, true);
         json_str(stdout, "method", "crossfit", true);
         json_num(stdout, "lambda", lambda, true);
-        printf("\"epochs\": %d, \"rounds\": %d, \"folds\": %d, ", o->epochs, o->rounds, o->folds);
+        printf("\"epochs\": %d, \"rounds\": %d, \"folds\": %d, \"by_image\": %g, ", o->epochs, o->rounds, o->folds,
+               o->by_image);
         json_num(stdout, "true_rate", true_rate, true);
         json_num(stdout, "error", tau - true_rate, false);
         printf("}\n");
     } else {
         printf("noise-rate estimate of %s by cross-fitting (%s, %d folds, %d epochs per fold's network, %d round%s): "
-               "%d samples ranked\n", data, cfg.arch.name, o->folds, o->epochs, o->rounds, o->rounds > 1 ? "s" : "", n);
+               "%d samples ranked; wrong labels taken as %g on images at random\n", data, cfg.arch.name, o->folds,
+               o->epochs, o->rounds, o->rounds > 1 ? "s" : "", n, o->by_image);
         printf("tau estimate: %.4f (crossfit; Storey's lambda %.2f)\n", tau, lambda);
         if (isfinite(true_rate)) printf("true noise rate: %.4f; error %+.4f\n", true_rate, tau - true_rate);
     }
@@ -241,7 +243,7 @@ int comine_cmd_estimate(int argc, char **argv)
 {
     const char *run, *model_a, *model_b, *data, *root, *checkpoint, *out, *net, *samples_path;
     int epoch, batch, decode_threads, epochs, rounds, folds, input, emb_dim, threads;
-    double width, m, scale, lr;
+    double width, m, scale, lr, by_image;
     unsigned long long seed;
     bool json;
     cli_opt opts[] = {
@@ -273,6 +275,9 @@ int comine_cmd_estimate(int argc, char **argv)
          "fold, trained on the others)", NULL, 2, COMINE_CROSSFIT_FOLDS_MAX, false},
         {"rounds", ARG_INT, &rounds, "1", "cross-fitting: rounds (each after the first trains without the samples "
          "the last ranked most suspicious)", NULL, 1, 9, false},
+        {"by-image", ARG_FLOAT, &by_image, "0.5", "cross-fitting: the share of the wrong labels taken to have fallen "
+         "on images at random, each image equally likely (the rest on labels at random, each label equally "
+         "likely); sets the law a wrong label's rank follows (docs/CROSSFIT.md)", NULL, 0, 1, false},
         {"lr", ARG_FLOAT, &lr, "0.1", "cross-fitting: learning rate (cosine schedule, 1 warm-up epoch)", NULL, 1e-9,
          100, false},
         {"s", ARG_FLOAT, &scale, "64", "cross-fitting: ArcFace scale", NULL, 1, 1024, false},
@@ -304,13 +309,14 @@ int comine_cmd_estimate(int argc, char **argv)
         return cli_error("estimate", "option --data: give a data set (with --out: cross-fitting), a run folder, a "
                          "model and --data, or a checkpoint and --data");
     static const char *const crossfit_only[] = {"out", "samples", "net",  "width", "input", "emb-dim", "epochs",
-                                                "rounds", "folds", "lr", "s", "m", "seed", "threads"};
+                                                "rounds", "folds", "lr", "s", "m", "seed", "threads",
+                                                "by-image"};
     for (size_t k = 0; (run || model_a || checkpoint) && k < sizeof crossfit_only / sizeof *crossfit_only; k++)
         if (cli_given(opts, crossfit_only[k]))
             return cli_error("estimate", "option --%s: only for cross-fitting (--data without --run, --model or "
                              "--checkpoint)", crossfit_only[k]);
     if (!run && !model_a && !checkpoint) {
-        comine_crossfit_opts o = {.folds = folds, .epochs = epochs, .rounds = rounds};
+        comine_crossfit_opts o = {.folds = folds, .epochs = epochs, .rounds = rounds, .by_image = by_image};
         return crossfit(data, root, out, net, width, input, emb_dim, &o, batch, lr, scale, m, seed, threads,
                         decode_threads, json, samples_path);
     }
@@ -433,7 +439,7 @@ int comine_cmd_estimate(int argc, char **argv)
     comine_tau_estimate e;
     if ((st = comine_estimate_tau(&e, cos, n, n_peers, outside))) goto fail;
     double rank = NAN, rank_lambda = NAN;
-    if (pval && (st = comine_tau_storey(&rank, &rank_lambda, pval, n, n_peers, 1))) goto fail;
+    if (pval && (st = comine_tau_storey(&rank, &rank_lambda, pval, n, n_peers, NULL, 1))) goto fail;
     if (isfinite(rank) && model_a) { /* a network that has not trained on these labels: the rank estimate */
         e.tau = rank < 0 ? 0 : rank > 0.95 ? 0.95 : rank;
         e.method = COMINE_TAU_RANK;

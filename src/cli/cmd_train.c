@@ -24,6 +24,7 @@ typedef struct train_args {
     double width, lr, dm, merge_threshold, w, t, s, m, momentum, wd, warmup, gamma, min_lr, dropout, jitter, vote_threshold;
     int input, epochs, batch, tk, threads, loader_threads, emb_dim, checkpoint_every, log_every, max_bad_steps;
     int bn_groups, val_every, subcenters, subcenter_drop, tau_epochs, tau_rounds, tau_folds;
+    double tau_by_image;
     unsigned long long seed;
     bool flip, cache, quiet, json, merge_duplicates;
 } train_args;
@@ -93,6 +94,7 @@ static void library_defaults(cli_opt *opts)
     DEFAULT("tau-epochs", "%d", d.tau_epochs);
     DEFAULT("tau-rounds", "%d", d.tau_rounds);
     DEFAULT("tau-folds", "%d", d.tau_folds);
+    DEFAULT("tau-by-image", "%g", d.tau_by_image);
     DEFAULT("reweight", "%s", comine_reweight_name(d.select.reweight));
     DEFAULT("dm", "%g", d.head.dm);
     DEFAULT("w", "%g", d.select.w);
@@ -150,6 +152,9 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
          "on the others)", NULL, 2, COMINE_CROSSFIT_FOLDS_MAX},
         {"tau-rounds", ARG_INT, NULL, NULL, "--tau auto: rounds of cross-fitting (each after the first trains "
          "without the samples the last ranked most suspicious)", NULL, 1, 9},
+        {"tau-by-image", ARG_FLOAT, NULL, NULL, "--tau auto: the share of the wrong labels taken to have fallen on "
+         "images at random, each image equally likely (the rest on labels at random, each label equally likely); "
+         "sets the law a wrong label's rank follows (docs/CROSSFIT.md)", NULL, 0, 1},
         {"reweight", ARG_CHOICE, NULL, NULL, "comining: how the clean set is re-weighted", "margin|weight|mv"},
         {"dm", ARG_FLOAT, NULL, NULL, "margin re-weighting: extra margin", NULL, 0, 1.5},
         {"w", ARG_FLOAT, NULL, NULL, "weight re-weighting: factor (>= 1)", NULL, 1, 1000},
@@ -210,7 +215,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
     void *dst[] = {&a->data, &a->root, &a->out, &a->resume, &a->mode, &a->net, &a->width, &a->input, &a->emb_dim,
                    &a->dropout, &a->epochs, &a->batch, &a->lr, &a->schedule, &a->warmup, &a->milestones, &a->gamma,
                    &a->min_lr, &a->momentum, &a->wd, &a->tau, &a->tk, &a->tau_epochs, &a->tau_folds,
-                   &a->tau_rounds, &a->reweight, &a->dm, &a->w, &a->t,
+                   &a->tau_rounds, &a->tau_by_image, &a->reweight, &a->dm, &a->w, &a->t,
                    &a->rw_schedule, &a->s, &a->m, &a->fallback, &a->vote_threshold, &a->seed, &a->device, &a->threads, &a->loader_threads,
                    &a->flip, &a->jitter, &a->cache, &a->on_bad, &a->checkpoint_every, &a->max_bad_steps,
                    &a->val, &a->val_root, &a->val_every, &a->merge_duplicates, &a->merge_threshold, &a->subcenters,
@@ -322,6 +327,7 @@ static int to_cfg(comine_train_cfg *cfg, const train_args *a)
     cfg->tau_epochs = a->tau_epochs;
     cfg->tau_rounds = a->tau_rounds;
     cfg->tau_folds = a->tau_folds;
+    cfg->tau_by_image = a->tau_by_image;
     cfg->head.subcenters = a->subcenters;
     cfg->subcenter_drop = a->subcenter_drop;
     cfg->subcenter_drop_angle = (float)a->subcenter_drop_angle;

@@ -79,8 +79,8 @@ static void fold_cfg(comine_train_cfg *cfg, const comine_train_cfg *base, int ep
 /* Rank 0: the p-values of the samples of fold `test` against the network and head of the
  * run trained on the samples flagged in `trained_on`; p (n, 2), column 0 written at the
  * samples' own indices (NAN for a label the network did not train on). */
-static comine_status rank_fold(float *p, const comine_train_cfg *base, const char *run, const uint8_t *fold, int test,
-                               const uint8_t *trained_on)
+static comine_status rank_fold(float *p, comine_rank_null *nl, const comine_train_cfg *base, const char *run,
+                               const uint8_t *fold, int test, const uint8_t *trained_on)
 {
     comine_dataset *ds = NULL;
     comine_dataset_opts dopts = {.root = base->root};
@@ -130,7 +130,7 @@ static comine_status rank_fold(float *p, const comine_train_cfg *base, const cha
                 if (!trained[j]) memset(heads.weight[0] + (size_t)j * D, 0, sizeof(float) * (size_t)D);
             free(trained);
             hp = comine_alloc_floats((size_t)m);
-            comine_label_pvalues(hp, NULL, 1, emb, labels, m, D, heads.weight[0], heads.K, true);
+            comine_label_pvalues(hp, NULL, 1, emb, labels, m, D, heads.weight[0], heads.K, true, nl);
             for (int t = 0; t < m; t++) p[2 * (size_t)index[t]] = hp[t];
         }
     }
@@ -193,13 +193,13 @@ static char *run_dir(const char *dir, int h, int folds)
 
 /* Rank 0: one round's p-values (p, column 0) from the runs of `runs`; where a label's network
  * of this round trained on none of its samples, the previous round's (prev) stand */
-static comine_status rank_round(float *p, const float *prev, const comine_train_cfg *base, char *const *runs,
-                                const uint8_t *fold, uint8_t *const *keep, int n, int folds)
+static comine_status rank_round(float *p, comine_rank_null *nl, const float *prev, const comine_train_cfg *base,
+                                char *const *runs, const uint8_t *fold, uint8_t *const *keep, int n, int folds)
 {
     comine_status st = COMINE_OK;
     for (size_t i = 0; i < (size_t)n * 2; i++) p[i] = NAN;
     for (int h = 0; h < folds && st == COMINE_OK; h++)
-        st = rank_fold(p, base, runs[h], fold, ranked_fold(h, folds), keep[h]);
+        st = rank_fold(p, nl, base, runs[h], fold, ranked_fold(h, folds), keep[h]);
     if (prev)
         for (int i = 0; i < n; i++)
             if (!isfinite(p[2 * (size_t)i])) p[2 * (size_t)i] = prev[2 * (size_t)i];
@@ -242,10 +242,18 @@ static comine_status crossfit_round(double *res, float *p, float *prev, uint8_t 
     }
     if (st == COMINE_OK) {
         if (comine_dist_rank() == 0) {
-            st = rank_round(p, r > 0 ? prev : NULL, base, runs, fold, keep, n, o->folds);
+            comine_rank_null nl;
+            memset(&nl, 0, sizeof nl);
+            st = rank_round(p, &nl, r > 0 ? prev : NULL, base, runs, fold, keep, n, o->folds);
             int m = 0;
             for (int i = 0; i < n; i++) m += isfinite(p[2 * (size_t)i]);
-            if (st == COMINE_OK) st = comine_tau_storey(&res[0], &res[1], p, n, 1, base->seed);
+            double tail[COMINE_STOREY_GRID];
+            comine_rank_null_tail(tail, &nl, o->by_image);
+            if (st == COMINE_OK && !base->quiet && nl.rows > 0)
+                comine_progress("cross-fitting: a wrong label's p-value is above 0.8 with probability %.3f (%.3f "
+                                "where wrong samples fall on labels at random, %.3f on images at random: %.0f "
+                                "samples moved to every other label)", tail[15], 0.2, nl.above[15] / nl.rows, nl.rows);
+            if (st == COMINE_OK) st = comine_tau_storey(&res[0], &res[1], p, n, 1, tail, base->seed);
             if (st == COMINE_OK && !base->quiet && o->rounds > 1)
                 comine_progress("cross-fitting, round %d of %d: noise rate %.3f (Storey's lambda %.2f)", r + 1,
                                 o->rounds, res[0], res[1]);
@@ -270,6 +278,7 @@ void comine_crossfit_opts_default(comine_crossfit_opts *o)
     o->folds = 2;
     o->epochs = 8;
     o->rounds = 1;
+    o->by_image = 0.5;
 }
 
 comine_status comine_tau_crossfit(double *tau, double *lambda, int *n_out, float *pvalues,
@@ -283,6 +292,9 @@ comine_status comine_tau_crossfit(double *tau, double *lambda, int *n_out, float
         return comine_fail(COMINE_ERR_ARG, "cross-fitting: %d rounds (1 to 9)", o->rounds);
     if (o->folds < 2 || o->folds > COMINE_CROSSFIT_FOLDS_MAX)
         return comine_fail(COMINE_ERR_ARG, "cross-fitting: %d folds (2 to %d)", o->folds, COMINE_CROSSFIT_FOLDS_MAX);
+    if (!(o->by_image >= 0 && o->by_image <= 1))
+        return comine_fail(COMINE_ERR_ARG, "cross-fitting: the share of wrong labels on images at random is %g "
+                           "(0 to 1)", o->by_image);
     comine_dataset *ds = NULL;
     comine_dataset_opts dopts = {.root = base->root};
     comine_status st = comine_dataset_open(&ds, base->data, &dopts);

@@ -13,15 +13,17 @@
 
 /* ---- Storey's estimate from rank p-values ----------------------------------------------- */
 
-#define STOREY_GRID 18    /* lambda = 0.05, 0.10, .. 0.90 */
+#define STOREY_GRID COMINE_STOREY_GRID /* lambda = 0.05, 0.10, .. 0.90 */
 #define STOREY_BOOT 200
 
-/* pi0(lambda) of every grid point from per-peer counts of p above each lambda. */
-static void storey_curve(double *pi0, const int (*above)[STOREY_GRID], int m, int n_peers)
+/* pi0(lambda) of every grid point from per-peer counts of p above each lambda; tail (n_peers,
+ * STOREY_GRID): the null's share above each lambda (NULL: 1 - lambda). */
+static void storey_curve(double *pi0, const int (*above)[STOREY_GRID], int m, int n_peers, const double *tail)
 {
     for (int g = 0; g < STOREY_GRID; g++) {
         double lam = 0.05 * (g + 1), s = 0;
-        for (int k = 0; k < n_peers; k++) s += above[k][g] / (m * (1 - lam));
+        for (int k = 0; k < n_peers; k++)
+            s += above[k][g] / (m * (tail ? tail[k * STOREY_GRID + g] : 1 - lam));
         pi0[g] = s / n_peers;
     }
 }
@@ -35,12 +37,17 @@ static void storey_count(int (*above)[STOREY_GRID], const float *p, int i, int n
     }
 }
 
-comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int n, int n_peers, uint64_t seed)
+comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int n, int n_peers, const double *tail,
+                                uint64_t seed)
 {
     *pi0 = NAN;
     if (lambda) *lambda = NAN;
     if (n_peers != 1 && n_peers != 2)
         return comine_fail(COMINE_ERR_ARG, "noise-rate estimate: %d peers (1 or 2)", n_peers);
+    for (int g = 0; tail && g < n_peers * STOREY_GRID; g++)
+        if (!(tail[g] > 0 && tail[g] <= 1))
+            return comine_fail(COMINE_ERR_ARG, "noise-rate estimate: the null's share %g above lambda %.2f is "
+                               "outside (0, 1]", tail[g], 0.05 * (g % STOREY_GRID + 1));
     int *rows = comine_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
     int m = 0;
     for (int i = 0; i < n; i++) {
@@ -55,7 +62,7 @@ comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int
     int above[2][STOREY_GRID] = {{0}};
     for (int r = 0; r < m; r++) storey_count(above, p, rows[r], n_peers);
     double curve[STOREY_GRID], best = INFINITY;
-    storey_curve(curve, (const int (*)[STOREY_GRID])above, m, n_peers);
+    storey_curve(curve, (const int (*)[STOREY_GRID])above, m, n_peers, tail);
     for (int g = 0; g < STOREY_GRID; g++)
         if (curve[g] < best) best = curve[g];
     double mse[STOREY_GRID] = {0};
@@ -65,7 +72,7 @@ comine_status comine_tau_storey(double *pi0, double *lambda, const float *p, int
         int boot[2][STOREY_GRID] = {{0}};
         for (int r = 0; r < m; r++) storey_count(boot, p, rows[comine_rng_below(&rng, (uint32_t)m)], n_peers);
         double c[STOREY_GRID];
-        storey_curve(c, (const int (*)[STOREY_GRID])boot, m, n_peers);
+        storey_curve(c, (const int (*)[STOREY_GRID])boot, m, n_peers, tail);
         for (int g = 0; g < STOREY_GRID; g++) mse[g] += (c[g] - best) * (c[g] - best);
     }
     int pick = 0;
@@ -93,25 +100,76 @@ static int unit_rows(float *unit, uint8_t *has, const float *rows, int K, int D)
     return count;
 }
 
+typedef struct scored {
+    float s;
+    int j;
+} scored;
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const scored *x = a, *y = b;
+    return x->s > y->s ? -1 : x->s < y->s ? 1 : (x->j > y->j) - (x->j < y->j);
+}
+
+/* Adds one sample's row to the null: the sample moved to each label z of the comparison but
+ * its own, z's p-value among the others, z weighted by its count of samples here.  full (K):
+ * the labels' scores, NAN = not compared. */
+static void null_row(comine_rank_null *nl, scored *buf, const float *full, int K, int y, const int *count)
+{
+    int nc = 0;
+    for (int j = 0; j < K; j++)
+        if (!isnan(full[j])) buf[nc++] = (scored){full[j], j};
+    if (nc < 2) return;
+    qsort(buf, (size_t)nc, sizeof *buf, by_score_desc);
+    double all = 0, above[COMINE_STOREY_GRID] = {0};
+    for (int a = 0; a < nc;) {
+        int b = a;
+        while (b < nc && buf[b].s == buf[a].s) b++;
+        double pz = (a + 0.5 * (b - a - 1)) / (nc - 1);
+        for (int k = a; k < b; k++) {
+            int z = buf[k].j;
+            if (z == y || count[z] == 0) continue;
+            all += count[z];
+            for (int g = 0; g < COMINE_STOREY_GRID && pz > 0.05 * (g + 1); g++) above[g] += count[z];
+        }
+        a = b;
+    }
+    if (all <= 0) return;
+    for (int g = 0; g < COMINE_STOREY_GRID; g++) nl->above[g] += above[g] / all;
+    nl->rows++;
+}
+
+void comine_rank_null_tail(double *tail, const comine_rank_null *nl, double by_image)
+{
+    for (int g = 0; g < COMINE_STOREY_GRID; g++) {
+        double uniform = 1 - 0.05 * (g + 1);
+        double image = nl && nl->rows > 0 ? nl->above[g] / nl->rows : uniform;
+        tail[g] = (1 - by_image) * uniform + by_image * image;
+    }
+}
+
+/* The row budget of the null: at most NULL_ROWS rows of one call, evenly spaced */
+#define NULL_ROWS 4096
+
 void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, const int *labels, int n, int D,
-                          const float *centres, int K, bool add_means)
+                          const float *centres, int K, bool add_means, comine_rank_null *null)
 {
     float *unit = comine_alloc_floats((size_t)K * D);
     uint8_t *has = comine_calloc((size_t)K, 1);
     unit_rows(unit, has, centres, K, D);
-    /* with add_means: each label's sum of these embeddings, its norm and count */
+    int *count = comine_calloc((size_t)K, sizeof(int));
+    for (int i = 0; i < n; i++)
+        if (labels[i] >= 0 && labels[i] < K) count[labels[i]]++;
+    /* with add_means: each label's sum of these embeddings and its norm */
     float *sum = NULL;
     double *sum_ss = NULL;
-    int *count = NULL;
     if (add_means) {
         sum = comine_alloc_floats((size_t)K * D);
         memset(sum, 0, sizeof(float) * (size_t)K * D);
         sum_ss = comine_calloc((size_t)K, sizeof(double));
-        count = comine_calloc((size_t)K, sizeof(int));
         for (int i = 0; i < n; i++) {
             int y = labels[i];
             if (y < 0 || y >= K) continue;
-            count[y]++;
             for (int d = 0; d < D; d++) sum[(size_t)y * D + d] += emb[(size_t)i * D + d];
         }
         for (int j = 0; j < K; j++)
@@ -120,7 +178,9 @@ void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, co
     enum { CHUNK = 256 };
     float *dots = comine_alloc_floats((size_t)CHUNK * K);
     float *mdots = add_means ? comine_alloc_floats((size_t)CHUNK * K) : NULL;
-    float *score = comine_alloc_floats((size_t)K);
+    float *score = comine_alloc_floats((size_t)K), *full = null ? comine_alloc_floats((size_t)K) : NULL;
+    scored *buf = null ? comine_malloc(sizeof(scored) * (size_t)(K > 0 ? K : 1)) : NULL;
+    int null_every = (n + NULL_ROWS - 1) / NULL_ROWS;
     for (int i0 = 0; i0 < n; i0 += CHUNK) {
         int m = n - i0 < CHUNK ? n - i0 : CHUNK;
         comine_backend_gemm(comine_backend_cpu(), 0, 1, m, K, D, 1.0f, emb + (size_t)i0 * D, D, unit, D, 0.0f, dots,
@@ -134,21 +194,30 @@ void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, co
             bool ok = y >= 0 && y < K && has[y];
             /* the means are added when the label has another sample here (else the head alone) */
             bool means = ok && add_means && count[y] >= 2;
+            bool in_null = ok && null && i % null_every == 0;
             int others = 0;
             for (int j = 0; j < K; j++) {
-                bool use = has[j] && (!means || count[j] > 0);
-                score[j] = use ? row[j] : NAN;
-                if (!means || !use) continue;
-                const float *e = emb + (size_t)i * D;
-                double md = mdots[(size_t)t * K + j], ss = sum_ss[j];
-                if (j == y) { /* the label's mean without the sample */
-                    double ee = 0;
-                    for (int d = 0; d < D; d++) ee += (double)e[d] * e[d];
-                    md -= ee;
-                    ss += -2 * (double)mdots[(size_t)t * K + j] + ee;
+                /* the label's score with the means: the larger of its centre's cosine and its
+                 * mean's (the sample's own label's mean without the sample) */
+                float best = row[j];
+                bool mean_here = add_means && count[j] > (j == y ? 1 : 0);
+                if (has[j] && mean_here) {
+                    const float *e = emb + (size_t)i * D;
+                    double md = mdots[(size_t)t * K + j], ss = sum_ss[j];
+                    if (j == y) {
+                        double ee = 0;
+                        for (int d = 0; d < D; d++) ee += (double)e[d] * e[d];
+                        md -= ee;
+                        ss += -2 * (double)mdots[(size_t)t * K + j] + ee;
+                    }
+                    float mc = ss > 1e-24 ? (float)(md / sqrt(ss)) : 0.f;
+                    if (mc > best) best = mc;
                 }
-                float mc = ss > 1e-24 ? (float)(md / sqrt(ss)) : 0.f;
-                if (mc > score[j]) score[j] = mc;
+                bool use = has[j] && (!means || count[j] > 0);
+                score[j] = !use ? NAN : means ? best : row[j];
+                /* the null compares, as a sample moved out of y would be, the labels that keep
+                 * a sample here */
+                if (in_null) full[j] = has[j] && (!add_means || mean_here) ? (add_means ? best : row[j]) : NAN;
             }
             float own = ok ? score[y] : NAN;
             int above = 0, ties = 0;
@@ -162,8 +231,11 @@ void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, co
             ok = ok && others > 0;
             if (p) p[(size_t)i * stride] = ok ? (float)((above + 0.5 * ties) / others) : NAN;
             if (cos) cos[(size_t)i * stride] = ok ? row[y] : NAN;
+            if (in_null) null_row(null, buf, full, K, y, count);
         }
     }
+    free(buf);
+    comine_free_floats(full);
     comine_free_floats(score);
     comine_free_floats(mdots);
     comine_free_floats(dots);

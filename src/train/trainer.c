@@ -61,6 +61,7 @@ void comine_train_cfg_default(comine_train_cfg *cfg)
     cfg->tau_epochs = 8;
     cfg->tau_rounds = 1;
     cfg->tau_folds = 2;
+    cfg->tau_by_image = 0.5;
     cfg->subcenter_drop_angle = 75.0f;
 }
 

@@ -46,7 +46,8 @@ comine_status comine_trainer_tau_auto(comine_train_cfg *cfg, char *msg, size_t m
         char *dir = comine_path_join(cfg->out, TAU_DIR);
         double lambda = NAN;
         int n = 0;
-        comine_crossfit_opts o = {.folds = cfg->tau_folds, .epochs = cfg->tau_epochs, .rounds = cfg->tau_rounds};
+        comine_crossfit_opts o = {.folds = cfg->tau_folds, .epochs = cfg->tau_epochs, .rounds = cfg->tau_rounds,
+                                  .by_image = cfg->tau_by_image};
         st = comine_tau_crossfit(&est, &lambda, &n, NULL, cfg, &o, dir);
         free(dir);
         if (st == COMINE_OK) {
@@ -58,8 +59,10 @@ comine_status comine_trainer_tau_auto(comine_train_cfg *cfg, char *msg, size_t m
                 int len = snprintf(buf, sizeof buf,
                                    "{\"tau_estimate\": %.6f, \"tau\": %.6f, \"method\": \"crossfit\", "
                                    "\"lambda\": %.2f, "
-                                   "\"samples\": %d, \"epochs\": %d, \"rounds\": %d, \"folds\": %d}\n",
-                                   est, tau, lambda, n, cfg->tau_epochs, cfg->tau_rounds, cfg->tau_folds);
+                                   "\"samples\": %d, \"epochs\": %d, \"rounds\": %d, \"folds\": %d, "
+                                   "\"by_image\": %g}\n",
+                                   est, tau, lambda, n, cfg->tau_epochs, cfg->tau_rounds, cfg->tau_folds,
+                                   cfg->tau_by_image);
                 st = comine_write_file_atomic(path, buf, (size_t)len);
             }
         }
