@@ -126,3 +126,31 @@ for name in lfw_dn v_lfw_dn lfw_d v_lfw_d; do
                sed -n 's/^against.*: \(precision.*\)/\1/p')"
     done
 done
+
+# ---- a network trained on 1,000 other synthetic identities (ids 1000-1999, 14 images each,
+# clean labels, mode arcface, 16 epochs): `comine dedup --model` on the four synthetic sets
+[ -d syn_other ] || "$B" synth --out syn_other --ids 1000 --first-id 1000 --per-id 14 --size 64 --seed 1 --quiet
+[ -f so_s1/peer_a.model ] || "$B" train --data syn_other --out so_s1 --mode arcface --net iresnet18 --width 0.25 \
+    --input 64 --epochs 16 --s 32 --m 0.2 --seed 1 --threads 2 --cache --quiet >so_s1.log 2>&1
+for name in syn_d syn_dn v_syn_d v_syn_dn; do
+    for score in ratio means; do
+        printf "== %s, a network of 1,000 other synthetic identities: --score %-5s %s\n" $name $score \
+            "$("$B" dedup --model so_s1/peer_a.model --data $name.txt --score $score --out so_$name.csv --threads 2 |
+               sed -n 's/^against.*: \(precision.*\)/\1/p')"
+    done
+done
+
+# ---- the automatic threshold's k (docs/DEDUP.md): every set and network above, `--all`, the rule at
+# k = 1.25 .. 2.25 (draw 1: the sets the score was chosen on; draw 2: the v_ sets)
+args=()
+for r in r_lfw_d r_lfw_dn r_syn_d r_syn_dn r_v_lfw_d r_v_lfw_dn r_v_syn_d r_v_syn_dn f_lfw_d f_lfw_dn f_v_lfw_d f_v_lfw_dn; do
+    name=${r#*_}
+    "$B" dedup --run $r --data $name.txt --all --out all_$r.csv --threads 2 >/dev/null
+    args+=("$(case $name in v_*) echo 2 ;; *) echo 1 ;; esac):all_$r.csv:$name.txt.duplicates.tsv")
+done
+for name in syn_d syn_dn v_syn_d v_syn_dn lfw_d lfw_dn v_lfw_d v_lfw_dn; do
+    model=$(case $name in *syn*) echo so_s1/peer_a.model ;; *) echo o_s1/peer_a.model ;; esac)
+    "$B" dedup --model $model --data $name.txt --all --out all_m_$name.csv --threads 2 >/dev/null
+    args+=("$(case $name in v_*) echo 2 ;; *) echo 1 ;; esac):all_m_$name.csv:$name.txt.duplicates.tsv")
+done
+$PY "$HERE/dedup_ksigma.py" "${args[@]}"

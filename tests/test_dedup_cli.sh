@@ -77,6 +77,15 @@ check "ratio: the trim of each label's samples least like its mean reported" \
     grep -q "ratio scores of all 96 samples; [0-9]* samples least like their label's mean left out (--trim 0.2;" "$TMP/s_ratio.txt"
 "$BIN" dedup --run "$TMP/run" --out "$TMP/p_default.csv" >"$TMP/s_default.txt" 2>&1 || bad "dedup (default score)"
 check "the default score is ratio" cmp -s "$TMP/p_default.csv" "$TMP/p_ratio.csv"
+check "the automatic threshold: median + 1.5 sigma with ratio scores, 2 with the cosines" \
+    bash -c "grep -q '(median + 1.5 sigma) used' '$TMP/s_ratio.txt' && grep -q '(median + 2 sigma) used' '$TMP/s_means.txt'"
+"$BIN" dedup --run "$TMP/run" --k-sigma 2 --all --out "$TMP/p_k2.csv" >"$TMP/s_k2.txt" 2>&1 || bad "dedup --k-sigma 2"
+"$BIN" dedup --run "$TMP/run" --all --out "$TMP/p_k15.csv" >/dev/null 2>&1 || bad "dedup --all"
+th15=$(sed -n 's/.*automatic threshold \([0-9.-]*\) (median + 1.5 sigma).*/\1/p' "$TMP/s_ratio.txt")
+th2=$(sed -n 's/.*automatic threshold \([0-9.-]*\) (median + 2 sigma).*/\1/p' "$TMP/s_k2.txt")
+check "--k-sigma 2 with ratio scores: a higher threshold ($th2 > $th15), the same candidates" \
+    bash -c "awk -v a='$th2' -v b='$th15' 'BEGIN { exit !(a != \"\" && b != \"\" && a > b) }' &&
+             cmp -s <(cut -d, -f1-7 '$TMP/p_k2.csv') <(cut -d, -f1-7 '$TMP/p_k15.csv')"
 "$BIN" dedup --run "$TMP/run" --trim 0 --out "$TMP/p_t0.csv" >"$TMP/s_t0.txt" 2>&1 || bad "dedup --trim 0"
 check "--trim 0: nothing left out" grep -q "; 0 samples least like" "$TMP/s_t0.txt"
 check "ratio: the embeddings kept in memory, one pass" grep -q "one pass over the images" "$TMP/s_ratio.txt"

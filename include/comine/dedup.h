@@ -116,9 +116,11 @@ int comine_dedup_candidates(comine_dedup_pair **pairs, const int *nbr, const flo
  * (the MAD, scaled to a normal law's standard deviation).  Most labels' nearest neighbour is
  * another person; a duplicate's is its twin, in the upper tail.  The median and the MAD stay
  * those of the bulk as long as fewer than half the labels have a twin.  The default k_sigma
- * (2) and the mutual-neighbour condition of comine_dedup_select were chosen on measured runs
- * (docs/EVALUATION.md, "Duplicate identities").  rule (may be NULL) gets the numbers. */
+ * (2 for the cosine of two labels' vectors, 1.5 for the ratio score) and the mutual-neighbour
+ * condition of comine_dedup_select were chosen on measured runs (docs/EVALUATION.md,
+ * "Duplicate identities"; docs/DEDUP.md).  rule (may be NULL) gets the numbers. */
 #define COMINE_DEDUP_K_SIGMA 2.0
+#define COMINE_DEDUP_K_SIGMA_RATIO 1.5
 typedef struct comine_dedup_rule {
     int n;             /* labels with a neighbour */
     double median, sigma, k_sigma, threshold;

@@ -67,8 +67,8 @@ int comine_cmd_dedup(int argc, char **argv)
          "trusted = those noise.csv does not flag)", "all|trusted", 0, 0, false},
         {"threshold", ARG_FLOAT, &threshold, NULL, "a pair is a duplicate when its score > this (default: "
          "automatic, median + k-sigma x sigma of the nearest-other-label similarities)", NULL, -100, 100, false},
-        {"k-sigma", ARG_FLOAT, &k_sigma, "2", "automatic threshold: robust standard deviations above the median",
-         NULL, 0, 100, false},
+        {"k-sigma", ARG_FLOAT, &k_sigma, NULL, "automatic threshold: robust standard deviations above the median "
+         "(default: 1.5 with --score ratio, 2 with the cosine scores)", NULL, 0, 100, false},
         {"mutual", ARG_FLAG, &mutual, "1", "a duplicate pair must also be each other's nearest label (--mutual=0: "
          "the threshold alone)", NULL, 0, 0, false},
         {"top-k", ARG_INT, &top_k, "5", "neighbours listed per label (the candidates)", NULL, 1, 1000, false},
@@ -124,6 +124,8 @@ int comine_cmd_dedup(int argc, char **argv)
     if (!rc && center && kind == SCORE_RATIO)
         rc = cli_error("dedup", "option --center: for --score means, centres or both (ratio scores are not cosines)");
     if (!rc && !cli_given(opts, "threshold")) threshold = NAN;
+    if (!rc && !cli_given(opts, "k-sigma"))
+        k_sigma = kind == SCORE_RATIO ? COMINE_DEDUP_K_SIGMA_RATIO : COMINE_DEDUP_K_SIGMA;
     if (!rc) rc = cli_check_out_file("dedup", "out", out);
     if (!rc) rc = cli_check_out_file("dedup", "merge", merge);
     if (rc) {
