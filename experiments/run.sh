@@ -564,8 +564,8 @@ stage_crossfit() {
     done
     for w in 0 0.5 1; do
       for s in 1 2 3 4; do for n in 20 40; do crossfit_row "fit_n$n" "$data/fit_n$n.txt" 8 1 2 "$s" "$w"; done; done
-      for s in 1 2; do
-        crossfit_row "fit_n50" "$data/fit_n50.txt" 8 1 2 "$s" "$w"
+      for s in 1 2; do crossfit_row "fit_n50" "$data/fit_n50.txt" 8 1 2 "$s" "$w"; done
+      for s in 1 2 3 4; do
         for k in out flip perm; do crossfit_row "fit_n40_$k" "$data/fit_n40_$k.txt" 8 1 2 "$s" "$w"; done
       done
     done; } | tee "$work/results/crossfit_val.md"
