@@ -82,6 +82,14 @@ check "--model: rank printed, in [0, 1] ($v)" in_unit "${v:--1}"
 check "--checkpoint: rank in the JSON, not the estimate (the run's own heads)" \
     grep -q '"rank": [0-9].*"rank_lambda": 0\.[0-9]*' "$TMP/c.json"
 check "--checkpoint: the estimate by the rule of the cosines" grep -q '"method": "\(beta\|outside\)"' "$TMP/c.json"
+check "--checkpoint: the rank's null half by image by default" grep -q '"by_image": 0.5, ' "$TMP/c.json"
+for w in 0 1; do
+    "$BIN" estimate --model "$TMP/run/peer_a.model" --data "$TMP/d.txt" --by-image $w --json >"$TMP/mw$w.json" 2>/dev/null
+    v=$(sed -n 's/.*"rank": \([0-9.e-]*\),.*/\1/p' "$TMP/mw$w.json")
+    check "--model --by-image $w: a rank estimate ($v), said in the JSON" \
+        bash -c "grep -q '\"by_image\": $w, ' '$TMP/mw$w.json' && awk -v v='${v:--1}' 'BEGIN { exit !(v >= 0 && v <= 1) }'"
+done
+expect_fail "--by-image with --run (no ranks)" "option --by-image" estimate --run "$TMP/run" --by-image 0.5
 
 : > "$TMP/empty0.txt"
 # ---- cross-fitting: --data --out ----

@@ -115,6 +115,14 @@ typedef struct comine_rank_null {
     double rows;
 } comine_rank_null;
 
+/* Adds one sample's row to nl: scores (K) the score of every label the sample is compared
+ * with (NAN: left out), its own label y's computed without it; count (K) each label's samples
+ * (a label of none is never a destination).  What comine_label_pvalues does for each of its
+ * rows; rows are best spaced to at most COMINE_RANK_NULL_ROWS per data set (a sort of K per
+ * row). */
+#define COMINE_RANK_NULL_ROWS 4096
+void comine_rank_null_add(comine_rank_null *nl, const float *scores, int K, int y, const int *count);
+
 /* tail[g] (COMINE_STOREY_GRID) = (1 - by_image) (1 - lambda_g) + by_image x (the share of
  * nl's p-values above lambda_g): the null law when a share by_image of the wrong labels fell
  * on images at random and the rest on labels at random (nl NULL or empty: 1 - lambda_g). */

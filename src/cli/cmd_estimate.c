@@ -65,18 +65,21 @@ static int run_int_arg(const char *run, const char *name)
  * it outside its label).  emb (n, D) normalised rows; cos and outside are (n, 2), column `col`
  * written.  head (K, D): the run's ArcFace head; NULL: each label's centre is the mean of its
  * samples' embeddings, the sample itself left out of its own label's centre. */
-static void centre_cosines(float *cos, uint8_t *outside, float *pval, int col, const float *emb,
-                           const comine_dataset *ds, int D, const float *head)
+static void centre_cosines(float *cos, uint8_t *outside, float *pval, comine_rank_null *nl, int col,
+                           const float *emb, const comine_dataset *ds, int D, const float *head)
 {
     int n = ds->n, K = ds->num_classes;
     float *sum = comine_alloc_floats((size_t)K * D);
     memset(sum, 0, sizeof(float) * (size_t)K * D);
-    int *count = comine_calloc((size_t)K, sizeof(int));
+    int *count = comine_calloc((size_t)K, sizeof(int)), *size = comine_calloc((size_t)K, sizeof(int));
     for (int i = 0; i < n; i++) {
         int y = ds->samples[i].label;
         count[y]++;
+        size[y]++;
         for (int c = 0; c < D; c++) sum[(size_t)y * D + c] += emb[(size_t)i * D + c];
     }
+    float *full = comine_alloc_floats((size_t)K); /* a row's scores for the null law */
+    int null_every = (n + COMINE_RANK_NULL_ROWS - 1) / COMINE_RANK_NULL_ROWS;
     const float *rows = head ? head : sum;
     float *unit = comine_alloc_floats((size_t)K * D); /* each label's centre direction */
     for (int j = 0; j < K; j++) {
@@ -119,8 +122,15 @@ static void centre_cosines(float *cos, uint8_t *outside, float *pval, int col, c
             cos[2 * (size_t)i + col] = (float)own;
             outside[2 * (size_t)i + col] = isfinite(own) && best > own;
             pval[2 * (size_t)i + col] = isfinite(own) && others > 0 ? (float)((above + 0.5 * ties) / others) : NAN;
+            if (isfinite(own) && i % null_every == 0) { /* the sample moved to another label */
+                for (int j = 0; j < K; j++) full[j] = count[j] ? dots[(size_t)t * K + j] : NAN;
+                full[y] = head || count[y] > 1 ? (float)own : NAN;
+                comine_rank_null_add(nl, full, K, y, size);
+            }
         }
     }
+    comine_free_floats(full);
+    free(size);
     comine_free_floats(dots);
     comine_free_floats(unit);
     comine_free_floats(sum);
@@ -275,9 +285,10 @@ int comine_cmd_estimate(int argc, char **argv)
          "fold, trained on the others)", NULL, 2, COMINE_CROSSFIT_FOLDS_MAX, false},
         {"rounds", ARG_INT, &rounds, "1", "cross-fitting: rounds (each after the first trains without the samples "
          "the last ranked most suspicious)", NULL, 1, 9, false},
-        {"by-image", ARG_FLOAT, &by_image, "0.5", "cross-fitting: the share of the wrong labels taken to have fallen "
-         "on images at random, each image equally likely (the rest on labels at random, each label equally "
-         "likely); sets the law a wrong label's rank follows (docs/CROSSFIT.md)", NULL, 0, 1, false},
+        {"by-image", ARG_FLOAT, &by_image, "0.5", "the rank estimate (cross-fitting, --model, --checkpoint): the "
+         "share of the wrong labels taken to have fallen on images at random, each image equally likely (the rest "
+         "on labels at random, each label equally likely); sets the law a wrong label's rank follows "
+         "(docs/CROSSFIT.md)", NULL, 0, 1, false},
         {"lr", ARG_FLOAT, &lr, "0.1", "cross-fitting: learning rate (cosine schedule, 1 warm-up epoch)", NULL, 1e-9,
          100, false},
         {"s", ARG_FLOAT, &scale, "64", "cross-fitting: ArcFace scale", NULL, 1, 1024, false},
@@ -309,8 +320,10 @@ int comine_cmd_estimate(int argc, char **argv)
         return cli_error("estimate", "option --data: give a data set (with --out: cross-fitting), a run folder, a "
                          "model and --data, or a checkpoint and --data");
     static const char *const crossfit_only[] = {"out", "samples", "net",  "width", "input", "emb-dim", "epochs",
-                                                "rounds", "folds", "lr", "s", "m", "seed", "threads",
-                                                "by-image"};
+                                                "rounds", "folds", "lr", "s", "m", "seed", "threads"};
+    if (run && cli_given(opts, "by-image"))
+        return cli_error("estimate", "option --by-image: for the rank estimate (cross-fitting, --model or "
+                         "--checkpoint; a run's cos tables have no ranks)");
     for (size_t k = 0; (run || model_a || checkpoint) && k < sizeof crossfit_only / sizeof *crossfit_only; k++)
         if (cli_given(opts, crossfit_only[k]))
             return cli_error("estimate", "option --%s: only for cross-fitting (--data without --run, --model or "
@@ -327,6 +340,8 @@ int comine_cmd_estimate(int argc, char **argv)
     if (!run && cli_given(opts, "epoch")) return cli_error("estimate", "option --epoch: only with --run");
 
     int status = 1, n = 0, n_peers = 0;
+    comine_rank_null nulls[2];
+    memset(nulls, 0, sizeof nulls);
     float *cos = NULL;
     uint8_t *outside = NULL;
     float *pval = NULL;
@@ -425,7 +440,7 @@ int comine_cmd_estimate(int argc, char **argv)
         for (int k = 0; k < n_peers; k++) {
             if (!json) fprintf(stderr, "embedding %d images with %s%s\n", n, paths[k], checkpoint ? (k ? " (peer B)" : " (peer A)") : "");
             if ((st = comine_embed_dataset(emb, &models[k], 1, ds, batch, decode_threads, NULL))) goto fail;
-            centre_cosines(cos, outside, pval, k, emb, ds, D, checkpoint ? heads.weight[k] : NULL);
+            centre_cosines(cos, outside, pval, &nulls[k], k, emb, ds, D, checkpoint ? heads.weight[k] : NULL);
         }
         truth = comine_malloc((size_t)n);
         for (int i = 0; i < n; i++) truth[i] = ds->has_truth ? ds->samples[i].truth : -1;
@@ -439,7 +454,9 @@ int comine_cmd_estimate(int argc, char **argv)
     comine_tau_estimate e;
     if ((st = comine_estimate_tau(&e, cos, n, n_peers, outside))) goto fail;
     double rank = NAN, rank_lambda = NAN;
-    if (pval && (st = comine_tau_storey(&rank, &rank_lambda, pval, n, n_peers, NULL, 1))) goto fail;
+    double tail[2 * COMINE_STOREY_GRID];
+    for (int k = 0; k < 2; k++) comine_rank_null_tail(tail + k * COMINE_STOREY_GRID, &nulls[k], by_image);
+    if (pval && (st = comine_tau_storey(&rank, &rank_lambda, pval, n, n_peers, tail, 1))) goto fail;
     if (isfinite(rank) && model_a) { /* a network that has not trained on these labels: the rank estimate */
         e.tau = rank < 0 ? 0 : rank > 0.95 ? 0.95 : rank;
         e.method = COMINE_TAU_RANK;
@@ -470,6 +487,7 @@ int comine_cmd_estimate(int argc, char **argv)
         json_num(stdout, "outside", e.outside, true);
         json_num(stdout, "rank", rank, true);
         json_num(stdout, "rank_lambda", rank_lambda, true);
+        if (pval) printf("\"by_image\": %g, ", by_image);
         json_num(stdout, "mixture_mean_low", e.gauss.mean[0], true);
         json_num(stdout, "mixture_sd_low", e.gauss.sd[0], true);
         json_num(stdout, "mixture_mean_high", e.gauss.mean[1], true);

@@ -139,6 +139,13 @@ static void null_row(comine_rank_null *nl, scored *buf, const float *full, int K
     nl->rows++;
 }
 
+void comine_rank_null_add(comine_rank_null *nl, const float *scores, int K, int y, const int *count)
+{
+    scored *buf = comine_malloc(sizeof(scored) * (size_t)(K > 0 ? K : 1));
+    null_row(nl, buf, scores, K, y, count);
+    free(buf);
+}
+
 void comine_rank_null_tail(double *tail, const comine_rank_null *nl, double by_image)
 {
     for (int g = 0; g < COMINE_STOREY_GRID; g++) {
@@ -149,7 +156,7 @@ void comine_rank_null_tail(double *tail, const comine_rank_null *nl, double by_i
 }
 
 /* The row budget of the null: at most NULL_ROWS rows of one call, evenly spaced */
-#define NULL_ROWS 4096
+#define NULL_ROWS COMINE_RANK_NULL_ROWS
 
 void comine_label_pvalues(float *p, float *cos, int stride, const float *emb, const int *labels, int n, int D,
                           const float *centres, int K, bool add_means, comine_rank_null *null)
