@@ -81,7 +81,7 @@ def split(r, labels):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "build", "release", "comine"))
     ap.add_argument("--seeds", default="1")
     ap.add_argument("work")
