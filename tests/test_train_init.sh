@@ -3,6 +3,8 @@
 # - a run started with --init M and a learning rate of 1e-9 ends with the convolution and
 #   linear weights of M (within 1e-5; read back through `comine export` and python3-onnx), and
 #   a run without --init does not; `--init A --init B` starts peer B from B;
+# - a run that stopped before its first checkpoint starts from --init again when resumed;
+# - `comine estimate --init M`: the cross-fit's networks start from M (M's network by default);
 # - a model of another architecture is refused naming both; --init cannot change on --resume.
 # usage: bash test_train_init.sh <comine binary> <source dir>
 set -u
@@ -43,9 +45,36 @@ d_a=$(maxdiff "$TMP/a_peer_a.onnx" "$TMP/ft_peer_a.onnx")
 d_b=$(maxdiff "$TMP/b_peer_b.onnx" "$TMP/ft_peer_b.onnx")
 d_none=$(maxdiff "$TMP/a_peer_a.onnx" "$TMP/none_peer_a.onnx")
 echo "     max |weight difference|: ft A vs init A $d_a, ft B vs init B $d_b, no --init vs A $d_none"
-check "peer A starts from the first --init (weights within 1e-5)" awk -v d="$d_a" 'BEGIN { exit !(d < 1e-5) }'
-check "peer B starts from the second --init" awk -v d="$d_b" 'BEGIN { exit !(d < 1e-5) }'
+check "peer A starts from the first --init (weights within 1e-5)" awk -v d="$d_a" 'BEGIN { exit !(d != "" && d < 1e-5) }'
+check "peer B starts from the second --init" awk -v d="$d_b" 'BEGIN { exit !(d != "" && d < 1e-5) }'
 check "without --init the weights are not those of A" awk -v d="$d_none" 'BEGIN { exit !(d > 1e-3) }'
+# a run that stopped before its first checkpoint, resumed: it starts over from --init
+"$BIN" train --data "$TMP/D" --out "$TMP/ftr" "${net[@]}" --epochs 1 --seed 3 --lr 1e-9 --warmup-epochs 0 \
+    --init "$TMP/a/peer_a.model" > /dev/null 2>&1
+rm -f "$TMP/ftr/checkpoint.bin" "$TMP/ftr"/peer_?.model
+"$BIN" train --resume "$TMP/ftr" > "$TMP/ftr.log" 2>&1
+check "a run resumed without a checkpoint runs" test $? = 0 -a -f "$TMP/ftr/peer_a.model"
+"$BIN" export --model "$TMP/ftr/peer_a.model" --onnx "$TMP/ftr_peer_a.onnx" > /dev/null 2>&1 || echo "FAIL export ftr"
+d_r=$(maxdiff "$TMP/a_peer_a.onnx" "$TMP/ftr_peer_a.onnx")
+check "resumed without a checkpoint, it starts from --init again (max |difference| $d_r)" \
+    awk -v d="$d_r" 'BEGIN { exit !(d != "" && d < 1e-5) }'
+# `comine estimate --init`: the cross-fit's networks start from the model (its network taken
+# from the file when no --net, --width, --input or --emb-dim is given)
+"$BIN" synth --out "$TMP/E" --ids 6 --per-id 5 --size 32 --seed 2 --quiet > /dev/null
+"$BIN" estimate --data "$TMP/E" --out "$TMP/cf" --init "$TMP/a/peer_a.model" --epochs 1 --lr 1e-9 --batch 8 \
+    --threads 1 --decode-threads 1 --json > "$TMP/cf.json" 2> "$TMP/cf.log"
+check "estimate --init runs with the model's network" test $? = 0 -a -f "$TMP/cf/half2/peer_a.model"
+"$BIN" export --model "$TMP/cf/half2/peer_a.model" --onnx "$TMP/cf_half2.onnx" > /dev/null 2>&1 || echo "FAIL export cf"
+d_cf=$(maxdiff "$TMP/a_peer_a.onnx" "$TMP/cf_half2.onnx")
+check "estimate --init: a fold's network starts from it (max |difference| $d_cf)" \
+    awk -v d="$d_cf" 'BEGIN { exit !(d != "" && d < 1e-5) }'
+out=$("$BIN" estimate --data "$TMP/D" --out "$TMP/cf2" --init "$TMP/a/peer_a.model" --width 0.25 --input 32 \
+      --emb-dim 32 --epochs 1 --batch 8 --threads 1 2>&1); rc=$?
+check "estimate --init with another --width is refused naming both networks" \
+    test $rc != 0 -a -n "$(grep -F -- "--init $TMP/a/peer_a.model: the model is iresnet18 width 0.125" <<< "$out")"
+out=$("$BIN" estimate --data "$TMP/D" --out "$TMP/cf3" --init "$TMP/none.model" 2>&1); rc=$?
+check "estimate --init of a missing file: a clear error" \
+    test $rc != 0 -a -n "$(grep -F -- "option --init: " <<< "$out" | grep -F "$TMP/none.model")"
 out=$("$BIN" train --data "$TMP/D" --out "$TMP/bad" --net iresnet18 --width 0.25 --input 32 --emb-dim 32 --batch 8 \
       --epochs 1 --quiet --init "$TMP/a/peer_a.model" 2>&1); rc=$?
 check "an --init of another width is refused naming both networks" \

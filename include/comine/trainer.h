@@ -60,7 +60,9 @@ typedef struct comine_train_cfg {
     int checkpoint_every;      /* steps between checkpoints (0 = epoch ends only) */
     int max_bad_steps;         /* consecutive non-finite steps before stopping */
     const char *init[2];       /* optional: model files the peers' backbones start from (init[1] NULL: both
-                                  from init[0]; the heads are new); ignored on resume */
+                                  from init[0]; the heads are new); a resume reads the
+                                  checkpoint instead, or starts from these where it has none yet; the
+                                  networks of --tau auto's cross-fit start from init[0] */
     const char *val;           /* optional: validation sets, comma-separated (.bin or pairs files), verified at
                                   every epoch end (trainer_val.h) */
     const char *val_root;      /* images of the pairs files (NULL: each file's folder) */

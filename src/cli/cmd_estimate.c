@@ -180,15 +180,26 @@ static comine_status write_pvalues(const char *path, const comine_dataset *ds, c
 static int crossfit(const char *data, const char *root, const char *out, const char *net, double width, int input,
                     int emb_dim, const comine_crossfit_opts *o, int batch, double lr, double scale, double m,
                     unsigned long long seed,
-                    int threads, int decode_threads, bool json, const char *samples_path)
+                    int threads, int decode_threads, bool json, const char *samples_path, const char *init,
+                    bool arch_given)
 {
     if (!out) return cli_error("estimate", "option --out: cross-fitting needs a folder for its runs");
     comine_train_cfg cfg;
     comine_train_cfg_default(&cfg);
-    if (comine_arch_default(&cfg.arch, net) != COMINE_OK) return cli_error("estimate", "%s", comine_last_error());
-    cfg.arch.width = (float)width;
-    cfg.arch.input = input;
-    cfg.arch.emb_dim = emb_dim;
+    if (init && !arch_given) { /* the network of the model the folds start from */
+        comine_model *im = NULL;
+        if (comine_model_load(&im, init, comine_backend_cpu(), 1) != COMINE_OK)
+            return cli_error("estimate", "option --init: %s", comine_last_error());
+        cfg.arch = *comine_model_arch(im);
+        comine_model_free(im);
+    } else {
+        if (comine_arch_default(&cfg.arch, net) != COMINE_OK)
+            return cli_error("estimate", "%s", comine_last_error());
+        cfg.arch.width = (float)width;
+        cfg.arch.input = input;
+        cfg.arch.emb_dim = emb_dim;
+    }
+    cfg.init[0] = init;
     if (comine_arch_check(&cfg.arch) != COMINE_OK) return cli_error("estimate", "%s", comine_last_error());
     cfg.data = data;
     cfg.root = root;
@@ -251,7 +262,7 @@ static int crossfit(const char *data, const char *root, const char *out, const c
 
 int comine_cmd_estimate(int argc, char **argv)
 {
-    const char *run, *model_a, *model_b, *data, *root, *checkpoint, *out, *net, *samples_path;
+    const char *run, *model_a, *model_b, *data, *root, *checkpoint, *out, *net, *samples_path, *init;
     int epoch, batch, decode_threads, epochs, rounds, folds, input, emb_dim, threads;
     double width, m, scale, lr, by_image;
     unsigned long long seed;
@@ -275,6 +286,9 @@ int comine_cmd_estimate(int argc, char **argv)
          "fold1 ...; resumed when there)", NULL, 0, 0, false},
         {"samples", ARG_STR, &samples_path, NULL, "cross-fitting: write each sample's rank p-value (index,path,label,"
          "p,truth; a p near 1: its label is no better than a random one)", NULL, 0, 0, false},
+        {"init", ARG_STR, &init, NULL, "cross-fitting: a model file every fold's network starts from (a face model "
+         "trained on other people, as train --init; its network unless --net, --width, --input or --emb-dim is "
+         "given)", NULL, 0, 0, false},
         {"net", ARG_STR, &net, "iresnet18", "cross-fitting: network (as train --net)", NULL, 0, 0, false},
         {"width", ARG_FLOAT, &width, "1", "cross-fitting: channel width multiplier", NULL, 0.01, 16, false},
         {"input", ARG_INT, &input, "112", "cross-fitting: input size", NULL, 8, 4096, false},
@@ -319,8 +333,8 @@ int comine_cmd_estimate(int argc, char **argv)
     if (!run && !model_a && !checkpoint && !data)
         return cli_error("estimate", "option --data: give a data set (with --out: cross-fitting), a run folder, a "
                          "model and --data, or a checkpoint and --data");
-    static const char *const crossfit_only[] = {"out", "samples", "net",  "width", "input", "emb-dim", "epochs",
-                                                "rounds", "folds", "lr", "s", "m", "seed", "threads"};
+    static const char *const crossfit_only[] = {"out",    "samples", "init", "net", "width", "input", "emb-dim",
+                                                "epochs", "rounds",  "folds", "lr", "s", "m", "seed", "threads"};
     if (run && cli_given(opts, "by-image"))
         return cli_error("estimate", "option --by-image: for the rank estimate (cross-fitting, --model or "
                          "--checkpoint; a run's cos tables have no ranks)");
@@ -330,8 +344,10 @@ int comine_cmd_estimate(int argc, char **argv)
                              "--checkpoint)", crossfit_only[k]);
     if (!run && !model_a && !checkpoint) {
         comine_crossfit_opts o = {.folds = folds, .epochs = epochs, .rounds = rounds, .by_image = by_image};
+        bool arch_given = cli_given(opts, "net") || cli_given(opts, "width") || cli_given(opts, "input") ||
+                          cli_given(opts, "emb-dim");
         return crossfit(data, root, out, net, width, input, emb_dim, &o, batch, lr, scale, m, seed, threads,
-                        decode_threads, json, samples_path);
+                        decode_threads, json, samples_path, init, arch_given);
     }
     if ((model_a || checkpoint) && !data)
         return cli_error("estimate", "option --data: needed with --%s (the images to embed)",

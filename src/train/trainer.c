@@ -564,10 +564,12 @@ comine_status comine_train(const comine_train_cfg *cfg, comine_train_summary *su
     char *ckpt = comine_path_join(cfg->out, "checkpoint.bin");
     if (st == COMINE_OK && cfg->resume && writer) comine_run_remove_temporaries(cfg->out);
     if (st == COMINE_OK && cfg->resume && !comine_path_exists(ckpt)) {
-        /* stopped before its first checkpoint: nothing to continue, start over */
+        /* stopped before its first checkpoint: nothing to continue, start over (from --init's
+         * backbones, where given: create skips them on a resume) */
         if (!quiet) comine_info("%s: no checkpoint yet: starting the run from the beginning", cfg->out);
+        if (cfg->init[0]) st = comine_trainer_init_backbones(&t);
         char *metrics = comine_path_join(cfg->out, COMINE_RUN_METRICS);
-        if (writer) st = comine_metrics_trim(metrics, 0);
+        if (st == COMINE_OK && writer) st = comine_metrics_trim(metrics, 0);
         free(metrics);
         val.best[0] = val.best[1] = -1;
         if (st == COMINE_OK && writer) st = comine_valrun_trim(&val, 0);
