@@ -203,7 +203,7 @@ static int parse(train_args *a, cli_opt *opts_out[], int argc, char **argv)
          "run; a second forward per step)", NULL, 1, 1024},
         {"json", ARG_FLAG, NULL, NULL, "print the summary as one JSON object"},
         {"init", ARG_STR, NULL, NULL, "start the backbones from this model file (fine-tuning: new heads; "
-         "`--init A --init B` for one each)"},
+         "`--init A --init B` for one each; --tau auto's networks start from the first)"},
         {"init2", ARG_STR, NULL, NULL, "peer B's backbone (also `--init B` again)"},
         {"warmup", ARG_ALIAS, NULL, "warmup-epochs"},
         {"loader-threads", ARG_ALIAS, NULL, "decode-threads"},
