@@ -3,7 +3,8 @@
 # (--score means and ratio) on finished comining runs, the scores of experiments/dedup_more.py,
 # dedup through the epochs of a run (a copy of checkpoint.bin after every epoch), and networks
 # trained on other LFW people (`comine dedup --model`), alone, with a run's own peer, and
-# fine-tuned on each set (`train --init`, then `comine dedup --run`).
+# fine-tuned on each set (`train --init`, then `comine dedup --run`); the synthetic sets with
+# other noise fine-tuned from a network of other synthetic identities.
 #
 # Data, 10% of the identities split in two labels (30 pairs), alone (_d) and with 10% flips +
 # 10% outliers (_dn): LFW, the DevTrain people with >= 5 images, at most 60 each (298
@@ -154,3 +155,17 @@ for name in syn_d syn_dn v_syn_d v_syn_dn lfw_d lfw_dn v_lfw_d v_lfw_dn; do
     args+=("$(case $name in v_*) echo 2 ;; *) echo 1 ;; esac):all_m_$name.csv:$name.txt.duplicates.tsv")
 done
 $PY "$HERE/dedup_ksigma.py" "${args[@]}"
+
+# ---- the synthetic sets with other noise, comining started from the network of other synthetic
+# identities (the fine-tuning recipe above, both peers from it), then dedup --run
+for name in syn_dn v_syn_dn; do
+    seed=$(case $name in v_*) echo 2 ;; *) echo 1 ;; esac)
+    [ -f fs_$name/peer_b.model ] || "$B" train --data $name.txt --out fs_$name --mode comining --net iresnet18 \
+        --width 0.25 --input 64 --epochs 8 --lr 0.01 --warmup-epochs 0 --tk 2 --s 32 --m 0.2 --tau 0.2 --seed "$seed" \
+        --init so_s1/peer_a.model --threads 2 --cache --quiet >fs_$name.log 2>&1
+    for score in ratio means; do
+        printf "== %s, fine-tuned from the network of other synthetic identities: --score %-5s %s\n" $name $score \
+            "$("$B" dedup --run fs_$name --data $name.txt --score $score --out fs_$name/$score.csv --threads 2 |
+               sed -n 's/^against.*: \(precision.*\)/\1/p')"
+    done
+done
